@@ -1,0 +1,267 @@
+import { describe, expect, it } from 'vitest'
+import { invalidClient } from './errors.js'
+import { BaseGrant } from './grant.js'
+import { basic, saveClient, setup, TestTokenGrant } from './internal/test-fixtures.js'
+import { createOAuthRequest, getHeader, type RequestHeaders } from './request.js'
+import { parseBasicCredentials, type ClientAuthMethod } from './client-auth.js'
+
+const GRANT = 'grant_type=urn%3Atest%3Atoken'
+
+function tokenRequest(headers: RequestHeaders, body = GRANT) {
+  return createOAuthRequest({ method: 'POST', url: '/token', headers, body })
+}
+
+async function world() {
+  const s = setup()
+  s.server.registerGrant(TestTokenGrant)
+  const basicClient = await saveClient(s.store, { grantTypes: ['urn:test:token'], scope: 'read' })
+  const postClient = await saveClient(s.store, { grantTypes: ['urn:test:token'], tokenEndpointAuthMethod: 'client_secret_post' })
+  const publicClient = await saveClient(s.store, { grantTypes: ['urn:test:token'], tokenEndpointAuthMethod: 'none' })
+  return { ...s, basicClient, postClient, publicClient }
+}
+
+describe('client authentication (RFC 6749 §2.3)', () => {
+  describe('client_secret_basic (RFC 6749 §2.3.1)', () => {
+    it('authenticates a client with the right id and secret', async () => {
+      const { server, basicClient } = await world()
+      const res = await server.createTokenResponse(tokenRequest({ authorization: basic(basicClient.clientId, basicClient.clientSecret) }))
+      expect(res.status).toBe(200)
+      expect(res.body).toMatchObject({ token_type: 'Bearer', scope: 'read' })
+    })
+
+    it('accepts the scheme name in any case', async () => {
+      const { server, basicClient } = await world()
+      const header = basic(basicClient.clientId, basicClient.clientSecret).replace('Basic', 'bASIC')
+      expect((await server.createTokenResponse(tokenRequest({ authorization: header }))).status).toBe(200)
+    })
+
+    it.each([
+      ['a colon', 'pa:ss:word'],
+      ['a plus sign', 'a+b+c'],
+      ['a percent sign', '100%%25'],
+      ['spaces', 'with some spaces '],
+      ['non-ASCII characters', 'pässwörd-密码-🔑'],
+      ['an ampersand and an equals sign', 'a&b=c'],
+    ])('round-trips a secret containing %s, form-urlencoded before Base64', async (_, secret) => {
+      const { server, store } = await world()
+      const client = await saveClient(store, { clientId: 'id with:colon+plus', clientSecret: secret, grantTypes: ['urn:test:token'] })
+      const res = await server.createTokenResponse(tokenRequest({ authorization: basic(client.clientId, secret) }))
+      expect(res.status).toBe(200)
+    })
+
+    it('decodes "+" as a space in the form-encoded credentials', () => {
+      const header = 'Basic ' + Buffer.from('my+client:s%2Bcret+x').toString('base64')
+      expect(parseBasicCredentials(header)).toEqual({ clientId: 'my client', clientSecret: 's+cret x' })
+    })
+
+    it('returns null for a header that is not Basic', () => {
+      expect(parseBasicCredentials(undefined)).toBeNull()
+      expect(parseBasicCredentials('Bearer abc')).toBeNull()
+    })
+
+    it.each([
+      ['a wrong secret', (id: string) => basic(id, 'wrong')],
+      ['an unknown client', () => basic('no-such-client', 'secret')],
+      ['an empty secret', (id: string) => basic(id, '')],
+    ])('rejects %s with 401 invalid_client and a WWW-Authenticate challenge', async (_, header) => {
+      const { server, basicClient } = await world()
+      const res = await server.createTokenResponse(tokenRequest({ authorization: header(basicClient.clientId) }))
+      expect(res.status).toBe(401)
+      expect(res.body).toMatchObject({ error: 'invalid_client' })
+      expect(res.headers['www-authenticate']).toMatch(/^Basic realm="/)
+      expect(res.headers['cache-control']).toBe('no-store')
+    })
+
+    it.each([
+      ['no credentials after the scheme', 'Basic '],
+      ['characters outside Base64', 'Basic !!!not-base64!!!'],
+      ['no colon in the decoded value', 'Basic ' + Buffer.from('just-an-id').toString('base64')],
+      ['a malformed percent-escape', 'Basic ' + Buffer.from('id:%zz').toString('base64')],
+      ['invalid UTF-8 in a percent-escape', 'Basic ' + Buffer.from('id:%E0%A4%A').toString('base64')],
+    ])('rejects a malformed Basic header (%s) with 401 invalid_client', async (_, authorization) => {
+      const { server } = await world()
+      const res = await server.createTokenResponse(tokenRequest({ authorization }))
+      expect(res.status).toBe(401)
+      expect(res.body).toMatchObject({ error: 'invalid_client' })
+      expect(res.headers['www-authenticate']).toBeDefined()
+    })
+
+    it('rejects a body client_id that differs from the authenticated one with invalid_request', async () => {
+      const { server, basicClient } = await world()
+      const res = await server.createTokenResponse(
+        tokenRequest({ authorization: basic(basicClient.clientId, basicClient.clientSecret) }, `${GRANT}&client_id=someone-else`),
+      )
+      expect(res.status).toBe(400)
+      expect(res.body).toMatchObject({ error: 'invalid_request' })
+    })
+  })
+
+  describe('client_secret_post (RFC 6749 §2.3.1)', () => {
+    it('authenticates with client_id and client_secret in the body', async () => {
+      const { server, postClient } = await world()
+      const body = `${GRANT}&client_id=${encodeURIComponent(postClient.clientId)}&client_secret=${encodeURIComponent(postClient.clientSecret)}`
+      expect((await server.createTokenResponse(tokenRequest({}, body))).status).toBe(200)
+    })
+
+    it.each([
+      ['a wrong secret', (id: string) => `client_id=${encodeURIComponent(id)}&client_secret=wrong`],
+      ['an unknown client', () => 'client_id=nobody&client_secret=x'],
+      ['a secret without client_id', () => 'client_secret=x'],
+    ])('rejects %s with 401 invalid_client', async (_, params) => {
+      const { server, postClient } = await world()
+      const res = await server.createTokenResponse(tokenRequest({}, `${GRANT}&${params(postClient.clientId)}`))
+      expect(res.status).toBe(401)
+      expect(res.body).toMatchObject({ error: 'invalid_client' })
+      expect(res.headers['www-authenticate']).toBeDefined()
+    })
+  })
+
+  describe('none, for public clients (RFC 6749 §2.1, §3.2.1)', () => {
+    it('identifies a public client by client_id alone', async () => {
+      const { server, publicClient } = await world()
+      const res = await server.createTokenResponse(tokenRequest({}, `${GRANT}&client_id=${encodeURIComponent(publicClient.clientId)}`))
+      expect(res.status).toBe(200)
+    })
+
+    it('rejects a confidential client presenting no secret with invalid_client', async () => {
+      const { server, basicClient } = await world()
+      const res = await server.createTokenResponse(tokenRequest({}, `${GRANT}&client_id=${encodeURIComponent(basicClient.clientId)}`))
+      expect(res.status).toBe(401)
+      expect(res.body).toMatchObject({ error: 'invalid_client' })
+    })
+
+    it('rejects a request without any client identification with invalid_client', async () => {
+      const { server } = await world()
+      const res = await server.createTokenResponse(tokenRequest({}))
+      expect(res.status).toBe(401)
+      expect(res.body).toMatchObject({ error: 'invalid_client' })
+    })
+  })
+
+  describe('one method per request and the registered method only (RFC 6749 §2.3)', () => {
+    it('rejects Basic credentials plus client_secret in the body with invalid_request', async () => {
+      const { server, basicClient } = await world()
+      const res = await server.createTokenResponse(
+        tokenRequest(
+          { authorization: basic(basicClient.clientId, basicClient.clientSecret) },
+          `${GRANT}&client_id=${encodeURIComponent(basicClient.clientId)}&client_secret=${encodeURIComponent(basicClient.clientSecret)}`,
+        ),
+      )
+      expect(res.status).toBe(400)
+      expect(res.body).toMatchObject({ error: 'invalid_request' })
+    })
+
+    it('rejects a method the client is not registered for with invalid_client', async () => {
+      const { server, basicClient } = await world()
+      const body = `${GRANT}&client_id=${encodeURIComponent(basicClient.clientId)}&client_secret=${encodeURIComponent(basicClient.clientSecret)}`
+      const res = await server.createTokenResponse(tokenRequest({}, body))
+      expect(res.status).toBe(401)
+      expect(res.body).toMatchObject({ error: 'invalid_client' })
+    })
+
+    it('rejects a method the grant does not allow with invalid_client', async () => {
+      class BasicOnlyGrant extends TestTokenGrant {
+        static override GRANT_TYPE = 'urn:test:basic-only'
+        static override TOKEN_ENDPOINT_AUTH_METHODS: readonly string[] = ['client_secret_basic']
+      }
+      const { server, store } = await world()
+      server.registerGrant(BasicOnlyGrant)
+      const client = await saveClient(store, { grantTypes: ['urn:test:basic-only'], tokenEndpointAuthMethod: 'client_secret_post' })
+      const body = `grant_type=urn%3Atest%3Abasic-only&client_id=${encodeURIComponent(client.clientId)}&client_secret=${encodeURIComponent(client.clientSecret)}`
+      const res = await server.createTokenResponse(tokenRequest({}, body))
+      expect(res.status).toBe(401)
+      expect(res.body).toMatchObject({ error: 'invalid_client' })
+    })
+
+    it('rejects a client not allowed the grant type with unauthorized_client (RFC 6749 §5.2)', async () => {
+      const { server, store } = await world()
+      const client = await saveClient(store, { grantTypes: ['authorization_code'] })
+      const res = await server.createTokenResponse(tokenRequest({ authorization: basic(client.clientId, client.clientSecret) }))
+      expect(res.status).toBe(400)
+      expect(res.body).toMatchObject({ error: 'unauthorized_client' })
+    })
+  })
+
+  describe('registerClientAuthMethod', () => {
+    // A fake header-based method, e.g. what a gateway in front of the server would add.
+    const headerKey: ClientAuthMethod = {
+      matches: (request) => getHeader(request.headers, 'x-client-key') !== undefined,
+      async authenticate(request, context) {
+        const [clientId, key] = (getHeader(request.headers, 'x-client-key') ?? '').split('.')
+        const client = clientId === undefined ? null : await context.store.findClient(clientId)
+        if (client === null || client.metadata?.['key'] !== key) throw invalidClient('bad client key')
+        return client
+      },
+    }
+
+    class HeaderKeyGrant extends TestTokenGrant {
+      static override GRANT_TYPE = 'urn:test:header-key'
+      static override TOKEN_ENDPOINT_AUTH_METHODS: readonly string[] = ['x_client_key']
+    }
+
+    async function headerWorld() {
+      const s = setup()
+      s.server.registerClientAuthMethod('x_client_key', headerKey)
+      s.server.registerGrant(HeaderKeyGrant)
+      s.server.registerGrant(TestTokenGrant)
+      const client = await saveClient(s.store, {
+        clientId: 'gateway-client',
+        tokenEndpointAuthMethod: 'x_client_key',
+        grantTypes: ['urn:test:header-key', 'urn:test:token'],
+        metadata: { key: 'k1' },
+      })
+      return { ...s, client }
+    }
+
+    it('adds a custom method that a grant listing it accepts', async () => {
+      const { server } = await headerWorld()
+      const res = await server.createTokenResponse(tokenRequest({ 'x-client-key': 'gateway-client.k1' }, 'grant_type=urn%3Atest%3Aheader-key'))
+      expect(res.status).toBe(200)
+      expect(server.clientAuthMethodNames()).toContain('x_client_key')
+    })
+
+    it('lets the custom method reject with invalid_client', async () => {
+      const { server } = await headerWorld()
+      const res = await server.createTokenResponse(tokenRequest({ 'x-client-key': 'gateway-client.wrong' }, 'grant_type=urn%3Atest%3Aheader-key'))
+      expect(res.status).toBe(401)
+      expect(res.body).toMatchObject({ error: 'invalid_client' })
+    })
+
+    it('is refused by a grant that does not list it', async () => {
+      const { server } = await headerWorld()
+      const res = await server.createTokenResponse(tokenRequest({ 'x-client-key': 'gateway-client.k1' }))
+      expect(res.status).toBe(401)
+      expect(res.body).toMatchObject({ error: 'invalid_client' })
+    })
+
+    it.each([
+      ['an empty name', '', headerKey],
+      ['a method without authenticate()', 'm', { matches: () => true }],
+      ['a function', 'm', () => true],
+    ])('throws a TypeError for %s', (_, name, method) => {
+      const { server } = setup()
+      expect(() => server.registerClientAuthMethod(name, method as unknown as ClientAuthMethod)).toThrow(TypeError)
+    })
+  })
+
+  it('is available to grants through authenticateTokenEndpointClient, which sets grant.client', async () => {
+    let seen: string | undefined
+    class SpyGrant extends BaseGrant {
+      static override GRANT_TYPE = 'urn:test:spy'
+      static override TOKEN_ENDPOINT = true
+      override async validateTokenRequest() {
+        await this.authenticateTokenEndpointClient()
+        seen = this.client?.clientId
+      }
+      override async createTokenResponse() {
+        return this.tokenResponse(await this.issueTokens({ client: this.client!, user: null, scopes: [], refreshToken: false }))
+      }
+    }
+    const { server, store } = setup()
+    server.registerGrant(SpyGrant)
+    const client = await saveClient(store, { grantTypes: ['urn:test:spy'] })
+    const res = await server.createTokenResponse(tokenRequest({ authorization: basic(client.clientId, client.clientSecret) }, 'grant_type=urn%3Atest%3Aspy'))
+    expect(res.status).toBe(200)
+    expect(seen).toBe(client.clientId)
+  })
+})

@@ -1,0 +1,122 @@
+import type { Client } from './client.js'
+import { OAuthError, invalidClient } from './errors.js'
+import { getHeader, getParam, type OAuthRequest } from './request.js'
+import { verifySecret } from './secrets.js'
+import type { ClientStore } from './store.js'
+
+/** What a {@link ClientAuthMethod} gets besides the request. */
+export interface ClientAuthContext {
+  readonly store: ClientStore
+  /** The server's clock. */
+  now(): Date
+  /** The token endpoint URL (the audience of client assertions). */
+  readonly tokenEndpoint: string
+  readonly issuer: string
+}
+
+/**
+ * A client authentication method (RFC 6749 §2.3), as a small object: whether
+ * a request attempts it, and how to authenticate it.
+ */
+export interface ClientAuthMethod {
+  /** Whether the request uses this method (e.g. carries a Basic header). */
+  matches(request: OAuthRequest): boolean
+  /**
+   * Authenticates the client. Returns the client, or throws an
+   * `invalid_client` {@link OAuthError} (use {@link invalidClient}).
+   */
+  authenticate(request: OAuthRequest, context: ClientAuthContext): Promise<Client>
+}
+
+/**
+ * Decodes a Basic `Authorization` header into client id and secret. Both are
+ * `application/x-www-form-urlencoded` before Base64 (RFC 6749 §2.3.1), so
+ * they are form-decoded here. Returns `null` when the header is not Basic.
+ */
+export function parseBasicCredentials(header: string | undefined): { clientId: string; clientSecret: string } | null {
+  if (header === undefined || header.length < 6 || header.slice(0, 6).toLowerCase() !== 'basic ') return null
+  const encoded = header.slice(6).trim()
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encoded)) throw invalidClient('malformed Basic credentials')
+  const decoded = Buffer.from(encoded, 'base64').toString('utf8')
+  const colon = decoded.indexOf(':')
+  if (colon === -1) throw invalidClient('malformed Basic credentials')
+  try {
+    const clientId = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '))
+    const clientSecret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' '))
+    return { clientId, clientSecret }
+  } catch {
+    throw invalidClient('malformed Basic credentials')
+  }
+}
+
+async function verifyConfidentialClient(context: ClientAuthContext, clientId: string, secret: string): Promise<Client> {
+  const client = await context.store.findClient(clientId)
+  // Verify even for an unknown client so that timing does not tell which ids exist.
+  const ok = await verifySecret(secret, client?.clientSecretHash)
+  if (client === null || client.clientSecretHash === null || !ok) throw invalidClient('client authentication failed')
+  return client
+}
+
+/**
+ * `client_secret_basic`: HTTP Basic with the form-encoded client id and
+ * secret (RFC 6749 §2.3.1).
+ */
+export function clientSecretBasic(): ClientAuthMethod {
+  return {
+    matches(request) {
+      const header = getHeader(request.headers, 'authorization')
+      return header !== undefined && header.length >= 6 && header.slice(0, 6).toLowerCase() === 'basic '
+    },
+    async authenticate(request, context) {
+      const credentials = parseBasicCredentials(getHeader(request.headers, 'authorization'))
+      if (credentials === null) throw invalidClient('client authentication failed')
+      const bodyId = getParam(request.body, 'client_id')
+      if (bodyId !== undefined && bodyId !== credentials.clientId) {
+        throw new OAuthError('invalid_request', 'client_id in the body does not match the authenticated client')
+      }
+      return verifyConfidentialClient(context, credentials.clientId, credentials.clientSecret)
+    },
+  }
+}
+
+/**
+ * `client_secret_post`: `client_id` and `client_secret` in the form body
+ * (RFC 6749 §2.3.1; "NOT RECOMMENDED" but allowed).
+ */
+export function clientSecretPost(): ClientAuthMethod {
+  return {
+    matches(request) {
+      return request.body.has('client_secret')
+    },
+    async authenticate(request, context) {
+      const clientId = getParam(request.body, 'client_id')
+      const secret = getParam(request.body, 'client_secret')
+      if (clientId === undefined || secret === undefined) throw invalidClient('client authentication failed')
+      return verifyConfidentialClient(context, clientId, secret)
+    },
+  }
+}
+
+/**
+ * `none`: a public client identified by `client_id` alone (RFC 6749 §2.1,
+ * §3.2.1). Only clients registered with `none` pass.
+ */
+export function noneAuth(): ClientAuthMethod {
+  return {
+    matches(request) {
+      return (
+        request.headers['authorization'] === undefined &&
+        request.body.has('client_id') &&
+        !request.body.has('client_secret') &&
+        !request.body.has('client_assertion')
+      )
+    },
+    async authenticate(request, context) {
+      const clientId = getParam(request.body, 'client_id')
+      if (clientId === undefined) throw invalidClient('client authentication failed')
+      const client = await context.store.findClient(clientId)
+      if (client === null || client.tokenEndpointAuthMethod !== 'none') throw invalidClient('client authentication failed')
+      return client
+    },
+  }
+}

@@ -1,0 +1,87 @@
+import { generateToken, hashSecret, type SecretHashAlgorithm } from './secrets.js'
+
+/** Names of the RFC 7591 §2 client authentication methods grantkit ships. */
+export type BuiltinClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none'
+
+/**
+ * A registered client (RFC 6749 §2, metadata names of RFC 7591 §2 in camelCase).
+ *
+ * Every field is enforced: a client may use only its grant types, response
+ * types, scopes, authentication method and redirect URIs.
+ */
+export interface Client {
+  readonly clientId: string
+  /** Hash of the secret made by `hashSecret`; `null` for public clients. Never the secret itself. */
+  readonly clientSecretHash: string | null
+  /** Shown on the consent page. */
+  readonly clientName?: string | undefined
+  /** Registered redirect URIs, matched exactly (RFC 9700 §4.1.3). */
+  readonly redirectUris: readonly string[]
+  /** Grant types the client may use, e.g. `authorization_code`, `implicit`, `refresh_token`. */
+  readonly grantTypes: readonly string[]
+  /** Response types the client may use at the authorization endpoint, e.g. `code`. */
+  readonly responseTypes: readonly string[]
+  /** Space-separated scopes the client may request. */
+  readonly scope: string
+  /** The one authentication method the client uses at the token endpoint. */
+  readonly tokenEndpointAuthMethod: string
+  /** Anything else a grant or auth method needs, e.g. `jwks` for JWT bearer. */
+  readonly metadata?: Readonly<Record<string, unknown>> | undefined
+}
+
+/** Whether the client is public (no secret, `none` authentication; RFC 6749 §2.1). */
+export function isPublicClient(client: Client): boolean {
+  return client.tokenEndpointAuthMethod === 'none'
+}
+
+/** The client's allowed scopes as a list. */
+export function clientScopes(client: Client): string[] {
+  return client.scope.split(' ').filter((s) => s !== '')
+}
+
+/** Input of {@link createClient}: wire-style metadata, secret in clear. */
+export interface ClientInput {
+  /** Generated when absent. */
+  clientId?: string
+  /**
+   * The secret, in clear. Generated (256 bits) for confidential clients when
+   * absent; ignored for `none`.
+   */
+  clientSecret?: string
+  clientName?: string
+  redirectUris?: readonly string[]
+  grantTypes?: readonly string[]
+  responseTypes?: readonly string[]
+  scope?: string
+  /** Defaults to `client_secret_basic`. */
+  tokenEndpointAuthMethod?: string
+  metadata?: Record<string, unknown>
+  /**
+   * How the secret is hashed: `sha256` (default) for generated secrets,
+   * `scrypt` when the secret was chosen by a person.
+   */
+  secretHash?: SecretHashAlgorithm
+}
+
+/**
+ * Builds a {@link Client} record with the secret hashed; returns the record
+ * and the clear secret (to show once, never to store).
+ */
+export async function createClient(input: ClientInput): Promise<{ client: Client; clientSecret: string | null }> {
+  const method = input.tokenEndpointAuthMethod ?? 'client_secret_basic'
+  const isPublic = method === 'none'
+  const secret = isPublic ? null : (input.clientSecret ?? generateToken(32))
+  const algorithm = input.secretHash ?? (input.clientSecret === undefined ? 'sha256' : 'scrypt')
+  const client: Client = {
+    clientId: input.clientId ?? generateToken(16),
+    clientSecretHash: secret === null ? null : await hashSecret(secret, algorithm),
+    clientName: input.clientName,
+    redirectUris: [...(input.redirectUris ?? [])],
+    grantTypes: [...(input.grantTypes ?? ['authorization_code'])],
+    responseTypes: [...(input.responseTypes ?? (input.grantTypes === undefined ? ['code'] : []))],
+    scope: input.scope ?? '',
+    tokenEndpointAuthMethod: method,
+    metadata: input.metadata,
+  }
+  return { client, clientSecret: secret }
+}

@@ -1,0 +1,137 @@
+/**
+ * Error codes registered for OAuth 2.0 and the specs grantkit implements.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2.1 (authorization endpoint)
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2 (token endpoint)
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1 (protected resources)
+ * @see https://www.rfc-editor.org/rfc/rfc7009#section-2.2.1 (revocation)
+ */
+export type OAuthErrorCode =
+  | 'invalid_request'
+  | 'invalid_client'
+  | 'invalid_grant'
+  | 'unauthorized_client'
+  | 'unsupported_grant_type'
+  | 'unsupported_response_type'
+  | 'invalid_scope'
+  | 'access_denied'
+  | 'server_error'
+  | 'temporarily_unavailable'
+  | 'invalid_token'
+  | 'insufficient_scope'
+  | 'unsupported_token_type'
+
+const DEFAULT_STATUS: Record<OAuthErrorCode, number> = {
+  invalid_request: 400,
+  // RFC 6749 §5.2: 401 when the client attempted to authenticate; the token
+  // endpoint always answers 401 here (see `ClientAuthenticationFailed` below).
+  invalid_client: 401,
+  invalid_grant: 400,
+  unauthorized_client: 400,
+  unsupported_grant_type: 400,
+  unsupported_response_type: 400,
+  invalid_scope: 400,
+  access_denied: 403,
+  server_error: 500,
+  temporarily_unavailable: 503,
+  invalid_token: 401,
+  insufficient_scope: 403,
+  unsupported_token_type: 400,
+}
+
+/** Where an authorization-endpoint error is sent back to the client (RFC 6749 §4.1.2.1). */
+export interface ErrorRedirect {
+  /** The validated redirection URI. */
+  readonly uri: string
+  /** `query` for the code flow, `fragment` for the implicit flow. */
+  readonly mode: 'query' | 'fragment'
+  /** The request's `state`, echoed verbatim. */
+  readonly state?: string | undefined
+  /** RFC 9207 `iss`, when the server adds it. */
+  readonly iss?: string | undefined
+}
+
+/** Options for {@link OAuthError}. */
+export interface OAuthErrorOptions {
+  /** HTTP status; defaults to the one the RFC gives the code. */
+  status?: number
+  /** Extra response headers, e.g. `WWW-Authenticate`. */
+  headers?: Record<string, string>
+  /** The underlying cause; never sent to the client. */
+  cause?: unknown
+  /** Set once the client and redirect URI are validated (authorization endpoint only). */
+  redirect?: ErrorRedirect
+}
+
+/**
+ * A protocol failure answered to the client with an RFC error body.
+ *
+ * `description` is always safe to show: it never contains secrets, tokens or
+ * internals. `switch (err.code)` narrows on the RFC error code.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
+ */
+export class OAuthError extends Error {
+  override readonly name = 'OAuthError'
+  /** The RFC `error` code. */
+  readonly code: OAuthErrorCode
+  /** The `error_description`, safe to show to the client. */
+  readonly description: string
+  /** The HTTP status the error is answered with. */
+  readonly status: number
+  /** Headers added to the error response. */
+  readonly headers: Record<string, string>
+  /** Where to redirect the error to, when it happened at the authorization endpoint after the redirect URI was validated. */
+  redirect: ErrorRedirect | undefined
+
+  constructor(code: OAuthErrorCode, description: string, options: OAuthErrorOptions = {}) {
+    super(description, options.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+    this.description = description
+    this.status = options.status ?? DEFAULT_STATUS[code]
+    this.headers = options.headers ?? {}
+    this.redirect = options.redirect
+  }
+
+  /** The RFC 6749 §5.2 JSON body: `{ error, error_description }`. */
+  toJSON(): { error: OAuthErrorCode; error_description: string } {
+    return { error: this.code, error_description: this.description }
+  }
+}
+
+/** Builds an `invalid_request` error. */
+export function invalidRequest(description: string): OAuthError {
+  return new OAuthError('invalid_request', description)
+}
+
+/** Builds an `invalid_grant` error. */
+export function invalidGrant(description: string): OAuthError {
+  return new OAuthError('invalid_grant', description)
+}
+
+/** Builds an `invalid_scope` error. */
+export function invalidScope(description: string): OAuthError {
+  return new OAuthError('invalid_scope', description)
+}
+
+/** Builds an `unauthorized_client` error. */
+export function unauthorizedClient(description: string): OAuthError {
+  return new OAuthError('unauthorized_client', description)
+}
+
+/**
+ * Builds the `invalid_client` error of a failed client authentication: 401
+ * with a `WWW-Authenticate` challenge, whatever method the client tried
+ * (RFC 6749 §5.2 requires it for Basic; the demo contract for every method).
+ */
+export function invalidClient(description: string, realm = 'oauth'): OAuthError {
+  return new OAuthError('invalid_client', description, {
+    status: 401,
+    headers: { 'www-authenticate': `Basic realm="${realm}"` },
+  })
+}
+
+/** Whether a value is an {@link OAuthError}. */
+export function isOAuthError(value: unknown): value is OAuthError {
+  return value instanceof OAuthError
+}

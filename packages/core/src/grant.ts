@@ -1,0 +1,367 @@
+import type { Client } from './client.js'
+import { clientScopes } from './client.js'
+import { OAuthError } from './errors.js'
+import { getParam, requireParam, type OAuthRequest } from './request.js'
+import { jsonResponse, redirectResponse, type OAuthResponse } from './response.js'
+import { formatScope, resolveScope } from './scope.js'
+import { hashToken } from './secrets.js'
+import type { AuthorizationCodeRecord, GrantkitStore, TokenRecord } from './store.js'
+import type { AuthorizationServer } from './server.js'
+
+/** The resource owner a grant acts for. */
+export interface GrantUser {
+  /** Stable user id; becomes `sub` in introspection. */
+  readonly id: string
+  readonly username?: string | undefined
+}
+
+/**
+ * A validated authorization request (RFC 6749 §4.1.1 / §4.2.1), as a consent
+ * page needs it.
+ */
+export interface AuthorizationRequest {
+  readonly client: Client
+  /** The `response_type`, e.g. `code`. */
+  readonly responseType: string
+  /** The redirect URI the response goes to (validated, exact match). */
+  readonly redirectUri: string
+  /** Whether `redirect_uri` was in the request (then the token request must repeat it, RFC 6749 §4.1.3). */
+  readonly redirectUriProvided: boolean
+  /** `query` for codes, `fragment` for tokens. */
+  readonly responseMode: 'query' | 'fragment'
+  /** The request's `state`, verbatim. */
+  readonly state: string | undefined
+  /** The granted scopes after validation. */
+  scopes: string[]
+  /** RFC 7636 challenge, set by the PKCE extension. */
+  codeChallenge?: string | undefined
+  /** RFC 7636 challenge method, set by the PKCE extension. */
+  codeChallengeMethod?: string | undefined
+  /** Extension data carried to the code record (JSON-serialisable). */
+  readonly extra: Record<string, unknown>
+  /** The request parameters. */
+  readonly params: URLSearchParams
+}
+
+/** The JSON body of a successful token response (RFC 6749 §5.1). */
+export interface TokenResponseBody {
+  access_token: string
+  token_type: string
+  expires_in: number
+  scope?: string
+  refresh_token?: string
+  [extra: string]: unknown
+}
+
+/** Context of the `afterValidateAuthorizationRequest` hook. */
+export interface AuthorizationHookContext {
+  readonly grant: BaseGrant
+  readonly authorization: AuthorizationRequest
+}
+
+/** Context of the `beforeAuthorizationResponse` hook: `params` may be added to. */
+export interface AuthorizationResponseHookContext {
+  readonly grant: BaseGrant
+  readonly authorization: AuthorizationRequest
+  readonly user: GrantUser
+  readonly params: Record<string, string>
+}
+
+/** Context of the `afterValidateTokenRequest` hook. */
+export interface TokenHookContext {
+  readonly grant: BaseGrant
+  readonly client: Client
+  /** The redeemed authorization code (authorization code grant only). */
+  readonly code?: AuthorizationCodeRecord | undefined
+}
+
+/** Context of the `beforeTokenResponse` hook: `body` may be added to. */
+export interface TokenResponseHookContext {
+  readonly grant: BaseGrant
+  readonly client: Client
+  readonly body: TokenResponseBody
+}
+
+/**
+ * An extension given at registration, `server.registerGrant(Grant, [ext])`.
+ * Each method attaches to a named hook point of the grant; hooks run in
+ * registration order and may throw an {@link OAuthError} to reject.
+ */
+export interface GrantExtension {
+  /** Called once by `registerGrant`; throw a `TypeError` if the grant is unsuitable. */
+  register?(grant: GrantClass, server: AuthorizationServer): void
+  /** RFC 8414 metadata the extension adds, e.g. `code_challenge_methods_supported`. */
+  metadata?(): Record<string, unknown>
+  afterValidateAuthorizationRequest?(context: AuthorizationHookContext): void | Promise<void>
+  beforeAuthorizationResponse?(context: AuthorizationResponseHookContext): void | Promise<void>
+  afterValidateTokenRequest?(context: TokenHookContext): void | Promise<void>
+  beforeTokenResponse?(context: TokenResponseHookContext): void | Promise<void>
+}
+
+/** Names of the hook points of {@link GrantExtension}. */
+export type GrantHookName =
+  | 'afterValidateAuthorizationRequest'
+  | 'beforeAuthorizationResponse'
+  | 'afterValidateTokenRequest'
+  | 'beforeTokenResponse'
+
+type HookContext<N extends GrantHookName> = Parameters<NonNullable<GrantExtension[N]>>[0]
+
+/** A concrete grant class as `registerGrant` accepts it. */
+export interface GrantClass<G extends BaseGrant = BaseGrant> {
+  new (server: AuthorizationServer, request: OAuthRequest, extensions: readonly GrantExtension[]): G
+  readonly GRANT_TYPE: string | null
+  readonly RESPONSE_TYPES: readonly string[]
+  readonly TOKEN_ENDPOINT_AUTH_METHODS: readonly string[]
+  readonly AUTHORIZATION_ENDPOINT: boolean
+  readonly TOKEN_ENDPOINT: boolean
+}
+
+/** Options of {@link BaseGrant.issueTokens}. */
+export interface IssueTokensOptions {
+  readonly client: Client
+  readonly user: GrantUser | null
+  readonly scopes: readonly string[]
+  /** Issue a refresh token as well. */
+  readonly refreshToken: boolean
+  /**
+   * The refresh token's scopes when they differ from the access token's:
+   * a refresh keeps the refresh token's original scope even when the new
+   * access token's is narrower (RFC 6749 §6). Default: `scopes`.
+   */
+  readonly refreshTokenScopes?: readonly string[] | undefined
+  /** The token family; a new one when absent. */
+  readonly familyId?: string | undefined
+}
+
+/**
+ * The base of every grant. A grant instance lives for one request: the
+ * server creates it with the request, calls `validateTokenRequest()` then
+ * `createTokenResponse()` at the token endpoint, or
+ * `validateAuthorizationRequest()` then `createAuthorizationResponse(user)`
+ * at the authorization endpoint.
+ *
+ * Static configuration (override in a subclass):
+ * - `GRANT_TYPE`: the `grant_type` served at the token endpoint;
+ * - `RESPONSE_TYPES`: the `response_type`s served at the authorization endpoint;
+ * - `TOKEN_ENDPOINT_AUTH_METHODS`: client authentication methods accepted;
+ * - `AUTHORIZATION_ENDPOINT` / `TOKEN_ENDPOINT`: which endpoints it serves.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4
+ */
+export abstract class BaseGrant {
+  static GRANT_TYPE: string | null = null
+  static RESPONSE_TYPES: readonly string[] = []
+  static TOKEN_ENDPOINT_AUTH_METHODS: readonly string[] = ['client_secret_basic']
+  static AUTHORIZATION_ENDPOINT = false
+  static TOKEN_ENDPOINT = false
+
+  readonly server: AuthorizationServer
+  readonly request: OAuthRequest
+  readonly extensions: readonly GrantExtension[]
+  /** The authenticated client (token endpoint) or the requesting client (authorization endpoint), once known. */
+  client: Client | null = null
+  /** The validated authorization request (authorization endpoint only). */
+  authorization: AuthorizationRequest | null = null
+
+  constructor(server: AuthorizationServer, request: OAuthRequest, extensions: readonly GrantExtension[]) {
+    this.server = server
+    this.request = request
+    this.extensions = extensions
+  }
+
+  /** The grant's class, to read its static configuration. */
+  get grantClass(): GrantClass {
+    return this.constructor as GrantClass
+  }
+
+  /** The server's store. */
+  get store(): GrantkitStore {
+    return this.server.store
+  }
+
+  /** The server's current time. */
+  now(): Date {
+    return this.server.now()
+  }
+
+  // ---- token endpoint -----------------------------------------------------
+
+  /** Validates the token request (override when `TOKEN_ENDPOINT` is true). */
+  async validateTokenRequest(): Promise<void> {
+    throw new OAuthError('unsupported_grant_type', 'this grant does not serve the token endpoint')
+  }
+
+  /** Issues the token response (override when `TOKEN_ENDPOINT` is true). */
+  async createTokenResponse(): Promise<OAuthResponse> {
+    throw new OAuthError('unsupported_grant_type', 'this grant does not serve the token endpoint')
+  }
+
+  // ---- authorization endpoint ---------------------------------------------
+
+  /**
+   * Validates the authorization request. The server has already checked the
+   * client, the redirect URI and `state`, and set `this.authorization`; the
+   * default checks that the client may use the response type and grant type
+   * (`unauthorized_client`) and the scope (`invalid_scope`), then runs the
+   * `afterValidateAuthorizationRequest` hooks. Override and call `super`.
+   */
+  async validateAuthorizationRequest(): Promise<AuthorizationRequest> {
+    const authorization = this.authorization
+    if (authorization === null) throw new TypeError('validateAuthorizationRequest called without an authorization request')
+    const client = authorization.client
+    // RFC 6749 §3.1.1: "the order of the space-delimited values does not matter";
+    // authorization.responseType is already sorted, so sort the registered ones too.
+    const sorted = (type: string) => type.split(' ').filter((s) => s !== '').sort().join(' ')
+    if (!client.responseTypes.some((type) => sorted(type) === authorization.responseType)) {
+      throw new OAuthError('unauthorized_client', `client is not allowed the response type "${authorization.responseType}"`)
+    }
+    const grantType = this.grantClass.GRANT_TYPE
+    if (grantType !== null && !client.grantTypes.includes(grantType)) {
+      throw new OAuthError('unauthorized_client', `client is not allowed the grant type "${grantType}"`)
+    }
+    authorization.scopes = this.resolveScopes(getParam(authorization.params, 'scope'), client)
+    await this.runHook('afterValidateAuthorizationRequest', { grant: this, authorization })
+    return authorization
+  }
+
+  /**
+   * Answers an approved authorization request (override when
+   * `AUTHORIZATION_ENDPOINT` is true), usually with {@link authorizationRedirect}.
+   */
+  async createAuthorizationResponse(_user: GrantUser): Promise<OAuthResponse> {
+    throw new OAuthError('unsupported_response_type', 'this grant does not serve the authorization endpoint')
+  }
+
+  /**
+   * Redirects back to the client with `params` plus `state` and (RFC 9207)
+   * `iss`, after the `beforeAuthorizationResponse` hooks.
+   */
+  protected async authorizationRedirect(user: GrantUser, params: Record<string, string>): Promise<OAuthResponse> {
+    const authorization = this.requireAuthorization()
+    await this.runHook('beforeAuthorizationResponse', { grant: this, authorization, user, params })
+    const out: Record<string, string | undefined> = { ...params, state: authorization.state }
+    if (this.server.options.authorizationResponseIss) out['iss'] = this.server.issuer
+    return redirectResponse(authorization.redirectUri, out, authorization.responseMode)
+  }
+
+  /** `this.authorization`, or a TypeError when called outside the authorization endpoint. */
+  protected requireAuthorization(): AuthorizationRequest {
+    if (this.authorization === null) throw new TypeError('no authorization request: call validateAuthorizationRequest first')
+    return this.authorization
+  }
+
+  // ---- shared steps --------------------------------------------------------
+
+  /** A single-valued body parameter; repeated is `invalid_request` (RFC 6749 §3.2). */
+  param(name: string): string | undefined {
+    return getParam(this.request.body, name)
+  }
+
+  /** A required body parameter; missing or repeated is `invalid_request`. */
+  requireParam(name: string): string {
+    return requireParam(this.request.body, name)
+  }
+
+  /**
+   * Authenticates the client with one of the grant's
+   * `TOKEN_ENDPOINT_AUTH_METHODS` (RFC 6749 §3.2.1) and checks that it may
+   * use this grant type (`unauthorized_client`, RFC 6749 §5.2). Sets `this.client`.
+   */
+  async authenticateTokenEndpointClient(): Promise<Client> {
+    const grantClass = this.grantClass
+    const client = await this.server.authenticateClient(this.request, grantClass.TOKEN_ENDPOINT_AUTH_METHODS)
+    if (grantClass.GRANT_TYPE !== null && !client.grantTypes.includes(grantClass.GRANT_TYPE)) {
+      throw new OAuthError('unauthorized_client', `client is not allowed the grant type "${grantClass.GRANT_TYPE}"`)
+    }
+    this.client = client
+    return client
+  }
+
+  /**
+   * The scopes of a request: omitted means the client's registered scope,
+   * otherwise a subset of `allowed` (default: the client's scope), else
+   * `invalid_scope` (RFC 6749 §3.3).
+   */
+  resolveScopes(requested: string | undefined, client: Client, allowed: readonly string[] = clientScopes(client)): string[] {
+    return resolveScope(requested, allowed)
+  }
+
+  /**
+   * Whether to issue a refresh token with an access token: by default when
+   * the client may use `refresh_token` and a grant for it is registered
+   * (RFC 6749 §1.5, §5.1).
+   */
+  includeRefreshToken(client: Client, _user: GrantUser | null): boolean {
+    return client.grantTypes.includes('refresh_token') && this.server.hasGrantType('refresh_token')
+  }
+
+  /**
+   * Generates an access token (and a refresh token when asked), saves their
+   * hashes, and returns the RFC 6749 §5.1 body after the
+   * `beforeTokenResponse` hooks.
+   */
+  async issueTokens(options: IssueTokensOptions): Promise<TokenResponseBody> {
+    const server = this.server
+    const { client, user } = options
+    const grantType = this.grantClass.GRANT_TYPE ?? 'unknown'
+    const issuedAt = server.now()
+    const scope = formatScope(options.scopes)
+    const familyId = options.familyId ?? server.newId()
+    const accessLifetime = server.accessTokenLifetime(grantType, client)
+    const accessExpires = new Date(issuedAt.getTime() + accessLifetime * 1000)
+    const userId = user === null ? null : user.id
+    const strategy = server.tokenStrategy
+    const context = { client, userId, scope, grantType, issuedAt, expiresAt: accessExpires, familyId, issuer: server.issuer }
+    const accessToken = await strategy.generateAccessToken(context)
+    const records: TokenRecord[] = [
+      {
+        tokenHash: hashToken(accessToken),
+        type: 'access_token',
+        clientId: client.clientId,
+        userId,
+        scope,
+        familyId,
+        issuedAt,
+        expiresAt: accessExpires,
+        revokedAt: null,
+        rotatedAt: null,
+      },
+    ]
+    const body: TokenResponseBody = { access_token: accessToken, token_type: 'Bearer', expires_in: accessLifetime, scope }
+    if (options.refreshToken) {
+      const refreshExpires = new Date(issuedAt.getTime() + server.options.refreshTokenLifetime * 1000)
+      const refreshScope = options.refreshTokenScopes === undefined ? scope : formatScope(options.refreshTokenScopes)
+      const refreshToken = await strategy.generateRefreshToken({ ...context, scope: refreshScope, expiresAt: refreshExpires })
+      records.push({
+        tokenHash: hashToken(refreshToken),
+        type: 'refresh_token',
+        clientId: client.clientId,
+        userId,
+        scope: refreshScope,
+        familyId,
+        issuedAt,
+        expiresAt: refreshExpires,
+        revokedAt: null,
+        rotatedAt: null,
+      })
+      body.refresh_token = refreshToken
+    }
+    await server.store.saveTokens(records)
+    await this.runHook('beforeTokenResponse', { grant: this, client, body })
+    return body
+  }
+
+  /** A 200 token response with `Cache-Control: no-store` (RFC 6749 §5.1). */
+  tokenResponse(body: TokenResponseBody): OAuthResponse {
+    return jsonResponse(200, body)
+  }
+
+  /** Runs one hook point of every extension, in registration order. */
+  async runHook<N extends GrantHookName>(name: N, context: HookContext<N>): Promise<void> {
+    for (const extension of this.extensions) {
+      const hook = extension[name] as ((c: HookContext<N>) => void | Promise<void>) | undefined
+      if (hook !== undefined) await hook.call(extension, context)
+    }
+  }
+}

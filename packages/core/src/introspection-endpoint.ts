@@ -1,0 +1,75 @@
+import { OAuthError } from './errors.js'
+import { getParam, requireParam, type OAuthRequest } from './request.js'
+import { jsonResponse, type OAuthResponse } from './response.js'
+import { hashToken } from './secrets.js'
+import type { AuthorizationServer } from './server.js'
+
+/**
+ * Token introspection (RFC 7662). Register with
+ * `server.registerEndpoint(IntrospectionEndpoint)`; answer with
+ * `server.createEndpointResponse('introspection', request)`.
+ *
+ * The caller must authenticate as a client (§2.1: "the endpoint MUST also
+ * require some form of authorization"); a client sees only its own tokens:
+ * any other token, like an unknown, expired, revoked or rotated one, is
+ * `{ "active": false }` (§2.2).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7662
+ */
+export class IntrospectionEndpoint {
+  static readonly ENDPOINT_NAME = 'introspection'
+  /** Client authentication methods accepted here. */
+  static CLIENT_AUTH_METHODS: readonly string[] = ['client_secret_basic', 'client_secret_post', 'none']
+
+  readonly server: AuthorizationServer
+
+  constructor(server: AuthorizationServer) {
+    this.server = server
+  }
+
+  async handle(request: OAuthRequest): Promise<OAuthResponse> {
+    // RFC 7662 §2.1: "The protected resource calls the introspection endpoint using an HTTP POST request".
+    if (request.method !== 'POST') {
+      throw new OAuthError('invalid_request', 'the introspection endpoint accepts only POST', { status: 405, headers: { allow: 'POST' } })
+    }
+    const methods = (this.constructor as typeof IntrospectionEndpoint).CLIENT_AUTH_METHODS
+    const client = await this.server.authenticateClient(request, methods)
+    const token = requireParam(request.body, 'token')
+    getParam(request.body, 'token_type_hint')
+    const record = await this.server.store.findToken(hashToken(token))
+    const now = this.server.now().getTime()
+    if (
+      record === null ||
+      record.clientId !== client.clientId ||
+      record.revokedAt !== null ||
+      record.rotatedAt !== null ||
+      record.expiresAt.getTime() <= now
+    ) {
+      return jsonResponse(200, { active: false })
+    }
+    const body: Record<string, unknown> = {
+      active: true,
+      scope: record.scope,
+      client_id: record.clientId,
+      token_type: record.type === 'access_token' ? 'Bearer' : 'refresh_token',
+      exp: Math.floor(record.expiresAt.getTime() / 1000),
+      iat: Math.floor(record.issuedAt.getTime() / 1000),
+      iss: this.server.issuer,
+    }
+    if (record.userId !== null) {
+      body['sub'] = record.userId
+      const user = await this.server.resolveUser(record.userId)
+      if (user?.username !== undefined) body['username'] = user.username
+    }
+    return jsonResponse(200, body)
+  }
+
+  metadata(): Record<string, unknown> {
+    const { issuer, options } = this.server
+    const methods = (this.constructor as typeof IntrospectionEndpoint).CLIENT_AUTH_METHODS
+    return {
+      introspection_endpoint: issuer + options.endpoints.introspection,
+      introspection_endpoint_auth_methods_supported: [...methods],
+    }
+  }
+}

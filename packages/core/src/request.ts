@@ -1,0 +1,140 @@
+import { OAuthError } from './errors.js'
+
+/** Request headers with lower-case names, as Node's `IncomingHttpHeaders`. */
+export type RequestHeaders = Readonly<Record<string, string | readonly string[] | undefined>>
+
+/**
+ * A framework-neutral HTTP request. Adapters (Koa, …) convert to it; core
+ * never sees a framework object.
+ *
+ * Query and form body are multi-maps (`URLSearchParams`) so that a repeated
+ * parameter is detectable (RFC 6749 §3.1: "Request and response parameters
+ * MUST NOT be included more than once").
+ */
+export interface OAuthRequest {
+  /** Upper-case HTTP method. */
+  readonly method: string
+  /** The request path (and query), as received. */
+  readonly url: string
+  /** Lower-case header names. */
+  readonly headers: RequestHeaders
+  /** The query string parameters. */
+  readonly query: URLSearchParams
+  /** The `application/x-www-form-urlencoded` body parameters (empty when there is none). */
+  readonly body: URLSearchParams
+}
+
+/** What {@link createOAuthRequest} accepts. */
+export interface OAuthRequestInit {
+  method?: string
+  /** Path with optional query, or an absolute URL. */
+  url?: string
+  headers?: RequestHeaders
+  /** A raw urlencoded body (parsed strictly), parsed parameters, or a record. */
+  body?: string | URLSearchParams | Record<string, string>
+  /** Query parameters; when absent they are read from `url`. */
+  query?: string | URLSearchParams | Record<string, string>
+}
+
+const EMPTY_HEADERS: RequestHeaders = Object.freeze({})
+
+/**
+ * Builds an {@link OAuthRequest}. A string body or query is parsed with
+ * {@link parseFormEncoded}, so malformed percent-encoding or UTF-8 is an
+ * `invalid_request` {@link OAuthError}.
+ */
+export function createOAuthRequest(init: OAuthRequestInit = {}): OAuthRequest {
+  const url = init.url ?? '/'
+  let query: URLSearchParams
+  if (init.query !== undefined) {
+    query = toParams(init.query)
+  } else {
+    const q = url.indexOf('?')
+    query = q === -1 ? new URLSearchParams() : parseFormEncoded(url.slice(q + 1))
+  }
+  return {
+    method: (init.method ?? 'GET').toUpperCase(),
+    url,
+    headers: init.headers ?? EMPTY_HEADERS,
+    query,
+    body: init.body === undefined ? new URLSearchParams() : toParams(init.body),
+  }
+}
+
+function toParams(value: string | URLSearchParams | Record<string, string>): URLSearchParams {
+  if (typeof value === 'string') return parseFormEncoded(value)
+  if (value instanceof URLSearchParams) return value
+  return new URLSearchParams(value)
+}
+
+/**
+ * Parses `application/x-www-form-urlencoded` text strictly: `+` is a space,
+ * percent-escapes must be well formed and decode to valid UTF-8, otherwise an
+ * `invalid_request` error is thrown (never a silent replacement character).
+ *
+ * @see https://url.spec.whatwg.org/#application/x-www-form-urlencoded
+ * @see https://www.rfc-editor.org/rfc/rfc6749#appendix-B
+ */
+export function parseFormEncoded(text: string): URLSearchParams {
+  const params = new URLSearchParams()
+  if (text.length === 0) return params
+  let start = 0
+  const length = text.length
+  while (start <= length) {
+    let end = text.indexOf('&', start)
+    if (end === -1) end = length
+    if (end > start) {
+      const eq = text.indexOf('=', start)
+      if (eq === -1 || eq > end) {
+        params.append(decodeComponent(text.slice(start, end)), '')
+      } else {
+        params.append(decodeComponent(text.slice(start, eq)), decodeComponent(text.slice(eq + 1, end)))
+      }
+    }
+    start = end + 1
+  }
+  return params
+}
+
+function decodeComponent(raw: string): string {
+  const plus = raw.indexOf('+') === -1 ? raw : raw.replace(/\+/g, ' ')
+  if (plus.indexOf('%') === -1) return plus
+  try {
+    return decodeURIComponent(plus)
+  } catch {
+    throw new OAuthError('invalid_request', 'malformed percent-encoding or UTF-8 in the request parameters')
+  }
+}
+
+/**
+ * Reads a single-valued parameter. Empty values count as absent (RFC 6749
+ * §3.1: "Parameters sent without a value MUST be treated as if they were
+ * omitted from the request"); a repeated parameter is `invalid_request`.
+ */
+export function getParam(params: URLSearchParams, name: string): string | undefined {
+  const values = params.getAll(name)
+  if (values.length === 0) return undefined
+  if (values.length > 1) {
+    const present = values.filter((v) => v !== '')
+    if (present.length === 0) return undefined
+    throw new OAuthError('invalid_request', `parameter "${name}" must not be included more than once`)
+  }
+  const value = values[0]
+  return value === '' ? undefined : value
+}
+
+/** Reads a required single-valued parameter; missing is `invalid_request`. */
+export function requireParam(params: URLSearchParams, name: string): string {
+  const value = getParam(params, name)
+  if (value === undefined) throw new OAuthError('invalid_request', `missing required parameter "${name}"`)
+  return value
+}
+
+/** Reads a header that must appear at most once. */
+export function getHeader(headers: RequestHeaders, name: string): string | undefined {
+  const value = headers[name]
+  if (value === undefined) return undefined
+  if (typeof value === 'string') return value
+  if (value.length > 1) throw new OAuthError('invalid_request', `header "${name}" must not be repeated`)
+  return value[0]
+}

@@ -1,0 +1,63 @@
+import { OAuthError } from './errors.js'
+import { getParam, requireParam, type OAuthRequest } from './request.js'
+import type { OAuthResponse } from './response.js'
+import { hashToken } from './secrets.js'
+import type { AuthorizationServer } from './server.js'
+
+/**
+ * Token revocation (RFC 7009). Register with
+ * `server.registerEndpoint(RevocationEndpoint)`; answer with
+ * `server.createEndpointResponse('revocation', request)`.
+ *
+ * - the client must authenticate (RFC 7009 §2.1);
+ * - an unknown, expired or already revoked token answers 200 (§2.2: "invalid
+ *   tokens do not cause an error response");
+ * - a token issued to another client is refused (§2.1) and left alone;
+ * - revoking a refresh token revokes every token of its grant (§2.1: the
+ *   server "SHOULD also invalidate all access tokens based on the same
+ *   authorization grant").
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7009
+ */
+export class RevocationEndpoint {
+  static readonly ENDPOINT_NAME = 'revocation'
+  /** Client authentication methods accepted here. */
+  static CLIENT_AUTH_METHODS: readonly string[] = ['client_secret_basic', 'client_secret_post', 'none']
+
+  readonly server: AuthorizationServer
+
+  constructor(server: AuthorizationServer) {
+    this.server = server
+  }
+
+  async handle(request: OAuthRequest): Promise<OAuthResponse> {
+    // RFC 7009 §2.1: "The client requests the revocation [...] using the HTTP POST method".
+    if (request.method !== 'POST') {
+      throw new OAuthError('invalid_request', 'the revocation endpoint accepts only POST', { status: 405, headers: { allow: 'POST' } })
+    }
+    const methods = (this.constructor as typeof RevocationEndpoint).CLIENT_AUTH_METHODS
+    const client = await this.server.authenticateClient(request, methods)
+    const token = requireParam(request.body, 'token')
+    getParam(request.body, 'token_type_hint') // a hint only (§2.1), but still not repeatable
+    const store = this.server.store
+    const record = await store.findToken(hashToken(token))
+    if (record !== null) {
+      if (record.clientId !== client.clientId) {
+        throw new OAuthError('unauthorized_client', 'the token was not issued to this client')
+      }
+      const now = this.server.now()
+      if (record.type === 'refresh_token') await store.revokeTokenFamily(record.familyId, now)
+      else await store.revokeToken(record.tokenHash, now)
+    }
+    return { status: 200, headers: { 'cache-control': 'no-store', pragma: 'no-cache' } }
+  }
+
+  metadata(): Record<string, unknown> {
+    const { issuer, options } = this.server
+    const methods = (this.constructor as typeof RevocationEndpoint).CLIENT_AUTH_METHODS
+    return {
+      revocation_endpoint: issuer + options.endpoints.revocation,
+      revocation_endpoint_auth_methods_supported: [...methods],
+    }
+  }
+}

@@ -1,0 +1,540 @@
+import { randomUUID } from 'node:crypto'
+import {
+  createClient,
+  generateToken,
+  hashSecret,
+  hashToken,
+  type AuthorizationCodeRecord,
+  type Client,
+  type GrantkitStore,
+  type PurgeableStore,
+  type TokenRecord,
+  type UserStore,
+} from '@grantkit/core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+/** What a store gives the contract suite. */
+export interface StoreHarness {
+  /** The store under test. */
+  store: GrantkitStore & Partial<UserStore & PurgeableStore>
+  /** Everything stored, read directly from the backing database (NOT through the store), serialised to one string: used to prove no raw token, code or secret is stored. */
+  dumpRaw(): Promise<string>
+  /** Releases connections (and may drop the test data). */
+  close(): Promise<void>
+}
+
+/** Options of {@link runStoreContractSuite}. */
+export interface StoreContractOptions {
+  /** Skip the whole suite with this reason (e.g. no DATABASE_URL outside CI). Not allowed when process.env.CI is set: then the suite fails instead. */
+  skip?: string | undefined
+  /** Concurrency of the race tests (default 50). */
+  raceConcurrency?: number
+}
+
+// Whole-millisecond dates far from "now", so that a store's clock never matters
+// and every date must round-trip to the millisecond.
+const T0 = new Date('2030-01-01T00:00:00.123Z')
+const at = (seconds: number): Date => new Date(T0.getTime() + seconds * 1000)
+
+const id = (prefix: string): string => `${prefix}-${randomUUID()}`
+
+function codeRecord(overrides: Partial<AuthorizationCodeRecord> = {}): AuthorizationCodeRecord {
+  return {
+    codeHash: hashToken(generateToken()),
+    clientId: id('client'),
+    userId: id('user'),
+    redirectUri: 'https://client.example/cb',
+    scope: 'read write',
+    familyId: id('family'),
+    codeChallenge: null,
+    codeChallengeMethod: null,
+    createdAt: T0,
+    expiresAt: at(60),
+    consumedAt: null,
+    ...overrides,
+  }
+}
+
+function tokenRecord(overrides: Partial<TokenRecord> = {}): TokenRecord {
+  return {
+    tokenHash: hashToken(generateToken()),
+    type: 'access_token',
+    clientId: id('client'),
+    userId: id('user'),
+    scope: 'read',
+    familyId: id('family'),
+    issuedAt: T0,
+    expiresAt: at(3600),
+    revokedAt: null,
+    rotatedAt: null,
+    ...overrides,
+  }
+}
+
+/** Removes `undefined` optional fields, which a database need not keep. */
+function defined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
+}
+
+/** Runs `n` copies of `task` at once and returns their results. */
+function race<T>(n: number, task: () => Promise<T>): Promise<T[]> {
+  return Promise.all(Array.from({ length: n }, () => task()))
+}
+
+/**
+ * Registers the grantkit store contract suite (vitest) for one store. Every
+ * capability of `packages/core/src/store.ts` is checked against its documented
+ * semantics, including the atomicity of code consumption, refresh rotation and
+ * replay marking under `raceConcurrency` concurrent calls, and that only hashes
+ * of secrets, codes and tokens reach the database (read through `dumpRaw`).
+ *
+ * `createHarness` is called once (in `beforeAll`) and `close` once (in
+ * `afterAll`); every test uses fresh random ids, so tests are independent.
+ *
+ * @example
+ * ```ts
+ * runStoreContractSuite('my store', async () => ({ store, dumpRaw, close }))
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
+ */
+export function runStoreContractSuite(
+  name: string,
+  createHarness: () => Promise<StoreHarness>,
+  options: StoreContractOptions = {},
+): void {
+  const concurrency = options.raceConcurrency ?? 50
+  if (!Number.isInteger(concurrency) || concurrency < 2) {
+    throw new TypeError('runStoreContractSuite: "raceConcurrency" must be an integer of at least 2')
+  }
+  const title = `store contract: ${name}`
+  if (options.skip !== undefined) {
+    const reason = options.skip
+    if (process.env['CI']) {
+      // CI must never skip a store silently: a missing database is a failure there.
+      describe(title, () => {
+        it(`cannot run in CI: the database is missing (${reason})`, () => {
+          throw new Error(`store contract suite "${name}" was asked to skip in CI: the database is missing (${reason})`)
+        })
+      })
+    } else {
+      describe.skip(`${title} (skipped: ${reason})`, () => {
+        it('needs a database', () => {})
+      })
+    }
+    return
+  }
+
+  describe(title, () => {
+    let harness: StoreHarness | undefined
+    const h = (): StoreHarness => {
+      if (harness === undefined) throw new Error('the store harness was not created')
+      return harness
+    }
+    const store = () => h().store
+
+    beforeAll(async () => {
+      harness = await createHarness()
+    })
+    afterAll(async () => {
+      await harness?.close()
+    })
+
+    describe('ClientStore', () => {
+      async function newClient(overrides: Partial<Client> = {}): Promise<Client> {
+        const { client } = await createClient({
+          clientId: id('client'),
+          clientName: 'Contract client',
+          redirectUris: ['https://client.example/cb', 'https://client.example/other?x=1'],
+          grantTypes: ['authorization_code', 'refresh_token'],
+          scope: 'read write',
+          secretHash: 'sha256',
+          metadata: { jwks: { keys: [{ kty: 'EC', crv: 'P-256' }] }, n: 1, ok: true },
+        })
+        return { ...client, ...overrides }
+      }
+
+      it('returns null for an unknown client', async () => {
+        expect(await store().findClient(id('unknown'))).toBeNull()
+      })
+
+      it('saves a client and finds it with every field, metadata included', async () => {
+        const client = await newClient()
+        await store().saveClient(client)
+        expect(await store().findClient(client.clientId)).toEqual(defined(client))
+      })
+
+      it('keeps a public client without a secret hash', async () => {
+        const client = await newClient({ clientSecretHash: null, tokenEndpointAuthMethod: 'none', metadata: undefined, clientName: undefined })
+        await store().saveClient(client)
+        const found = await store().findClient(client.clientId)
+        expect(found).toMatchObject({ clientId: client.clientId, clientSecretHash: null, tokenEndpointAuthMethod: 'none' })
+      })
+
+      it('replaces a client saved again under the same id (upsert)', async () => {
+        const client = await newClient()
+        await store().saveClient(client)
+        const updated: Client = { ...client, clientName: 'Renamed', redirectUris: ['https://new.example/cb'], scope: 'read' }
+        await store().saveClient(updated)
+        expect(await store().findClient(client.clientId)).toEqual(defined(updated))
+      })
+
+      it('keeps its own copy: changing a saved or found record afterwards changes nothing stored', async () => {
+        const client = await newClient()
+        await store().saveClient(client)
+        ;(client.redirectUris as string[]).push('https://evil.example/cb')
+        ;(client.metadata as Record<string, unknown>)['n'] = 2
+        const found = await store().findClient(client.clientId)
+        expect(found?.redirectUris).toEqual(['https://client.example/cb', 'https://client.example/other?x=1'])
+        expect(found?.metadata?.['n']).toBe(1)
+        ;(found?.grantTypes as string[]).push('password')
+        expect((await store().findClient(client.clientId))?.grantTypes).toEqual(['authorization_code', 'refresh_token'])
+      })
+
+      it('deletes a client, answering true once and false afterwards', async () => {
+        const client = await newClient()
+        await store().saveClient(client)
+        expect(await store().deleteClient(client.clientId)).toBe(true)
+        expect(await store().findClient(client.clientId)).toBeNull()
+        expect(await store().deleteClient(client.clientId)).toBe(false)
+      })
+
+      it('lists clients ordered by clientId', async () => {
+        const prefix = id('list')
+        const ids = [`${prefix}-c`, `${prefix}-a`, `${prefix}-b`]
+        for (const clientId of ids) await store().saveClient(await newClient({ clientId }))
+        const listed = (await store().listClients()).map((c) => c.clientId)
+        const ours = listed.filter((clientId) => clientId.startsWith(prefix))
+        expect(ours).toEqual([`${prefix}-a`, `${prefix}-b`, `${prefix}-c`])
+      })
+    })
+
+    describe('AuthorizationCodeStore (RFC 6749 §4.1.2)', () => {
+      it('returns null when consuming an unknown code', async () => {
+        expect(await store().consumeAuthorizationCode(hashToken(generateToken()), at(1))).toBeNull()
+      })
+
+      it('consumes a code once: consumed:true with the record as it was before the call', async () => {
+        const code = codeRecord({ extra: { nonce: 'n-0S6_WzA2Mj', claims: ['email'] } })
+        await store().saveAuthorizationCode(code)
+        const result = await store().consumeAuthorizationCode(code.codeHash, at(5))
+        expect(result).not.toBeNull()
+        expect(result?.consumed).toBe(true)
+        expect(result?.code).toEqual(defined(code))
+      })
+
+      it('answers consumed:false on a second consume (a replay) and remembers when it was consumed', async () => {
+        const code = codeRecord()
+        await store().saveAuthorizationCode(code)
+        await store().consumeAuthorizationCode(code.codeHash, at(5))
+        const replay = await store().consumeAuthorizationCode(code.codeHash, at(6))
+        expect(replay?.consumed).toBe(false)
+        expect(replay?.code.consumedAt?.getTime()).toBe(at(5).getTime())
+        expect(replay?.code.clientId).toBe(code.clientId)
+      })
+
+      it('returns null for an expired code (expiresAt <= now), consumed or not', async () => {
+        const fresh = codeRecord()
+        await store().saveAuthorizationCode(fresh)
+        expect(await store().consumeAuthorizationCode(fresh.codeHash, fresh.expiresAt)).toBeNull()
+        expect(await store().consumeAuthorizationCode(fresh.codeHash, at(61))).toBeNull()
+
+        const used = codeRecord()
+        await store().saveAuthorizationCode(used)
+        expect((await store().consumeAuthorizationCode(used.codeHash, at(1)))?.consumed).toBe(true)
+        expect(await store().consumeAuthorizationCode(used.codeHash, at(120))).toBeNull()
+      })
+
+      it('round-trips a null redirectUri, a PKCE challenge and extension data', async () => {
+        const code = codeRecord({
+          redirectUri: null,
+          scope: '',
+          codeChallenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+          codeChallengeMethod: 'S256',
+          extra: { nonce: 'abc', nested: { list: [1, 'two', null], flag: false } },
+        })
+        await store().saveAuthorizationCode(code)
+        const result = await store().consumeAuthorizationCode(code.codeHash, at(1))
+        expect(result?.code).toEqual(defined(code))
+        expect(result?.code.createdAt).toBeInstanceOf(Date)
+        expect(result?.code.createdAt.getTime()).toBe(T0.getTime())
+        expect(result?.code.expiresAt.getTime()).toBe(at(60).getTime())
+      })
+
+      it(`lets exactly one of ${concurrency} concurrent consumers of one code get consumed:true`, async () => {
+        const code = codeRecord()
+        await store().saveAuthorizationCode(code)
+        const results = await race(concurrency, () => store().consumeAuthorizationCode(code.codeHash, at(2)))
+        expect(results.filter((r) => r?.consumed === true)).toHaveLength(1)
+        expect(results.filter((r) => r?.consumed === false)).toHaveLength(concurrency - 1)
+      })
+    })
+
+    describe('TokenStore', () => {
+      function family(overrides: Partial<TokenRecord> = {}): [TokenRecord, TokenRecord] {
+        const shared = { clientId: id('client'), userId: id('user'), familyId: id('family'), scope: 'read write', ...overrides }
+        return [
+          tokenRecord({ ...shared, type: 'access_token', expiresAt: at(3600) }),
+          tokenRecord({ ...shared, type: 'refresh_token', expiresAt: at(86400) }),
+        ]
+      }
+
+      it('returns null for an unknown token', async () => {
+        expect(await store().findToken(hashToken(generateToken()))).toBeNull()
+      })
+
+      it('saves an access and a refresh token together and finds each with every field', async () => {
+        const [access, refresh] = family({ extra: { cnf: { jkt: 'thumb' } } })
+        await store().saveTokens([access, refresh])
+        expect(await store().findToken(access.tokenHash)).toEqual(defined(access))
+        expect(await store().findToken(refresh.tokenHash)).toEqual(defined(refresh))
+      })
+
+      it('keeps a client-only token with a null userId', async () => {
+        const token = tokenRecord({ userId: null, scope: '' })
+        await store().saveTokens([token])
+        expect(await store().findToken(token.tokenHash)).toEqual(defined(token))
+      })
+
+      it('finds a token in any state: expired, revoked or rotated', async () => {
+        const expired = tokenRecord({ expiresAt: at(-10) })
+        const revoked = tokenRecord({ revokedAt: at(1) })
+        const rotated = tokenRecord({ type: 'refresh_token', rotatedAt: at(2) })
+        await store().saveTokens([expired, revoked, rotated])
+        expect(await store().findToken(expired.tokenHash)).toEqual(defined(expired))
+        expect((await store().findToken(revoked.tokenHash))?.revokedAt?.getTime()).toBe(at(1).getTime())
+        expect((await store().findToken(rotated.tokenHash))?.rotatedAt?.getTime()).toBe(at(2).getTime())
+      })
+
+      describe('rotateRefreshToken (RFC 9700 §4.14.2, compare-and-set)', () => {
+        it('rotates once: rotated:true with the record as before, then rotated:false', async () => {
+          const [, refresh] = family()
+          await store().saveTokens([refresh])
+          const first = await store().rotateRefreshToken(refresh.tokenHash, at(10))
+          expect(first?.rotated).toBe(true)
+          expect(first?.token).toEqual(defined(refresh))
+          const second = await store().rotateRefreshToken(refresh.tokenHash, at(11))
+          expect(second?.rotated).toBe(false)
+          expect(second?.token.rotatedAt?.getTime()).toBe(at(10).getTime())
+          expect((await store().findToken(refresh.tokenHash))?.rotatedAt?.getTime()).toBe(at(10).getTime())
+        })
+
+        it('answers rotated:false for a revoked refresh token', async () => {
+          const [, refresh] = family()
+          await store().saveTokens([refresh])
+          await store().revokeToken(refresh.tokenHash, at(1))
+          const result = await store().rotateRefreshToken(refresh.tokenHash, at(2))
+          expect(result?.rotated).toBe(false)
+          expect(result?.token.revokedAt?.getTime()).toBe(at(1).getTime())
+        })
+
+        it('answers rotated:false for an expired refresh token (expiresAt <= now)', async () => {
+          const [, refresh] = family()
+          await store().saveTokens([refresh])
+          expect((await store().rotateRefreshToken(refresh.tokenHash, refresh.expiresAt))?.rotated).toBe(false)
+          expect((await store().findToken(refresh.tokenHash))?.rotatedAt).toBeNull()
+        })
+
+        it('answers null for an access token and for an unknown token', async () => {
+          const [access] = family()
+          await store().saveTokens([access])
+          expect(await store().rotateRefreshToken(access.tokenHash, at(1))).toBeNull()
+          expect((await store().findToken(access.tokenHash))?.rotatedAt).toBeNull()
+          expect(await store().rotateRefreshToken(hashToken(generateToken()), at(1))).toBeNull()
+        })
+
+        it(`lets exactly one of ${concurrency} concurrent rotations of one token get rotated:true`, async () => {
+          const [, refresh] = family()
+          await store().saveTokens([refresh])
+          const results = await race(concurrency, () => store().rotateRefreshToken(refresh.tokenHash, at(3)))
+          expect(results.filter((r) => r?.rotated === true)).toHaveLength(1)
+          expect(results.filter((r) => r?.rotated === false)).toHaveLength(concurrency - 1)
+        })
+      })
+
+      describe('revokeToken', () => {
+        it('marks a token revoked at now and answers true', async () => {
+          const token = tokenRecord()
+          await store().saveTokens([token])
+          expect(await store().revokeToken(token.tokenHash, at(7))).toBe(true)
+          expect((await store().findToken(token.tokenHash))?.revokedAt?.getTime()).toBe(at(7).getTime())
+        })
+
+        it('keeps the first revocation time when revoked again, still answering true', async () => {
+          const token = tokenRecord()
+          await store().saveTokens([token])
+          await store().revokeToken(token.tokenHash, at(7))
+          expect(await store().revokeToken(token.tokenHash, at(9))).toBe(true)
+          expect((await store().findToken(token.tokenHash))?.revokedAt?.getTime()).toBe(at(7).getTime())
+        })
+
+        it('answers false for an unknown token', async () => {
+          expect(await store().revokeToken(hashToken(generateToken()), at(1))).toBe(false)
+        })
+      })
+
+      describe('revokeTokenFamily', () => {
+        it('revokes every token of the family and counts only the newly revoked ones', async () => {
+          const [access, refresh] = family()
+          const already = tokenRecord({ familyId: access.familyId, clientId: access.clientId, revokedAt: at(1) })
+          await store().saveTokens([access, refresh])
+          await store().saveTokens([already])
+          expect(await store().revokeTokenFamily(access.familyId, at(5))).toBe(2)
+          expect((await store().findToken(access.tokenHash))?.revokedAt?.getTime()).toBe(at(5).getTime())
+          expect((await store().findToken(refresh.tokenHash))?.revokedAt?.getTime()).toBe(at(5).getTime())
+          expect((await store().findToken(already.tokenHash))?.revokedAt?.getTime()).toBe(at(1).getTime())
+          expect(await store().revokeTokenFamily(access.familyId, at(6))).toBe(0)
+        })
+
+        it('does not touch other families, even of the same client', async () => {
+          const [access] = family()
+          const [otherAccess, otherRefresh] = family({ clientId: access.clientId, userId: access.userId })
+          await store().saveTokens([access])
+          await store().saveTokens([otherAccess, otherRefresh])
+          expect(await store().revokeTokenFamily(access.familyId, at(5))).toBe(1)
+          expect((await store().findToken(otherAccess.tokenHash))?.revokedAt).toBeNull()
+          expect((await store().findToken(otherRefresh.tokenHash))?.revokedAt).toBeNull()
+        })
+
+        it('answers 0 for an unknown family', async () => {
+          expect(await store().revokeTokenFamily(id('family'), at(1))).toBe(0)
+        })
+      })
+    })
+
+    describe('ReplayStore (RFC 7523 §3 jti)', () => {
+      it('answers true the first time and false while the key is recorded', async () => {
+        const key = id('jti')
+        expect(await store().markUsed(key, at(60), at(0))).toBe(true)
+        expect(await store().markUsed(key, at(60), at(1))).toBe(false)
+        expect(await store().markUsed(key, at(120), at(59))).toBe(false)
+      })
+
+      it('answers true again once the record expired', async () => {
+        const key = id('jti')
+        expect(await store().markUsed(key, at(60), at(0))).toBe(true)
+        expect(await store().markUsed(key, at(200), at(60))).toBe(true)
+        expect(await store().markUsed(key, at(300), at(61))).toBe(false)
+      })
+
+      it('keeps keys apart', async () => {
+        expect(await store().markUsed(id('jti'), at(60), at(0))).toBe(true)
+        expect(await store().markUsed(id('jti'), at(60), at(0))).toBe(true)
+      })
+
+      it(`lets exactly one of ${concurrency} concurrent markUsed calls with one key get true`, async () => {
+        const key = id('jti')
+        const results = await race(concurrency, () => store().markUsed(key, at(60), at(0)))
+        expect(results.filter((r) => r)).toHaveLength(1)
+      })
+    })
+
+    describe('UserStore (when the store has one)', () => {
+      const userStore = () => {
+        const s = store()
+        if (typeof s.findUserById !== 'function' || typeof s.findUserByUsername !== 'function' || typeof s.saveUser !== 'function') return null
+        return s as GrantkitStore & UserStore
+      }
+
+      it('is complete or absent (findUserById, findUserByUsername and saveUser together)', () => {
+        const s = store()
+        const present = [s.findUserById, s.findUserByUsername, s.saveUser].filter((f) => typeof f === 'function').length
+        expect([0, 3]).toContain(present)
+      })
+
+      it('saves a user and finds it by id and by username; unknown is null', async (ctx) => {
+        const users = userStore()
+        if (users === null) return ctx.skip()
+        const user = { id: id('user'), username: id('alice'), passwordHash: await hashSecret('correct horse', 'sha256') }
+        await users.saveUser(user)
+        expect(await users.findUserById(user.id)).toEqual(user)
+        expect(await users.findUserByUsername(user.username)).toEqual(user)
+        expect(await users.findUserById(id('nobody'))).toBeNull()
+        expect(await users.findUserByUsername(id('nobody'))).toBeNull()
+      })
+
+      it('replaces a user saved again under the same id, following a username change', async (ctx) => {
+        const users = userStore()
+        if (users === null) return ctx.skip()
+        const user = { id: id('user'), username: id('bob'), passwordHash: await hashSecret('pw-1', 'sha256') }
+        await users.saveUser(user)
+        const renamed = { ...user, username: id('robert'), passwordHash: await hashSecret('pw-2', 'sha256') }
+        await users.saveUser(renamed)
+        expect(await users.findUserById(user.id)).toEqual(renamed)
+        expect(await users.findUserByUsername(renamed.username)).toEqual(renamed)
+        expect(await users.findUserByUsername(user.username)).toBeNull()
+      })
+
+      it('rejects a username taken by another user and leaves both users as they were', async (ctx) => {
+        const users = userStore()
+        if (users === null) return ctx.skip()
+        const owner = { id: id('user'), username: id('carol'), passwordHash: await hashSecret('pw-1', 'sha256') }
+        const other = { id: id('user'), username: id('dave'), passwordHash: await hashSecret('pw-2', 'sha256') }
+        await users.saveUser(owner)
+        await users.saveUser(other)
+        await expect(users.saveUser({ ...other, username: owner.username })).rejects.toThrow()
+        expect(await users.findUserByUsername(owner.username)).toEqual(owner)
+        expect(await users.findUserByUsername(other.username)).toEqual(other)
+        expect(await users.findUserById(other.id)).toEqual(other)
+      })
+    })
+
+    describe('PurgeableStore (when the store has one)', () => {
+      it('deletes codes, tokens and replay keys that expired before now and keeps the rest', async (ctx) => {
+        const s = store()
+        if (typeof s.purgeExpired !== 'function') return ctx.skip()
+        // Far in the past, so that only this test's expired records fall before
+        // "now" (every other test uses 2030 dates); a lower bound on the count
+        // keeps the test independent of leftovers in a shared database.
+        const base = new Date(Date.UTC(1990, 0, 1) + Math.floor(Math.random() * 1e9))
+        const later = (seconds: number) => new Date(base.getTime() + seconds * 1000)
+        const oldCode = codeRecord({ createdAt: later(-120), expiresAt: later(-60) })
+        const liveCode = codeRecord({ createdAt: later(0), expiresAt: later(3600) })
+        const oldToken = tokenRecord({ issuedAt: later(-7200), expiresAt: later(-1) })
+        const liveToken = tokenRecord({ issuedAt: later(0), expiresAt: later(3600) })
+        const oldKey = id('jti')
+        const liveKey = id('jti')
+        await s.saveAuthorizationCode(oldCode)
+        await s.saveAuthorizationCode(liveCode)
+        await s.saveTokens([oldToken, liveToken])
+        await s.markUsed(oldKey, later(-5), later(-10))
+        await s.markUsed(liveKey, later(3600), later(-10))
+
+        expect(await s.purgeExpired(base)).toBeGreaterThanOrEqual(3)
+        expect(await s.findToken(oldToken.tokenHash)).toBeNull()
+        expect(await s.findToken(liveToken.tokenHash)).not.toBeNull()
+        // Asked at a time it was still valid, the purged code is gone.
+        expect(await s.consumeAuthorizationCode(oldCode.codeHash, later(-100))).toBeNull()
+        expect(await s.consumeAuthorizationCode(liveCode.codeHash, base)).toMatchObject({ consumed: true })
+        // The purged replay key is free again; the live one is still recorded.
+        expect(await s.markUsed(oldKey, later(60), later(-20))).toBe(true)
+        expect(await s.markUsed(liveKey, later(60), base)).toBe(false)
+      })
+    })
+
+    describe('secrets at rest (only hashes reach the database)', () => {
+      it('stores hashes of client secrets, codes and tokens, never the raw values', async () => {
+        const secret = `secret-${generateToken()}`
+        const { client } = await createClient({ clientId: id('client'), clientSecret: secret, secretHash: 'sha256', redirectUris: ['https://client.example/cb'] })
+        expect(client.clientSecretHash).not.toBeNull()
+        const rawCode = generateToken()
+        const rawAccess = generateToken()
+        const rawRefresh = generateToken()
+        const code = codeRecord({ codeHash: hashToken(rawCode), clientId: client.clientId })
+        const access = tokenRecord({ tokenHash: hashToken(rawAccess), clientId: client.clientId })
+        const refresh = tokenRecord({ tokenHash: hashToken(rawRefresh), clientId: client.clientId, familyId: access.familyId, type: 'refresh_token' })
+        await store().saveClient(client)
+        await store().saveAuthorizationCode(code)
+        await store().saveTokens([access, refresh])
+
+        const dump = await h().dumpRaw()
+        for (const hash of [client.clientSecretHash as string, code.codeHash, access.tokenHash, refresh.tokenHash]) {
+          expect(dump).toContain(hash)
+        }
+        for (const raw of [secret, rawCode, rawAccess, rawRefresh]) {
+          expect(dump).not.toContain(raw)
+        }
+      })
+    })
+  })
+}
