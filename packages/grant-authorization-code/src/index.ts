@@ -1,1 +1,1 @@
-export {}
+export { AuthorizationCodeGrant } from './authorization-code-grant.js'

@@ -1,1 +1,1 @@
-export {}
+export { ClientCredentialsGrant } from './client-credentials-grant.js'

@@ -1,1 +1,1 @@
-export {}
+export { ImplicitGrant } from './implicit-grant.js'

@@ -1,1 +1,2 @@
-export {}
+export { ResourceOwnerPasswordCredentialsGrant } from './resource-owner-password-credentials-grant.js'
+export { authenticateStoreUser } from './authenticate-store-user.js'

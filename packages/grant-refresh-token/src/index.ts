@@ -1,1 +1,1 @@
-export {}
+export { RefreshTokenGrant } from './refresh-token-grant.js'

@@ -1,0 +1,166 @@
+import { createHash } from 'node:crypto'
+import {
+  OAuthError,
+  getParam,
+  isPublicClient,
+  timingSafeEqualString,
+  type AuthorizationHookContext,
+  type GrantClass,
+  type GrantExtension,
+  type TokenHookContext,
+} from '@grantkit/core'
+
+/**
+ * A PKCE code challenge method (RFC 7636 §4.2).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.2
+ */
+export type CodeChallengeMethod = 'S256' | 'plain'
+
+/** Options of {@link CodeChallenge}. */
+export interface CodeChallengeOptions {
+  /** Require a code challenge from every client. Default `false`. */
+  required?: boolean
+  /**
+   * The accepted methods, in the order advertised in metadata. Default
+   * `['S256', 'plain']`; `['S256']` refuses `plain` (RFC 9700 §2.1.1
+   * prefers S256).
+   */
+  methods?: readonly CodeChallengeMethod[]
+  /** Require a code challenge from public clients (RFC 9700 §2.1.1). Default `true`. */
+  requirePublicClients?: boolean
+}
+
+const METHODS: readonly CodeChallengeMethod[] = ['S256', 'plain']
+
+// RFC 7636 §4.1 and §4.2: code-verifier = code-challenge = 43*128unreserved,
+// unreserved = ALPHA / DIGIT / "-" / "." / "_" / "~".
+const PKCE_VALUE = /^[A-Za-z0-9\-._~]{43,128}$/
+
+/**
+ * The S256 code challenge of a verifier: `BASE64URL(SHA256(ASCII(code_verifier)))`.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.2
+ */
+export function createS256CodeChallenge(codeVerifier: string): string {
+  return createHash('sha256').update(codeVerifier, 'ascii').digest('base64url')
+}
+
+/**
+ * Proof Key for Code Exchange (PKCE), an extension of the authorization code
+ * grant: `server.registerGrant(AuthorizationCodeGrant, [new CodeChallenge()])`.
+ *
+ * At the authorization endpoint it reads `code_challenge` and
+ * `code_challenge_method`, checks them, and binds the challenge to the code.
+ * An absent `code_challenge_method` means `plain` (RFC 7636 §4.3: "Defaults
+ * to "plain" if not present in the request"), which is accepted only while
+ * `plain` is among `methods`. A missing challenge is `invalid_request` when
+ * `required`, or for a public client when `requirePublicClients`.
+ *
+ * At the token endpoint a code issued with a challenge needs the matching
+ * `code_verifier`; a `code_verifier` for a code issued without a challenge
+ * is rejected too (PKCE downgrade, RFC 9700 §4.8.2). Both fail with
+ * `invalid_grant`.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7636
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-2.1.1
+ */
+export class CodeChallenge implements GrantExtension {
+  /** Whether every client must send a challenge. */
+  readonly required: boolean
+  /** The accepted methods. */
+  readonly methods: readonly CodeChallengeMethod[]
+  /** Whether public clients must send a challenge. */
+  readonly requirePublicClients: boolean
+
+  constructor(options: CodeChallengeOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw new TypeError('CodeChallenge: options must be an object')
+    const { required = false, methods = METHODS, requirePublicClients = true } = options
+    if (typeof required !== 'boolean') throw new TypeError('CodeChallenge: "required" must be a boolean')
+    if (typeof requirePublicClients !== 'boolean') throw new TypeError('CodeChallenge: "requirePublicClients" must be a boolean')
+    if (!Array.isArray(methods) || methods.length === 0 || methods.some((m) => !METHODS.includes(m))) {
+      throw new TypeError('CodeChallenge: "methods" must be a non-empty array of "S256" and/or "plain"')
+    }
+    this.required = required
+    this.methods = Object.freeze([...new Set(methods)])
+    this.requirePublicClients = requirePublicClients
+  }
+
+  /** Accepts only grants serving both endpoints, as the authorization code grant does. */
+  register(grantClass: GrantClass): void {
+    if (!grantClass.AUTHORIZATION_ENDPOINT || !grantClass.TOKEN_ENDPOINT) {
+      throw new TypeError(`CodeChallenge: ${grantClass.name || 'the grant'} must serve both the authorization and the token endpoint`)
+    }
+  }
+
+  /**
+   * RFC 8414 `code_challenge_methods_supported`.
+   *
+   * @see https://www.rfc-editor.org/rfc/rfc8414#section-2
+   */
+  metadata(): Record<string, unknown> {
+    return { code_challenge_methods_supported: [...this.methods] }
+  }
+
+  /**
+   * Reads and checks `code_challenge` and `code_challenge_method`, and sets
+   * them on the authorization request.
+   *
+   * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.4
+   */
+  afterValidateAuthorizationRequest({ authorization }: AuthorizationHookContext): void {
+    const { params, client } = authorization
+    const challenge = getParam(params, 'code_challenge')
+    const method = getParam(params, 'code_challenge_method')
+    if (challenge === undefined) {
+      if (this.required || (this.requirePublicClients && isPublicClient(client))) {
+        throw new OAuthError('invalid_request', 'code challenge required (RFC 7636 §4.4.1)')
+      }
+      if (method !== undefined) throw new OAuthError('invalid_request', 'code_challenge_method was sent without code_challenge')
+      return
+    }
+    if (!PKCE_VALUE.test(challenge)) {
+      throw new OAuthError('invalid_request', 'code_challenge must be 43 to 128 unreserved characters (RFC 7636 §4.2)')
+    }
+    // RFC 7636 §4.3: the method "Defaults to "plain" if not present in the request".
+    const effective = method ?? 'plain'
+    if (!(this.methods as readonly string[]).includes(effective)) {
+      // RFC 7636 §4.4.1: an unsupported transformation is "invalid_request".
+      throw new OAuthError(
+        'invalid_request',
+        method === undefined ? 'code_challenge_method is required: "plain" is not supported' : `code challenge method "${method}" is not supported`,
+      )
+    }
+    authorization.codeChallenge = challenge
+    authorization.codeChallengeMethod = effective
+  }
+
+  /**
+   * Verifies `code_verifier` against the code's challenge.
+   *
+   * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.6
+   * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.8.2
+   */
+  afterValidateTokenRequest({ grant, code }: TokenHookContext): void {
+    if (code === undefined) throw new TypeError('CodeChallenge: the grant did not pass the authorization code to afterValidateTokenRequest')
+    const verifier = grant.param('code_verifier')
+    if (code.codeChallenge === null) {
+      // RFC 9700 §4.8.2: "authorization servers MUST ensure that if there was
+      // no code_challenge in the authorization request, a request to the
+      // token endpoint containing a code_verifier is rejected."
+      if (verifier !== undefined) throw new OAuthError('invalid_grant', 'code_verifier was sent, but the code was issued without a code challenge')
+      return
+    }
+    if (verifier === undefined) throw new OAuthError('invalid_grant', 'code_verifier is required: the code was issued with a code challenge')
+    if (!PKCE_VALUE.test(verifier)) {
+      throw new OAuthError('invalid_grant', 'code_verifier must be 43 to 128 unreserved characters (RFC 7636 §4.1)')
+    }
+    let computed: string
+    if (code.codeChallengeMethod === 'S256') computed = createS256CodeChallenge(verifier)
+    else if (code.codeChallengeMethod === 'plain' || code.codeChallengeMethod === null) computed = verifier
+    else throw new OAuthError('invalid_grant', 'the code was issued with an unknown code challenge method')
+    // RFC 7636 §4.6: "If the values are not equal, an error response
+    // indicating "invalid_grant" [...] MUST be returned."
+    if (!timingSafeEqualString(computed, code.codeChallenge)) throw new OAuthError('invalid_grant', 'code_verifier does not match the code challenge')
+  }
+}

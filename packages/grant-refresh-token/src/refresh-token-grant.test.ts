@@ -1,0 +1,400 @@
+import {
+  AuthorizationServer,
+  OAuthError,
+  createClient,
+  createOAuthRequest,
+  hashToken,
+  memoryStore,
+  type Client,
+  type GrantExtension,
+  type GrantUser,
+  type OAuthResponse,
+  type TokenRecord,
+} from '@grantkit/core'
+import { describe, expect, it } from 'vitest'
+import * as grants from './index.js'
+import { RefreshTokenGrant } from './refresh-token-grant.js'
+
+const ISSUER = 'https://auth.example.com'
+const T0 = Date.UTC(2025, 0, 1)
+const REFRESH_LIFETIME = 24 * 3600
+
+function basic(id: string, secret: string): string {
+  return 'Basic ' + btoa(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`)
+}
+
+const APP = { authorization: basic('app', 'app-secret') }
+
+class PostRefreshTokenGrant extends RefreshTokenGrant {
+  static override TOKEN_ENDPOINT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post']
+}
+
+/** Public clients (no secret) refresh with `none`: the subclass the README shows. */
+class PublicRefreshTokenGrant extends RefreshTokenGrant {
+  static override TOKEN_ENDPOINT_AUTH_METHODS = ['client_secret_basic', 'none']
+}
+
+class GraceRefreshTokenGrant extends RefreshTokenGrant {
+  static override REUSE_GRACE_PERIOD = 10
+}
+
+class NonRotatingRefreshTokenGrant extends RefreshTokenGrant {
+  static override ROTATE_REFRESH_TOKEN = false
+}
+
+async function setup(grant: typeof RefreshTokenGrant = RefreshTokenGrant, extensions: GrantExtension[] = []) {
+  const store = memoryStore()
+  const clock = { t: T0 }
+  const errors: unknown[] = []
+  const server = new AuthorizationServer({
+    issuer: ISSUER,
+    store,
+    clock: () => clock.t,
+    refreshTokenLifetime: REFRESH_LIFETIME,
+    onError: (e) => errors.push(e),
+  })
+  server.registerGrant(grant, extensions)
+  const clients: Record<string, Client> = {}
+  for (const input of [
+    { clientId: 'app', clientSecret: 'app-secret', grantTypes: ['authorization_code', 'refresh_token'], scope: 'read write admin' },
+    { clientId: 'other', clientSecret: 'other-secret', grantTypes: ['authorization_code', 'refresh_token'], scope: 'read write' },
+    { clientId: 'no-refresh', clientSecret: 'nr-secret', grantTypes: ['authorization_code'], scope: 'read' },
+    { clientId: 'post-app', clientSecret: 'post-secret', grantTypes: ['refresh_token'], scope: 'read', tokenEndpointAuthMethod: 'client_secret_post' },
+    { clientId: 'spa', grantTypes: ['authorization_code', 'refresh_token'], scope: 'read', tokenEndpointAuthMethod: 'none' },
+  ]) {
+    const { client } = await createClient({ ...input, secretHash: 'sha256' })
+    clients[client.clientId] = client
+    await store.saveClient(client)
+  }
+  await store.saveUser({ id: 'u-1', username: 'alice', passwordHash: 'unused' })
+
+  /** Issues an access + refresh token pair as another grant would (the real core code path). */
+  const issue = async (clientId = 'app', scopes: string[] = ['read', 'write'], userId: string | null = 'u-1') => {
+    const issuer = new RefreshTokenGrant(server, createOAuthRequest({ method: 'POST', url: '/token' }), [])
+    const body = await issuer.issueTokens({
+      client: clients[clientId] as Client,
+      user: userId === null ? null : { id: userId },
+      scopes,
+      refreshToken: true,
+    })
+    return { accessToken: body.access_token, refreshToken: body.refresh_token as string }
+  }
+  const token = (body: string, headers: Record<string, string> = APP): Promise<OAuthResponse> =>
+    server.createTokenResponse(createOAuthRequest({ method: 'POST', url: '/token', headers, body }))
+  const refresh = (refreshToken: string, extra = '', headers?: Record<string, string>) =>
+    token(`grant_type=refresh_token&refresh_token=${encodeURIComponent(refreshToken)}${extra}`, headers)
+  const record = async (value: unknown) => (await store.findToken(hashToken(value as string))) as TokenRecord
+  return { store, server, clock, errors, issue, token, refresh, record }
+}
+
+type Ctx = Awaited<ReturnType<typeof setup>> & { refreshToken: string; accessToken: string }
+
+describe('RefreshTokenGrant (RFC 6749 §6)', () => {
+  it('declares the refresh_token grant type at the token endpoint, rotation on', () => {
+    expect(RefreshTokenGrant.GRANT_TYPE).toBe('refresh_token')
+    expect(RefreshTokenGrant.TOKEN_ENDPOINT).toBe(true)
+    expect(RefreshTokenGrant.AUTHORIZATION_ENDPOINT).toBe(false)
+    expect(RefreshTokenGrant.TOKEN_ENDPOINT_AUTH_METHODS).toEqual(['client_secret_basic'])
+    expect(RefreshTokenGrant.ROTATE_REFRESH_TOKEN).toBe(true)
+    expect(RefreshTokenGrant.REUSE_GRACE_PERIOD).toBe(0)
+  })
+
+  describe('when the refresh token is valid (RFC 6749 §6, RFC 9700 §4.14.2)', () => {
+    it('issues a new access token and a new refresh token, not cached', async () => {
+      const { issue, refresh } = await setup()
+      const { refreshToken, accessToken } = await issue()
+      const response = await refresh(refreshToken)
+      expect(response.status).toBe(200)
+      expect(response.headers).toMatchObject({ 'cache-control': 'no-store', pragma: 'no-cache' })
+      expect(response.body).toMatchObject({ token_type: 'Bearer', expires_in: 3600, scope: 'read write' })
+      expect(response.body?.['access_token']).not.toBe(accessToken)
+      expect(typeof response.body?.['refresh_token']).toBe('string')
+      expect(response.body?.['refresh_token']).not.toBe(refreshToken)
+    })
+
+    it('keeps the new tokens in the family of the old one and marks the old one rotated', async () => {
+      const { issue, refresh, record, clock } = await setup()
+      const { refreshToken } = await issue()
+      const old = await record(refreshToken)
+      clock.t += 60_000
+      const response = await refresh(refreshToken)
+      const newAccess = await record(response.body?.['access_token'])
+      const newRefresh = await record(response.body?.['refresh_token'])
+      expect(newAccess).toMatchObject({ type: 'access_token', clientId: 'app', userId: 'u-1', familyId: old.familyId, revokedAt: null })
+      expect(newRefresh).toMatchObject({ type: 'refresh_token', clientId: 'app', userId: 'u-1', familyId: old.familyId, rotatedAt: null })
+      expect((await record(refreshToken)).rotatedAt).toEqual(new Date(T0 + 60_000))
+    })
+
+    it('lets the new refresh token be used in turn', async () => {
+      const { issue, refresh } = await setup()
+      const first = await refresh((await issue()).refreshToken)
+      const second = await refresh(first.body?.['refresh_token'] as string)
+      expect(second.status).toBe(200)
+    })
+
+    it('grants a narrower scope to the access token and keeps the refresh token scope (RFC 6749 §6)', async () => {
+      const { issue, refresh, record } = await setup()
+      const { refreshToken } = await issue('app', ['read', 'write'])
+      const response = await refresh(refreshToken, '&scope=read')
+      expect(response.status).toBe(200)
+      expect(response.body).toMatchObject({ scope: 'read' })
+      expect((await record(response.body?.['access_token'])).scope).toBe('read')
+      // "the refresh token scope MUST be identical to that of the refresh token included by the client in the request"
+      expect((await record(response.body?.['refresh_token'])).scope).toBe('read write')
+      const again = await refresh(response.body?.['refresh_token'] as string)
+      expect(again.body).toMatchObject({ scope: 'read write' })
+    })
+
+    it('keeps a client-only token client-only (userId null)', async () => {
+      const { issue, refresh, record } = await setup()
+      const { refreshToken } = await issue('app', ['read'], null)
+      const response = await refresh(refreshToken)
+      expect(response.status).toBe(200)
+      expect((await record(response.body?.['access_token'])).userId).toBeNull()
+    })
+
+    it('resolves the username through the server by default', async () => {
+      let user: GrantUser | null = null
+      const spy: GrantExtension = { afterValidateTokenRequest: ({ grant }) => void (user = (grant as RefreshTokenGrant).user) }
+      const { issue, refresh } = await setup(RefreshTokenGrant, [spy])
+      await refresh((await issue()).refreshToken)
+      expect(user).toEqual({ id: 'u-1', username: 'alice' })
+    })
+
+    it('issues a token the resource server accepts', async () => {
+      const { issue, refresh, server } = await setup()
+      const response = await refresh((await issue()).refreshToken)
+      const info = await server.authenticateBearerToken(
+        createOAuthRequest({ url: '/api', headers: { authorization: `Bearer ${response.body?.['access_token'] as string}` } }),
+      )
+      expect(info).toMatchObject({ clientId: 'app', userId: 'u-1', scopes: ['read', 'write'] })
+    })
+  })
+
+  describe('when the request is invalid (RFC 6749 §5.2)', () => {
+    it.each<[string, (c: Ctx) => Promise<unknown> | unknown, (c: Ctx) => [string, Record<string, string>], number, string]>([
+      ['the client is unknown', () => {}, (c) => [`refresh_token=${c.refreshToken}`, { authorization: basic('nobody', 'x') }], 401, 'invalid_client'],
+      ['the client secret is wrong', () => {}, (c) => [`refresh_token=${c.refreshToken}`, { authorization: basic('app', 'wrong') }], 401, 'invalid_client'],
+      ['the client does not authenticate', () => {}, (c) => [`refresh_token=${c.refreshToken}`, {}], 401, 'invalid_client'],
+      [
+        'the client uses client_secret_post, not allowed by default',
+        () => {},
+        (c) => [`refresh_token=${c.refreshToken}&client_id=post-app&client_secret=post-secret`, {}],
+        401,
+        'invalid_client',
+      ],
+      ['a public client uses none, not allowed by default', () => {}, (c) => [`refresh_token=${c.refreshToken}&client_id=spa`, {}], 401, 'invalid_client'],
+      ['the client is not allowed refresh_token', () => {}, (c) => [`refresh_token=${c.refreshToken}`, { authorization: basic('no-refresh', 'nr-secret') }], 400, 'unauthorized_client'],
+      ['refresh_token is missing', () => {}, () => ['', APP], 400, 'invalid_request'],
+      ['refresh_token is repeated', () => {}, (c) => [`refresh_token=${c.refreshToken}&refresh_token=${c.refreshToken}`, APP], 400, 'invalid_request'],
+      ['scope is repeated', () => {}, (c) => [`refresh_token=${c.refreshToken}&scope=read&scope=write`, APP], 400, 'invalid_request'],
+      ['the refresh token is unknown', () => {}, () => ['refresh_token=not-a-token', APP], 400, 'invalid_grant'],
+      ['an access token is presented as a refresh token', () => {}, (c) => [`refresh_token=${c.accessToken}`, APP], 400, 'invalid_grant'],
+      ['the refresh token expired', (c) => void (c.clock.t += REFRESH_LIFETIME * 1000), (c) => [`refresh_token=${c.refreshToken}`, APP], 400, 'invalid_grant'],
+      ['the refresh token was revoked', (c) => c.store.revokeToken(hashToken(c.refreshToken), new Date(c.clock.t)), (c) => [`refresh_token=${c.refreshToken}`, APP], 400, 'invalid_grant'],
+      ['the refresh token was issued to another client', () => {}, (c) => [`refresh_token=${c.refreshToken}`, { authorization: basic('other', 'other-secret') }], 400, 'invalid_grant'],
+      ['the scope was not originally granted, even if the client may have it', () => {}, (c) => [`refresh_token=${c.refreshToken}&scope=read%20admin`, APP], 400, 'invalid_scope'],
+    ])('should fail because %s', async (_case, arrange, request, status, error) => {
+      const ctx = await setup()
+      const c: Ctx = { ...ctx, ...(await ctx.issue()) }
+      await arrange(c)
+      const [params, headers] = request(c)
+      const response = await c.token(`grant_type=refresh_token${params === '' ? '' : '&' + params}`, headers)
+      expect(response.status).toBe(status)
+      expect(response.body).toMatchObject({ error })
+      expect(response.headers['cache-control']).toBe('no-store')
+      // A refused request never rotates the token nor issues one.
+      expect(ctx.store.snapshot().tokens.filter((t) => t.rotatedAt !== null)).toEqual([])
+      expect(ctx.store.snapshot().tokens).toHaveLength(2)
+    })
+
+    it('answers a wrong client secret over Basic with 401 and WWW-Authenticate', async () => {
+      const { issue, refresh } = await setup()
+      const response = await refresh((await issue()).refreshToken, '', { authorization: basic('app', 'wrong') })
+      expect(response.status).toBe(401)
+      expect(response.headers['www-authenticate']).toMatch(/^Basic /)
+    })
+
+    it('does not rotate the token when an extension rejects the request', async () => {
+      const reject: GrantExtension = {
+        afterValidateTokenRequest: () => {
+          throw new OAuthError('invalid_request', 'resource is required')
+        },
+      }
+      const { issue, refresh, record } = await setup(RefreshTokenGrant, [reject])
+      const { refreshToken } = await issue()
+      expect((await refresh(refreshToken)).body).toMatchObject({ error: 'invalid_request' })
+      expect((await record(refreshToken)).rotatedAt).toBeNull()
+    })
+  })
+
+  describe('when a rotated refresh token is used again (RFC 9700 §4.14.2)', () => {
+    it('rejects with invalid_grant and revokes the family', async () => {
+      const { issue, refresh, record, clock } = await setup()
+      const { refreshToken, accessToken } = await issue()
+      const first = await refresh(refreshToken)
+      clock.t += 60_000
+      const reuse = await refresh(refreshToken)
+      expect(reuse.status).toBe(400)
+      expect(reuse.body).toMatchObject({ error: 'invalid_grant' })
+      expect((await record(first.body?.['access_token'])).revokedAt).toEqual(new Date(T0 + 60_000))
+      expect((await record(first.body?.['refresh_token'])).revokedAt).toEqual(new Date(T0 + 60_000))
+      expect((await record(accessToken)).revokedAt).toEqual(new Date(T0 + 60_000))
+      // The legitimate client's new refresh token is now refused as well.
+      expect((await refresh(first.body?.['refresh_token'] as string)).body).toMatchObject({ error: 'invalid_grant' })
+    })
+
+    it('leaves other families alone', async () => {
+      const { issue, refresh, record } = await setup()
+      const stolen = await issue()
+      const unrelated = await issue()
+      await refresh(stolen.refreshToken)
+      await refresh(stolen.refreshToken)
+      expect((await record(unrelated.accessToken)).revokedAt).toBeNull()
+      expect((await refresh(unrelated.refreshToken)).status).toBe(200)
+    })
+
+    describe('within REUSE_GRACE_PERIOD of the rotation', () => {
+      it('rejects with invalid_grant without revoking the family, and issues no second token', async () => {
+        const { issue, refresh, record, clock, store } = await setup(GraceRefreshTokenGrant)
+        const { refreshToken } = await issue()
+        const first = await refresh(refreshToken)
+        clock.t += 5_000
+        const retry = await refresh(refreshToken)
+        expect(retry.body).toMatchObject({ error: 'invalid_grant' })
+        expect((await record(first.body?.['access_token'])).revokedAt).toBeNull()
+        expect(store.snapshot().tokens).toHaveLength(4)
+        expect((await refresh(first.body?.['refresh_token'] as string)).status).toBe(200)
+      })
+
+      it('revokes the family once the grace period is over', async () => {
+        const { issue, refresh, record, clock } = await setup(GraceRefreshTokenGrant)
+        const { refreshToken } = await issue()
+        const first = await refresh(refreshToken)
+        clock.t += 10_000
+        expect((await refresh(refreshToken)).body).toMatchObject({ error: 'invalid_grant' })
+        expect((await record(first.body?.['access_token'])).revokedAt).not.toBeNull()
+      })
+    })
+  })
+
+  describe('when one refresh token is used by concurrent requests (RFC 9700 §4.14.2)', () => {
+    it('lets exactly one of 20 succeed', async () => {
+      const { issue, refresh } = await setup()
+      const { refreshToken } = await issue()
+      const responses = await Promise.all(Array.from({ length: 20 }, () => refresh(refreshToken)))
+      expect(responses.filter((r) => r.status === 200)).toHaveLength(1)
+      expect(responses.filter((r) => r.status === 400 && r.body?.['error'] === 'invalid_grant')).toHaveLength(19)
+    })
+
+    it('keeps the winner’s tokens valid when the losers fall in the grace period', async () => {
+      const { issue, refresh, record } = await setup(GraceRefreshTokenGrant)
+      const { refreshToken } = await issue()
+      const responses = await Promise.all(Array.from({ length: 20 }, () => refresh(refreshToken)))
+      const winners = responses.filter((r) => r.status === 200)
+      expect(winners).toHaveLength(1)
+      expect((await record(winners[0]?.body?.['access_token'])).revokedAt).toBeNull()
+    })
+  })
+
+  describe('when ROTATE_REFRESH_TOKEN is false', () => {
+    it('issues only an access token and keeps the refresh token valid', async () => {
+      const { issue, refresh, record } = await setup(NonRotatingRefreshTokenGrant)
+      const { refreshToken } = await issue()
+      const first = await refresh(refreshToken)
+      expect(first.status).toBe(200)
+      expect(first.body).not.toHaveProperty('refresh_token')
+      const second = await refresh(refreshToken)
+      expect(second.status).toBe(200)
+      expect((await record(refreshToken)).rotatedAt).toBeNull()
+      expect((await record(second.body?.['access_token'])).familyId).toBe((await record(refreshToken)).familyId)
+    })
+
+    it('still refuses a token rotated earlier', async () => {
+      const rotating = await setup()
+      const { refreshToken } = await rotating.issue()
+      await rotating.refresh(refreshToken)
+      // Same store, rotation now turned off.
+      const server = new AuthorizationServer({ issuer: ISSUER, store: rotating.store, clock: () => T0 })
+      server.registerGrant(NonRotatingRefreshTokenGrant)
+      const response = await server.createTokenResponse(
+        createOAuthRequest({ method: 'POST', url: '/token', headers: APP, body: `grant_type=refresh_token&refresh_token=${refreshToken}` }),
+      )
+      expect(response.body).toMatchObject({ error: 'invalid_grant' })
+    })
+  })
+
+  describe('with a subclass changing TOKEN_ENDPOINT_AUTH_METHODS (the reference example)', () => {
+    it('accepts client_secret_post when added', async () => {
+      const { issue, refresh } = await setup(PostRefreshTokenGrant)
+      const { refreshToken } = await issue('post-app', ['read'])
+      const response = await refresh(refreshToken, '&client_id=post-app&client_secret=post-secret', {})
+      expect(response.status).toBe(200)
+    })
+
+    it('lets a public client refresh with none when added', async () => {
+      const { issue, refresh } = await setup(PublicRefreshTokenGrant)
+      const { refreshToken } = await issue('spa', ['read'])
+      const response = await refresh(refreshToken, '&client_id=spa', {})
+      expect(response.status).toBe(200)
+      expect(response.body).toMatchObject({ scope: 'read' })
+      expect(typeof response.body?.['refresh_token']).toBe('string')
+    })
+  })
+
+  describe('with the reference chapter’s hooks overridden', () => {
+    // The application's own users, as in the reference's `User.query.get(credential.user_id)`.
+    const appUsers = new Map<string, { id: string; username: string; active: boolean }>()
+
+    class AppRefreshTokenGrant extends grants.RefreshTokenGrant {
+      override async authenticateRefreshToken(refreshToken: string): Promise<TokenRecord | null> {
+        const item = await this.store.findToken(hashToken(refreshToken))
+        // The reference's is_refresh_token_expired, defined by the application.
+        const isRefreshTokenExpired = (token: TokenRecord) => token.expiresAt.getTime() <= this.now().getTime() || token.revokedAt !== null
+        if (item !== null && item.type === 'refresh_token' && !isRefreshTokenExpired(item)) return item
+        return null
+      }
+
+      override async authenticateUser(credential: TokenRecord): Promise<GrantUser | null> {
+        const user = appUsers.get(credential.userId ?? '')
+        return user !== undefined && user.active ? { id: user.id, username: user.username } : null
+      }
+    }
+
+    it('refreshes for an active user', async () => {
+      appUsers.set('u-1', { id: 'u-1', username: 'alice', active: true })
+      const { issue, refresh } = await setup(AppRefreshTokenGrant)
+      expect((await refresh((await issue()).refreshToken)).status).toBe(200)
+    })
+
+    it('refuses with invalid_grant once the user is deactivated', async () => {
+      appUsers.set('u-1', { id: 'u-1', username: 'alice', active: false })
+      const { issue, refresh, record } = await setup(AppRefreshTokenGrant)
+      const { refreshToken } = await issue()
+      expect((await refresh(refreshToken)).body).toMatchObject({ error: 'invalid_grant' })
+      expect((await record(refreshToken)).rotatedAt).toBeNull()
+    })
+
+    it('keeps rotation and reuse detection', async () => {
+      appUsers.set('u-1', { id: 'u-1', username: 'alice', active: true })
+      const { issue, refresh, record } = await setup(AppRefreshTokenGrant)
+      const { refreshToken } = await issue()
+      const first = await refresh(refreshToken)
+      expect((await refresh(refreshToken)).body).toMatchObject({ error: 'invalid_grant' })
+      expect((await record(first.body?.['access_token'])).revokedAt).not.toBeNull()
+    })
+  })
+
+  describe('with a misconfigured subclass', () => {
+    it('answers server_error and reports a TypeError for a negative REUSE_GRACE_PERIOD', async () => {
+      class Broken extends RefreshTokenGrant {
+        static override REUSE_GRACE_PERIOD = -1
+      }
+      const { issue, refresh, errors } = await setup(Broken)
+      const response = await refresh((await issue()).refreshToken)
+      expect(response.status).toBe(500)
+      expect(response.body).toMatchObject({ error: 'server_error' })
+      expect(String(errors[0])).toMatch(/REUSE_GRACE_PERIOD/)
+    })
+  })
+})

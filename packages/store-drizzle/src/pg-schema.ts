@@ -1,0 +1,100 @@
+import { index, jsonb, pgTable, text, timestamp } from 'drizzle-orm/pg-core'
+import { DEFAULT_TABLE_PREFIX, type TablesOptions } from './sqlite-schema.js'
+
+/**
+ * The grantkit tables for `drizzle-orm/pg-core`. Times are
+ * `timestamp(3) with time zone`, so `Date`s round-trip to the millisecond;
+ * lists and extension data are `jsonb`. Codes and tokens are keyed by their
+ * hash: the raw values are never stored.
+ *
+ * @example
+ * ```ts
+ * // schema.ts of your drizzle-kit config
+ * export const { clients, authorizationCodes, tokens, replayKeys, users } = createPgTables()
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-10.5
+ */
+export function createPgTables(options: TablesOptions = {}) {
+  const p = options.tablePrefix ?? DEFAULT_TABLE_PREFIX
+  const ts = (name: string) => timestamp(name, { precision: 3, withTimezone: true, mode: 'date' })
+
+  const clients = pgTable(`${p}clients`, {
+    clientId: text('client_id').primaryKey(),
+    clientSecretHash: text('client_secret_hash'),
+    clientName: text('client_name'),
+    redirectUris: jsonb('redirect_uris').$type<string[]>().notNull(),
+    grantTypes: jsonb('grant_types').$type<string[]>().notNull(),
+    responseTypes: jsonb('response_types').$type<string[]>().notNull(),
+    scope: text('scope').notNull(),
+    tokenEndpointAuthMethod: text('token_endpoint_auth_method').notNull(),
+    metadata: jsonb('metadata').$type<Record<string, unknown>>(),
+  })
+
+  const authorizationCodes = pgTable(
+    `${p}authorization_codes`,
+    {
+      codeHash: text('code_hash').primaryKey(),
+      clientId: text('client_id').notNull(),
+      userId: text('user_id').notNull(),
+      redirectUri: text('redirect_uri'),
+      scope: text('scope').notNull(),
+      familyId: text('family_id').notNull(),
+      codeChallenge: text('code_challenge'),
+      codeChallengeMethod: text('code_challenge_method'),
+      createdAt: ts('created_at').notNull(),
+      expiresAt: ts('expires_at').notNull(),
+      consumedAt: ts('consumed_at'),
+      extra: jsonb('extra').$type<Record<string, unknown>>(),
+    },
+    (t) => [
+      index(`${p}authorization_codes_client_id_idx`).on(t.clientId),
+      index(`${p}authorization_codes_family_id_idx`).on(t.familyId),
+      index(`${p}authorization_codes_expires_at_idx`).on(t.expiresAt),
+    ],
+  )
+
+  const tokens = pgTable(
+    `${p}tokens`,
+    {
+      tokenHash: text('token_hash').primaryKey(),
+      type: text('type').$type<'access_token' | 'refresh_token'>().notNull(),
+      clientId: text('client_id').notNull(),
+      userId: text('user_id'),
+      scope: text('scope').notNull(),
+      familyId: text('family_id').notNull(),
+      issuedAt: ts('issued_at').notNull(),
+      expiresAt: ts('expires_at').notNull(),
+      revokedAt: ts('revoked_at'),
+      rotatedAt: ts('rotated_at'),
+      extra: jsonb('extra').$type<Record<string, unknown>>(),
+    },
+    (t) => [
+      index(`${p}tokens_client_id_idx`).on(t.clientId),
+      index(`${p}tokens_family_id_idx`).on(t.familyId),
+      index(`${p}tokens_expires_at_idx`).on(t.expiresAt),
+    ],
+  )
+
+  const replayKeys = pgTable(
+    `${p}replay_keys`,
+    {
+      key: text('key').primaryKey(),
+      expiresAt: ts('expires_at').notNull(),
+    },
+    (t) => [index(`${p}replay_keys_expires_at_idx`).on(t.expiresAt)],
+  )
+
+  const users = pgTable(`${p}users`, {
+    id: text('id').primaryKey(),
+    username: text('username').notNull().unique(`${p}users_username_unique`),
+    passwordHash: text('password_hash').notNull(),
+  })
+
+  return { clients, authorizationCodes, tokens, replayKeys, users }
+}
+
+/** The tables of {@link createPgTables}. */
+export type PgTables = ReturnType<typeof createPgTables>
+
+/** The PostgreSQL tables with the default `grantkit_` prefix, as the shipped migrations create them. */
+export const pgTables: PgTables = createPgTables()

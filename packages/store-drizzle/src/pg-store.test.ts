@@ -1,0 +1,84 @@
+import { generateToken, hashToken } from '@grantkit/core'
+import { runStoreContractSuite } from '@grantkit/store-test-suite'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { pgHarness, pgSkipReason } from './internal/testing.js'
+
+runStoreContractSuite('drizzle PostgreSQL (node-postgres pool, own schema)', () => pgHarness(), { skip: pgSkipReason })
+
+const describePg = pgSkipReason === undefined || process.env['CI'] ? describe : describe.skip
+
+describePg('pgStore through a pool of several connections (RFC 6749 §4.1.2, RFC 9700 §4.14.2)', () => {
+  let h: Awaited<ReturnType<typeof pgHarness>>
+  beforeAll(async () => {
+    h = await pgHarness(8)
+  })
+  afterAll(async () => {
+    await h?.close()
+  })
+
+  const now = new Date('2030-01-01T00:00:00.000Z')
+  const later = new Date(now.getTime() + 60_000)
+
+  it('gives exactly one of 50 concurrent consumes of one code the record, over several connections', async () => {
+    const codeHash = hashToken(generateToken())
+    await h.store.saveAuthorizationCode({
+      codeHash,
+      clientId: 'c',
+      userId: 'u',
+      redirectUri: null,
+      scope: '',
+      familyId: 'f',
+      codeChallenge: null,
+      codeChallengeMethod: null,
+      createdAt: now,
+      expiresAt: later,
+      consumedAt: null,
+    })
+    const results = await Promise.all(Array.from({ length: 50 }, () => h.store.consumeAuthorizationCode(codeHash, now)))
+    expect(results.filter((r) => r?.consumed === true)).toHaveLength(1)
+    expect(results.filter((r) => r?.consumed === false)).toHaveLength(49)
+    expect(h.db.$client.totalCount).toBeGreaterThan(1)
+  })
+
+  it('gives exactly one of 50 concurrent rotations of one refresh token rotated:true, over several connections', async () => {
+    const tokenHash = hashToken(generateToken())
+    await h.store.saveTokens([
+      { tokenHash, type: 'refresh_token', clientId: 'c', userId: 'u', scope: '', familyId: 'f', issuedAt: now, expiresAt: later, revokedAt: null, rotatedAt: null },
+    ])
+    const results = await Promise.all(Array.from({ length: 50 }, () => h.store.rotateRefreshToken(tokenHash, now)))
+    expect(results.filter((r) => r?.rotated === true)).toHaveLength(1)
+    expect(h.db.$client.totalCount).toBeGreaterThan(1)
+  })
+
+  it('revokes a whole family in one statement and counts the newly revoked tokens', async () => {
+    const familyId = `family-${generateToken()}`
+    const token = (type: 'access_token' | 'refresh_token') => ({
+      tokenHash: hashToken(generateToken()),
+      type,
+      clientId: 'c',
+      userId: 'u',
+      scope: '',
+      familyId,
+      issuedAt: now,
+      expiresAt: later,
+      revokedAt: null,
+      rotatedAt: null,
+    })
+    await h.store.saveTokens([token('access_token'), token('refresh_token'), token('access_token'), token('refresh_token'), token('access_token')])
+    const counts = await Promise.all([h.store.revokeTokenFamily(familyId, now), h.store.revokeTokenFamily(familyId, now)])
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(5)
+  })
+
+  it('stores timestamps as timestamp(3) with time zone, to the millisecond', async () => {
+    const tokenHash = hashToken(generateToken())
+    const issuedAt = new Date('2031-02-03T04:05:06.789Z')
+    await h.store.saveTokens([
+      { tokenHash, type: 'access_token', clientId: 'c', userId: null, scope: '', familyId: 'f', issuedAt, expiresAt: later, revokedAt: null, rotatedAt: null },
+    ])
+    const { rows } = await h.db.$client.query(
+      `SELECT to_char(issued_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS') AS iso, pg_typeof(issued_at)::text AS type FROM grantkit_tokens WHERE token_hash = $1`,
+      [tokenHash],
+    )
+    expect(rows[0]).toEqual({ iso: '2031-02-03T04:05:06.789', type: 'timestamp with time zone' })
+  })
+})

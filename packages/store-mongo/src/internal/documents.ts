@@ -1,0 +1,183 @@
+import type { AuthorizationCodeRecord, Client, TokenRecord, TokenType, UserRecord } from '@grantkit/core'
+
+/*
+ * Document shapes and their mapping to grantkit records.
+ *
+ * - `_id` is the natural key (client id, code hash, token hash, replay key,
+ *   user id), so uniqueness comes with the mandatory `_id` index.
+ * - Dates are BSON dates (millisecond precision, like JavaScript `Date`).
+ * - Nullable fields are stored as `null`; optional fields that are `undefined`
+ *   are not stored at all, and read back as absent.
+ * - `metadata` and `extra` are stored as JSON text: the contract only promises
+ *   JSON-serialisable values, and their keys may be anything (URLs, `$`-prefixed
+ *   names), which MongoDB restricts and FerretDB v1 rejects outright.
+ */
+
+export interface ClientDocument {
+  _id: string
+  clientSecretHash: string | null
+  clientName?: string
+  redirectUris: string[]
+  grantTypes: string[]
+  responseTypes: string[]
+  scope: string
+  tokenEndpointAuthMethod: string
+  metadata?: string
+}
+
+export interface CodeDocument {
+  _id: string
+  clientId: string
+  userId: string
+  redirectUri: string | null
+  scope: string
+  familyId: string
+  codeChallenge: string | null
+  codeChallengeMethod: string | null
+  createdAt: Date
+  expiresAt: Date
+  consumedAt: Date | null
+  extra?: string
+}
+
+export interface TokenDocument {
+  _id: string
+  type: TokenType
+  clientId: string
+  userId: string | null
+  scope: string
+  familyId: string
+  issuedAt: Date
+  expiresAt: Date
+  revokedAt: Date | null
+  rotatedAt: Date | null
+  extra?: string
+}
+
+export interface ReplayDocument {
+  _id: string
+  expiresAt: Date
+  /** Random per record: names the record's generation in the claim that replaces it once expired. */
+  nonce: string
+}
+
+/** Proof that one caller won a one-time transition (see `claims.ts`). */
+export interface ClaimDocument {
+  _id: string
+  expiresAt: Date
+  claimedAt: Date
+}
+
+export interface UserDocument {
+  _id: string
+  username: string
+  passwordHash: string
+}
+
+const json = (value: Readonly<Record<string, unknown>>): string => JSON.stringify(value)
+const parse = (text: string): Record<string, unknown> => JSON.parse(text) as Record<string, unknown>
+
+export function clientToDocument(client: Client): ClientDocument {
+  const doc: ClientDocument = {
+    _id: client.clientId,
+    clientSecretHash: client.clientSecretHash,
+    redirectUris: [...client.redirectUris],
+    grantTypes: [...client.grantTypes],
+    responseTypes: [...client.responseTypes],
+    scope: client.scope,
+    tokenEndpointAuthMethod: client.tokenEndpointAuthMethod,
+  }
+  if (client.clientName !== undefined) doc.clientName = client.clientName
+  if (client.metadata !== undefined) doc.metadata = json(client.metadata)
+  return doc
+}
+
+export function clientFromDocument(doc: ClientDocument): Client {
+  return {
+    clientId: doc._id,
+    clientSecretHash: doc.clientSecretHash ?? null,
+    ...(typeof doc.clientName === 'string' ? { clientName: doc.clientName } : {}),
+    redirectUris: doc.redirectUris,
+    grantTypes: doc.grantTypes,
+    responseTypes: doc.responseTypes,
+    scope: doc.scope,
+    tokenEndpointAuthMethod: doc.tokenEndpointAuthMethod,
+    ...(typeof doc.metadata === 'string' ? { metadata: parse(doc.metadata) } : {}),
+  }
+}
+
+export function codeToDocument(code: AuthorizationCodeRecord): CodeDocument {
+  const doc: CodeDocument = {
+    _id: code.codeHash,
+    clientId: code.clientId,
+    userId: code.userId,
+    redirectUri: code.redirectUri,
+    scope: code.scope,
+    familyId: code.familyId,
+    codeChallenge: code.codeChallenge,
+    codeChallengeMethod: code.codeChallengeMethod,
+    createdAt: code.createdAt,
+    expiresAt: code.expiresAt,
+    consumedAt: code.consumedAt,
+  }
+  if (code.extra !== undefined) doc.extra = json(code.extra)
+  return doc
+}
+
+export function codeFromDocument(doc: CodeDocument): AuthorizationCodeRecord {
+  return {
+    codeHash: doc._id,
+    clientId: doc.clientId,
+    userId: doc.userId,
+    redirectUri: doc.redirectUri ?? null,
+    scope: doc.scope,
+    familyId: doc.familyId,
+    codeChallenge: doc.codeChallenge ?? null,
+    codeChallengeMethod: doc.codeChallengeMethod ?? null,
+    createdAt: doc.createdAt,
+    expiresAt: doc.expiresAt,
+    consumedAt: doc.consumedAt ?? null,
+    ...(typeof doc.extra === 'string' ? { extra: parse(doc.extra) } : {}),
+  }
+}
+
+export function tokenToDocument(token: TokenRecord): TokenDocument {
+  const doc: TokenDocument = {
+    _id: token.tokenHash,
+    type: token.type,
+    clientId: token.clientId,
+    userId: token.userId,
+    scope: token.scope,
+    familyId: token.familyId,
+    issuedAt: token.issuedAt,
+    expiresAt: token.expiresAt,
+    revokedAt: token.revokedAt,
+    rotatedAt: token.rotatedAt,
+  }
+  if (token.extra !== undefined) doc.extra = json(token.extra)
+  return doc
+}
+
+export function tokenFromDocument(doc: TokenDocument): TokenRecord {
+  return {
+    tokenHash: doc._id,
+    type: doc.type,
+    clientId: doc.clientId,
+    userId: doc.userId ?? null,
+    scope: doc.scope,
+    familyId: doc.familyId,
+    issuedAt: doc.issuedAt,
+    expiresAt: doc.expiresAt,
+    revokedAt: doc.revokedAt ?? null,
+    rotatedAt: doc.rotatedAt ?? null,
+    ...(typeof doc.extra === 'string' ? { extra: parse(doc.extra) } : {}),
+  }
+}
+
+export function userToDocument(user: UserRecord): UserDocument {
+  return { _id: user.id, username: user.username, passwordHash: user.passwordHash }
+}
+
+export function userFromDocument(doc: UserDocument): UserRecord {
+  return { id: doc._id, username: doc.username, passwordHash: doc.passwordHash }
+}

@@ -1,0 +1,267 @@
+import { randomUUID } from 'node:crypto'
+import type { Collection, Db } from 'mongodb'
+import type { FullStore } from '@grantkit/core'
+import { claim } from './internal/claims.js'
+import {
+  clientFromDocument,
+  clientToDocument,
+  codeFromDocument,
+  codeToDocument,
+  tokenFromDocument,
+  tokenToDocument,
+  userFromDocument,
+  userToDocument,
+  type ClaimDocument,
+  type ClientDocument,
+  type CodeDocument,
+  type ReplayDocument,
+  type TokenDocument,
+  type UserDocument,
+} from './internal/documents.js'
+import { isDuplicateKeyError } from './internal/errors.js'
+import { ensureExpiryIndex } from './internal/indexes.js'
+
+/**
+ * The collections a {@link MongoStore} uses. `claims` holds the one-time
+ * claims that make consumption, rotation and replay marking atomic on servers
+ * whose conditional updates are not (FerretDB v1).
+ */
+export type MongoCollectionName = 'clients' | 'codes' | 'tokens' | 'replay' | 'users' | 'claims'
+
+const collectionNames: readonly MongoCollectionName[] = ['clients', 'codes', 'tokens', 'replay', 'users', 'claims']
+
+/** Options of {@link mongoStore}. */
+export interface MongoStoreOptions {
+  /** Prefix of every default collection name. Default `grantkit_` (so `grantkit_clients`, `grantkit_tokens`, …). */
+  collectionPrefix?: string | undefined
+  /** Full collection names, overriding `collectionPrefix` + name for the collections given. */
+  collections?: Partial<Record<MongoCollectionName, string>> | undefined
+  /**
+   * Let {@link MongoStore.ensureIndexes} make the `expiresAt` indexes TTL
+   * indexes, so MongoDB deletes expired documents by itself. Cleanup only:
+   * expiry is always checked in queries. Servers without TTL indexes
+   * (FerretDB v1) get plain indexes instead. Default `false`.
+   */
+  ttlIndexes?: boolean | undefined
+}
+
+/** What {@link MongoStore.ensureIndexes} did. */
+export interface EnsureIndexesResult {
+  /** Whether the `expiresAt` indexes are TTL indexes (`false` when not asked for, or not supported by the server). */
+  readonly ttlIndexes: boolean
+}
+
+/** A {@link FullStore} in MongoDB, with its collections and index set-up. */
+export interface MongoStore extends FullStore {
+  /** The collection name used for each kind of document. */
+  readonly collectionNames: Readonly<Record<MongoCollectionName, string>>
+  /**
+   * Creates the indexes the store relies on; idempotent, run it at start-up
+   * (or from a migration). `_id` carries the unique keys (client id, code
+   * hash, token hash, replay key, user id); this adds a unique index on
+   * `username`, an index on the tokens' `familyId`, and one on `expiresAt`
+   * of codes, tokens, replay keys and claims (TTL when `ttlIndexes` is set and
+   * the server has TTL indexes).
+   */
+  ensureIndexes(): Promise<EnsureIndexesResult>
+}
+
+function resolveCollectionNames(options: MongoStoreOptions): Record<MongoCollectionName, string> {
+  const prefix = options.collectionPrefix ?? 'grantkit_'
+  if (typeof prefix !== 'string') throw new TypeError('mongoStore: "collectionPrefix" must be a string')
+  const names = {} as Record<MongoCollectionName, string>
+  for (const name of collectionNames) {
+    const given = options.collections?.[name]
+    if (given !== undefined && (typeof given !== 'string' || given === '')) {
+      throw new TypeError(`mongoStore: "collections.${name}" must be a non-empty string`)
+    }
+    names[name] = given ?? `${prefix}${name}`
+  }
+  for (const key of Object.keys(options.collections ?? {})) {
+    if (!(collectionNames as readonly string[]).includes(key)) {
+      throw new TypeError(`mongoStore: unknown collection "${key}" in "collections" (expected one of ${collectionNames.join(', ')})`)
+    }
+  }
+  if (new Set(Object.values(names)).size !== collectionNames.length) {
+    throw new TypeError('mongoStore: every collection needs its own name')
+  }
+  return names
+}
+
+const compareIds = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
+
+/**
+ * A grantkit store on MongoDB (official `mongodb` driver v6), also tested on
+ * FerretDB v1. Stores only hashes of codes and tokens (they are the `_id`s),
+ * keeps dates as BSON dates, checks expiry in every query, and uses no
+ * multi-document transactions.
+ *
+ * Every "exactly one winner" operation is a compare-and-set:
+ * `findOneAndUpdate` with the full condition in the filter (atomic on
+ * MongoDB), arbitrated by a unique insert into the `claims` collection, which
+ * is atomic on every MongoDB-compatible server, FerretDB v1 included.
+ *
+ * Run {@link MongoStore.ensureIndexes} once before use: the unique `username`
+ * index is what makes a taken username fail.
+ *
+ * @example
+ * ```ts
+ * const client = await new MongoClient(process.env.MONGODB_URI!).connect()
+ * const store = mongoStore(client.db('oauth'))
+ * await store.ensureIndexes()
+ * const server = new AuthorizationServer({ store, grants: [...] })
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2 (one-time codes)
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2 (refresh token rotation)
+ * @see https://www.rfc-editor.org/rfc/rfc7523#section-3 (`jti` replay)
+ */
+export function mongoStore(db: Db, options: MongoStoreOptions = {}): MongoStore {
+  if (db === null || typeof db !== 'object' || typeof (db as Partial<Db>).collection !== 'function') {
+    throw new TypeError('mongoStore: "db" must be a mongodb Db (client.db(name))')
+  }
+  const names = resolveCollectionNames(options)
+  const ttl = options.ttlIndexes === true
+  const clients: Collection<ClientDocument> = db.collection(names.clients)
+  const codes: Collection<CodeDocument> = db.collection(names.codes)
+  const tokens: Collection<TokenDocument> = db.collection(names.tokens)
+  const replay: Collection<ReplayDocument> = db.collection(names.replay)
+  const users: Collection<UserDocument> = db.collection(names.users)
+  const claims: Collection<ClaimDocument> = db.collection(names.claims)
+
+  return {
+    collectionNames: Object.freeze({ ...names }),
+
+    async ensureIndexes() {
+      await users.createIndex({ username: 1 }, { name: 'username_unique', unique: true })
+      await tokens.createIndex({ familyId: 1 }, { name: 'familyId' })
+      let ttlIndexes = true
+      for (const name of [names.codes, names.tokens, names.replay, names.claims]) {
+        ttlIndexes = (await ensureExpiryIndex(db.collection(name), ttl)) && ttlIndexes
+      }
+      return { ttlIndexes }
+    },
+
+    async findClient(clientId) {
+      const doc = await clients.findOne({ _id: clientId })
+      return doc === null ? null : clientFromDocument(doc)
+    },
+    async saveClient(client) {
+      await clients.replaceOne({ _id: client.clientId }, clientToDocument(client), { upsert: true })
+    },
+    async deleteClient(clientId) {
+      return (await clients.deleteOne({ _id: clientId })).deletedCount === 1
+    },
+    async listClients() {
+      const docs = await clients.find({}).sort({ _id: 1 }).toArray()
+      // Sorted again in JavaScript: the server compares UTF-8 bytes, the contract (and memoryStore) UTF-16 code units.
+      return docs.map(clientFromDocument).sort((a, b) => compareIds(a.clientId, b.clientId))
+    },
+
+    async saveAuthorizationCode(code) {
+      await codes.insertOne(codeToDocument(code))
+    },
+    async consumeAuthorizationCode(codeHash, now) {
+      // RFC 6749 §4.1.2: "The client MUST NOT use the authorization code more than once."
+      const before = await codes.findOneAndUpdate(
+        { _id: codeHash, consumedAt: null, expiresAt: { $gt: now } },
+        { $set: { consumedAt: now } },
+        { returnDocument: 'before', includeResultMetadata: false },
+      )
+      if (before !== null && (await claim(claims, `code:${codeHash}`, before.expiresAt, now))) {
+        return { consumed: true, code: codeFromDocument(before) }
+      }
+      // No match (unknown, expired or consumed), or a lost claim: read what is there now.
+      const current = await codes.findOne({ _id: codeHash })
+      if (current === null || current.expiresAt.getTime() <= now.getTime()) return null
+      return { consumed: false, code: codeFromDocument(current) }
+    },
+
+    async saveTokens(records) {
+      if (records.length === 0) return
+      await tokens.insertMany(records.map(tokenToDocument), { ordered: true })
+    },
+    async findToken(tokenHash) {
+      const doc = await tokens.findOne({ _id: tokenHash })
+      return doc === null ? null : tokenFromDocument(doc)
+    },
+    async rotateRefreshToken(tokenHash, now) {
+      // RFC 9700 §4.14.2: a rotated refresh token is invalidated; the first use wins, a second is a replay.
+      const before = await tokens.findOneAndUpdate(
+        { _id: tokenHash, type: 'refresh_token', revokedAt: null, rotatedAt: null, expiresAt: { $gt: now } },
+        { $set: { rotatedAt: now } },
+        { returnDocument: 'before', includeResultMetadata: false },
+      )
+      if (before !== null && (await claim(claims, `refresh:${tokenHash}`, before.expiresAt, now))) {
+        return { rotated: true, token: tokenFromDocument(before) }
+      }
+      const current = await tokens.findOne({ _id: tokenHash })
+      if (current === null || current.type !== 'refresh_token') return null
+      return { rotated: false, token: tokenFromDocument(current) }
+    },
+    async revokeToken(tokenHash, now) {
+      const result = await tokens.updateOne({ _id: tokenHash, revokedAt: null }, { $set: { revokedAt: now } })
+      if (result.matchedCount > 0) return true
+      return (await tokens.countDocuments({ _id: tokenHash }, { limit: 1 })) > 0
+    },
+    async revokeTokenFamily(familyId, now) {
+      const result = await tokens.updateMany({ familyId, revokedAt: null }, { $set: { revokedAt: now } })
+      return result.modifiedCount
+    },
+
+    async markUsed(key, expiresAt, now) {
+      // RFC 7523 §3: the server "MAY ensure that JWTs are not replayed by maintaining the set of used jti values".
+      // Two rounds at most: the second only when the record vanished (purged) between our insert and our read.
+      for (let round = 0; round < 2; round++) {
+        try {
+          await replay.insertOne({ _id: key, expiresAt, nonce: randomUUID() })
+          return true
+        } catch (error) {
+          if (!isDuplicateKeyError(error)) throw error
+        }
+        const current = await replay.findOne({ _id: key })
+        if (current === null) continue
+        if (current.expiresAt.getTime() > now.getTime()) return false
+        // Expired: exactly one caller may replace this generation of the record (named by its nonce).
+        if (!(await claim(claims, `replay:${current.nonce}:${key}`, expiresAt, now))) return false
+        const replaced = await replay.findOneAndUpdate(
+          { _id: key, nonce: current.nonce, expiresAt: { $lte: now } },
+          { $set: { expiresAt, nonce: randomUUID() } },
+          { returnDocument: 'before', includeResultMetadata: false },
+        )
+        if (replaced !== null) return true
+        // Purged meanwhile: whoever inserts the key first wins.
+      }
+      return false
+    },
+
+    async findUserById(id) {
+      const doc = await users.findOne({ _id: id })
+      return doc === null ? null : userFromDocument(doc)
+    },
+    async findUserByUsername(username) {
+      const doc = await users.findOne({ username })
+      return doc === null ? null : userFromDocument(doc)
+    },
+    async saveUser(user) {
+      try {
+        await users.replaceOne({ _id: user.id }, userToDocument(user), { upsert: true })
+      } catch (error) {
+        if (isDuplicateKeyError(error)) {
+          throw new Error(`mongoStore: username "${user.username}" is taken by another user`, { cause: error })
+        }
+        throw error
+      }
+    },
+
+    async purgeExpired(now) {
+      const expired = { expiresAt: { $lte: now } }
+      let count = 0
+      for (const name of [names.codes, names.tokens, names.replay]) {
+        count += (await db.collection(name).deleteMany(expired)).deletedCount
+      }
+      // Claims are bookkeeping, not records: removed, not counted.
+      await claims.deleteMany(expired)
+      return count
+    },
+  }
+}
