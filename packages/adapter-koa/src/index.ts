@@ -1,1 +1,6 @@
-export {}
+export { oauthRouter } from './oauth-router.js'
+export type { AuthorizeContext, AuthorizeHook, AuthorizeResult, CorsOptions, OAuthRouterOptions, RenderErrorHook } from './oauth-router.js'
+export { requireToken } from './require-token.js'
+export type { RequireTokenOptions, TokenState } from './require-token.js'
+export { escapeHtml } from './escape-html.js'
+export { DEFAULT_BODY_LIMIT, readForm } from './read-form.js'

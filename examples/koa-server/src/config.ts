@@ -1,0 +1,52 @@
+/** The demo server's settings, read from the environment (see CONTRACT.md). */
+export interface Config {
+  readonly host: string
+  readonly port: number
+  /** `OAUTH_ISSUER`; when absent the issuer is `http://HOST:PORT` with the port actually bound. */
+  readonly issuer: string | undefined
+  /** `OAUTH_STORE`: `sqlite:<file>`, `postgres://…`, `mongodb://…/<db>` or `memory:`. */
+  readonly store: string
+  /** `OAUTH_SEED`: a JSON file of clients and users to upsert at start. */
+  readonly seed: string | undefined
+  /** `OAUTH_CSRF_SECRET`: the key of the consent form's CSRF tokens; random per process when absent. */
+  readonly csrfSecret: string | undefined
+  /** `OAUTH_LOG=off` silences the request log. */
+  readonly log: boolean
+}
+
+export const DEFAULT_STORE = 'sqlite:./data/grantkit.sqlite'
+
+/** Reads the configuration; throws an `Error` with a readable message for bad values. */
+export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  const host = env['HOST'] || '127.0.0.1'
+  const rawPort = env['PORT'] || '3000'
+  const port = Number(rawPort)
+  if (!/^\d+$/.test(rawPort) || port > 65535) throw new Error(`PORT must be a port number, not "${rawPort}"`)
+  const issuer = env['OAUTH_ISSUER'] || undefined
+  if (issuer !== undefined) {
+    let url: URL
+    try {
+      url = new URL(issuer)
+    } catch {
+      throw new Error(`OAUTH_ISSUER must be an absolute URL, not "${issuer}"`)
+    }
+    if (!/^https?:$/.test(url.protocol) || url.search !== '' || url.hash !== '' || issuer.endsWith('/')) {
+      throw new Error('OAUTH_ISSUER must be an http(s) URL without query, fragment or trailing slash')
+    }
+  }
+  return {
+    host,
+    port,
+    issuer,
+    store: env['OAUTH_STORE'] || DEFAULT_STORE,
+    seed: env['OAUTH_SEED'] || undefined,
+    csrfSecret: env['OAUTH_CSRF_SECRET'] || undefined,
+    log: env['OAUTH_LOG'] !== 'off',
+  }
+}
+
+/** The issuer for a bound address: `http://host:port`, IPv6 hosts in brackets. */
+export function defaultIssuer(host: string, port: number): string {
+  const name = host.includes(':') ? `[${host}]` : host
+  return `http://${name}:${port}`
+}

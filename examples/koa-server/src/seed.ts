@@ -1,0 +1,183 @@
+import { readFile } from 'node:fs/promises'
+import { createClient, generateToken, hashSecret, type FullStore } from '@grantkit/core'
+
+/** A client of `OAUTH_SEED`, in RFC 7591 wire names. */
+export interface SeedClient {
+  client_id: string
+  client_secret?: string
+  client_name?: string
+  redirect_uris?: string[]
+  grant_types?: string[]
+  response_types?: string[]
+  scope?: string
+  token_endpoint_auth_method?: string
+  /** More client metadata, e.g. `jwks` for the JWT bearer grant. */
+  [extra: string]: unknown
+}
+
+/** A user of `OAUTH_SEED`. */
+export interface SeedUser {
+  username: string
+  password: string
+}
+
+/** The `OAUTH_SEED` file (CONTRACT.md). */
+export interface Seed {
+  clients?: SeedClient[]
+  users?: SeedUser[]
+}
+
+const KNOWN_CLIENT_FIELDS = new Set([
+  'client_id',
+  'client_secret',
+  'client_name',
+  'redirect_uris',
+  'grant_types',
+  'response_types',
+  'scope',
+  'token_endpoint_auth_method',
+])
+
+function fail(message: string): never {
+  throw new Error(`OAUTH_SEED: ${message}`)
+}
+
+function stringList(value: unknown, where: string): string[] | undefined {
+  if (value === undefined) return undefined
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) fail(`${where} must be an array of strings`)
+  return value as string[]
+}
+
+function optionalString(value: unknown, where: string): string | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'string') fail(`${where} must be a string`)
+  return value
+}
+
+/** Checks the shape of a parsed seed file. */
+export function parseSeed(value: unknown): Seed {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('must be a JSON object')
+  const { clients = [], users = [] } = value as Record<string, unknown>
+  if (!Array.isArray(clients)) fail('"clients" must be an array')
+  if (!Array.isArray(users)) fail('"users" must be an array')
+  clients.forEach((client: unknown, i) => {
+    const where = `clients[${i}]`
+    if (typeof client !== 'object' || client === null) fail(`${where} must be an object`)
+    const c = client as Record<string, unknown>
+    if (typeof c['client_id'] !== 'string' || c['client_id'] === '') fail(`${where}.client_id must be a non-empty string`)
+    for (const field of ['client_secret', 'client_name', 'scope', 'token_endpoint_auth_method']) optionalString(c[field], `${where}.${field}`)
+    for (const field of ['redirect_uris', 'grant_types', 'response_types']) stringList(c[field], `${where}.${field}`)
+    const method = (c['token_endpoint_auth_method'] as string | undefined) ?? (c['client_secret'] === undefined ? 'none' : 'client_secret_basic')
+    if (method !== 'none' && typeof c['client_secret'] !== 'string') fail(`${where} uses "${method}" but has no client_secret`)
+  })
+  users.forEach((user: unknown, i) => {
+    const where = `users[${i}]`
+    if (typeof user !== 'object' || user === null) fail(`${where} must be an object`)
+    const u = user as Record<string, unknown>
+    if (typeof u['username'] !== 'string' || u['username'] === '') fail(`${where}.username must be a non-empty string`)
+    if (typeof u['password'] !== 'string') fail(`${where}.password must be a string`)
+  })
+  return { clients: clients as SeedClient[], users: users as SeedUser[] }
+}
+
+/** Reads and checks an `OAUTH_SEED` file. */
+export async function readSeed(file: string): Promise<Seed> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (error) {
+    fail(`cannot read ${file}: ${(error as Error).message}`)
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (error) {
+    fail(`${file} is not valid JSON: ${(error as Error).message}`)
+  }
+  return parseSeed(json)
+}
+
+/**
+ * Upserts the seed's clients and users. Client secrets and passwords are
+ * hashed with scrypt before they are stored: they were chosen by a person,
+ * and scrypt (~30 ms) keeps a test suite of dozens of requests fast enough.
+ * A user keeps its id when its username already exists.
+ */
+export async function applySeed(store: FullStore, seed: Seed): Promise<void> {
+  for (const seedClient of seed.clients ?? []) {
+    const metadata: Record<string, unknown> = {}
+    for (const [key, value] of Object.entries(seedClient)) if (!KNOWN_CLIENT_FIELDS.has(key)) metadata[key] = value
+    const method = seedClient.token_endpoint_auth_method ?? (seedClient.client_secret === undefined ? 'none' : 'client_secret_basic')
+    const grantTypes = seedClient.grant_types ?? ['authorization_code']
+    const { client } = await createClient({
+      clientId: seedClient.client_id,
+      ...(seedClient.client_secret === undefined ? {} : { clientSecret: seedClient.client_secret }),
+      ...(seedClient.client_name === undefined ? {} : { clientName: seedClient.client_name }),
+      redirectUris: seedClient.redirect_uris ?? [],
+      grantTypes,
+      // RFC 7591 §2: response_types defaults to ["code"].
+      responseTypes: seedClient.response_types ?? (grantTypes.includes('authorization_code') ? ['code'] : []),
+      scope: seedClient.scope ?? '',
+      tokenEndpointAuthMethod: method,
+      secretHash: 'scrypt',
+      ...(Object.keys(metadata).length === 0 ? {} : { metadata }),
+    })
+    await store.saveClient(client)
+  }
+  for (const user of seed.users ?? []) {
+    const existing = await store.findUserByUsername(user.username)
+    await store.saveUser({
+      id: existing?.id ?? crypto.randomUUID(),
+      username: user.username,
+      passwordHash: await hashSecret(user.password, 'scrypt'),
+    })
+  }
+}
+
+/** The redirect URIs of the demo clients. */
+export const DEMO_REDIRECT_URIS = ['http://127.0.0.1:8080/callback', 'http://localhost:8080/callback']
+
+/** What {@link seedDemo} created: the clear credentials, to print once. */
+export interface DemoCredentials {
+  confidentialClient: { clientId: string; clientSecret: string }
+  publicClient: { clientId: string }
+  user: { username: string; password: string }
+}
+
+/**
+ * On a first start without a seed (no client in the store): creates a
+ * confidential client, a public client and a user with random secrets, and
+ * returns the credentials so they can be printed once. `null` when the store
+ * already holds clients.
+ */
+export async function seedDemo(store: FullStore): Promise<DemoCredentials | null> {
+  if ((await store.listClients()).length > 0) return null
+  const { client: confidential, clientSecret } = await createClient({
+    clientId: 'demo-confidential',
+    clientName: 'Demo confidential client',
+    redirectUris: DEMO_REDIRECT_URIS,
+    grantTypes: ['authorization_code', 'refresh_token', 'password', 'client_credentials'],
+    responseTypes: ['code'],
+    scope: 'profile email read write',
+    tokenEndpointAuthMethod: 'client_secret_basic',
+  })
+  const { client: publicClient } = await createClient({
+    clientId: 'demo-public',
+    clientName: 'Demo public client',
+    redirectUris: DEMO_REDIRECT_URIS,
+    grantTypes: ['authorization_code', 'refresh_token', 'implicit'],
+    responseTypes: ['code', 'token'],
+    scope: 'profile email read',
+    tokenEndpointAuthMethod: 'none',
+  })
+  const password = generateToken(12)
+  await store.saveClient(confidential)
+  await store.saveClient(publicClient)
+  const existing = await store.findUserByUsername('demo')
+  await store.saveUser({ id: existing?.id ?? crypto.randomUUID(), username: 'demo', passwordHash: await hashSecret(password, 'scrypt') })
+  return {
+    confidentialClient: { clientId: confidential.clientId, clientSecret: clientSecret as string },
+    publicClient: { clientId: publicClient.clientId },
+    user: { username: 'demo', password },
+  }
+}

@@ -1,0 +1,81 @@
+import type { AddressInfo } from 'node:net'
+import Koa from 'koa'
+import {
+  AuthorizationServer,
+  BaseGrant,
+  createClient,
+  memoryStore,
+  type GrantUser,
+  type MemoryStore,
+  type OAuthResponse,
+} from '@grantkit/core'
+
+/** A minimal client-credentials grant, so adapter tests need nothing but core. */
+export class TestClientCredentialsGrant extends BaseGrant {
+  static override GRANT_TYPE = 'client_credentials'
+  static override TOKEN_ENDPOINT = true
+  static override TOKEN_ENDPOINT_AUTH_METHODS: readonly string[] = ['client_secret_basic', 'client_secret_post']
+  #scopes: string[] = []
+
+  override async validateTokenRequest(): Promise<void> {
+    const client = await this.authenticateTokenEndpointClient()
+    this.#scopes = this.resolveScopes(this.param('scope'), client)
+  }
+
+  override async createTokenResponse(): Promise<OAuthResponse> {
+    const body = await this.issueTokens({ client: this.client!, user: null, scopes: this.#scopes, refreshToken: false })
+    return this.tokenResponse(body)
+  }
+}
+
+/** A minimal code grant for the authorization endpoint: the code names the user. */
+export class TestCodeGrant extends BaseGrant {
+  static override GRANT_TYPE = 'authorization_code'
+  static override RESPONSE_TYPES: readonly string[] = ['code']
+  static override AUTHORIZATION_ENDPOINT = true
+
+  override async createAuthorizationResponse(user: GrantUser): Promise<OAuthResponse> {
+    return this.authorizationRedirect(user, { code: `code-for-${user.id}` })
+  }
+}
+
+export const REDIRECT_URI = 'https://client.example/cb'
+
+/** A server over a memory store with a confidential client `app` (secret `app-secret`). */
+export async function testServer(options: { issuer?: string } = {}): Promise<{ server: AuthorizationServer; store: MemoryStore }> {
+  const store = memoryStore()
+  const server = new AuthorizationServer({ issuer: options.issuer ?? 'http://127.0.0.1', store, scopesSupported: ['profile', 'read'], onError: () => {} })
+  server.registerGrant(TestClientCredentialsGrant).registerGrant(TestCodeGrant)
+  const { client } = await createClient({
+    clientId: 'app',
+    clientSecret: 'app-secret',
+    secretHash: 'sha256',
+    clientName: 'Test <App>',
+    redirectUris: [REDIRECT_URI],
+    grantTypes: ['authorization_code', 'client_credentials'],
+    responseTypes: ['code'],
+    scope: 'profile read',
+  })
+  await store.saveClient(client)
+  return { server, store }
+}
+
+/** Starts a Koa app on an ephemeral port of 127.0.0.1. */
+export async function listen(app: Koa): Promise<{ url: string; close: () => Promise<void> }> {
+  const http = app.listen(0, '127.0.0.1')
+  await new Promise<void>((resolve, reject) => {
+    http.once('listening', resolve)
+    http.once('error', reject)
+  })
+  const { port } = http.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        http.closeAllConnections()
+        http.close((error) => (error ? reject(error) : resolve()))
+      }),
+  }
+}
+
+export const basic = (id: string, secret: string) => 'Basic ' + Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')

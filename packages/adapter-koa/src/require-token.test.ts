@@ -1,0 +1,138 @@
+import Koa from 'koa'
+import { Router } from '@koa/router'
+import { afterEach, describe, expect, it } from 'vitest'
+import { hashToken, type AuthorizationServer, type MemoryStore, type TokenRecord } from '@grantkit/core'
+import { requireToken, type RequireTokenOptions } from './require-token.js'
+import { listen, testServer } from './internal/testing.js'
+
+let closers: (() => Promise<void>)[] = []
+afterEach(async () => {
+  await Promise.all(closers.map((close) => close()))
+  closers = []
+})
+
+const NOW = Date.now()
+
+function record(token: string, overrides: Partial<TokenRecord> = {}): TokenRecord {
+  return {
+    tokenHash: hashToken(token),
+    type: 'access_token',
+    clientId: 'app',
+    userId: 'user-1',
+    scope: 'profile read',
+    familyId: 'f-' + token,
+    issuedAt: new Date(NOW - 1000),
+    expiresAt: new Date(NOW + 3_600_000),
+    revokedAt: null,
+    rotatedAt: null,
+    ...overrides,
+  }
+}
+
+async function start(options: RequireTokenOptions): Promise<{ url: string; store: MemoryStore; server: AuthorizationServer }> {
+  const { server, store } = await testServer()
+  await store.saveTokens([
+    record('user-token'),
+    record('client-token', { userId: null }),
+    record('read-only', { scope: 'read' }),
+    record('expired', { expiresAt: new Date(NOW - 1) }),
+    record('revoked', { revokedAt: new Date(NOW - 1) }),
+    record('refresh', { type: 'refresh_token' }),
+  ])
+  const router = new Router()
+  router.get('/resource', requireToken(server, options), (ctx) => {
+    ctx.body = ctx.state['oauth']
+  })
+  const app = new Koa()
+  app.use(router.routes())
+  const { url, close } = await listen(app)
+  closers.push(close)
+  return { url: url + '/resource', store, server }
+}
+
+describe('requireToken', () => {
+  it.each([
+    ['no scope', undefined],
+    ['a scope list of non-strings', { scope: [1] }],
+  ])('throws a TypeError at setup for %s options', async (_name, options) => {
+    const { server } = await testServer()
+    if (options === undefined) expect(() => requireToken(undefined as unknown as AuthorizationServer)).toThrow(TypeError)
+    else expect(() => requireToken(server, options as unknown as RequireTokenOptions)).toThrow(TypeError)
+  })
+
+  describe('with a valid bearer token (RFC 6750 §2.1)', () => {
+    it.each(['Bearer', 'bearer', 'BEARER'])('accepts the %s scheme and sets ctx.state.oauth', async (scheme) => {
+      const { url } = await start({ scope: 'profile' })
+      const res = await fetch(url, { headers: { authorization: `${scheme} user-token` } })
+      expect(res.status).toBe(200)
+      expect(await res.json()).toMatchObject({ clientId: 'app', userId: 'user-1', scopes: ['profile', 'read'], token: { type: 'access_token' } })
+    })
+
+    it('accepts a client-only token when no user is required', async () => {
+      const { url } = await start({ scope: ['read'] })
+      const res = await fetch(url, { headers: { authorization: 'Bearer client-token' } })
+      expect(await res.json()).toMatchObject({ userId: null })
+    })
+  })
+
+  describe('without credentials (RFC 6750 §3.1)', () => {
+    it.each([
+      ['no Authorization header', {}],
+      ['a Basic Authorization header', { authorization: 'Basic YTpi' }],
+      ['a token in the query only', {}],
+    ])('answers 401 with a Bearer challenge and no error code for %s', async (name, headers: Record<string, string>) => {
+      const { url } = await start({ scope: 'profile' })
+      const res = await fetch(name.includes('query') ? `${url}?access_token=user-token` : url, { headers })
+      expect(res.status).toBe(401)
+      const challenge = res.headers.get('www-authenticate')!
+      expect(challenge).toMatch(/^Bearer realm="/)
+      expect(challenge).not.toContain('error=')
+    })
+  })
+
+  describe('with a bad token (RFC 6750 §3.1 invalid_token)', () => {
+    it.each(['unknown', 'expired', 'revoked', 'refresh', 'not a b64token!'])('answers 401 invalid_token for a %s token', async (token) => {
+      const { url } = await start({ scope: 'profile' })
+      const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } })
+      expect(res.status).toBe(401)
+      expect(res.headers.get('www-authenticate')).toMatch(/^Bearer .*error="invalid_token"/)
+      expect(await res.json()).toMatchObject({ error: 'invalid_token' })
+    })
+  })
+
+  describe('with too little authority (RFC 6750 §3.1 insufficient_scope)', () => {
+    it('answers 403 insufficient_scope naming the required scope', async () => {
+      const { url } = await start({ scope: 'profile' })
+      const res = await fetch(url, { headers: { authorization: 'Bearer read-only' } })
+      expect(res.status).toBe(403)
+      expect(res.headers.get('www-authenticate')).toMatch(/error="insufficient_scope".*scope="profile"/)
+      expect(await res.json()).toMatchObject({ error: 'insufficient_scope' })
+    })
+
+    it('answers 403 insufficient_scope for a client-only token when a user is required', async () => {
+      const { url } = await start({ scope: 'profile', user: true })
+      const res = await fetch(url, { headers: { authorization: 'Bearer client-token' } })
+      expect(res.status).toBe(403)
+      expect(res.headers.get('www-authenticate')).toMatch(/error="insufficient_scope"/)
+      expect(await res.json()).toMatchObject({ error: 'insufficient_scope' })
+    })
+  })
+
+  it('answers a store failure with 500 server_error and no details', async () => {
+    const { url, store } = await start({})
+    store.findToken = async () => {
+      throw new Error('connection string postgres://secret')
+    }
+    const original = console.error
+    console.error = () => {}
+    try {
+      const res = await fetch(url, { headers: { authorization: 'Bearer user-token' } })
+      expect(res.status).toBe(500)
+      const text = await res.text()
+      expect(JSON.parse(text)).toMatchObject({ error: 'server_error' })
+      expect(text).not.toContain('secret')
+    } finally {
+      console.error = original
+    }
+  })
+})
