@@ -499,6 +499,25 @@ describe('AuthorizationCodeGrant', () => {
       expect(failures).toHaveLength(19)
       for (const failure of failures) expect(failure.body).toMatchObject({ error: 'invalid_grant' })
     })
+
+    it('revokes the winner’s tokens too, whichever order the replays and the redemption finish in (RFC 6749 §4.1.2)', async () => {
+      for (let round = 0; round < 5; round++) {
+        const { server, store } = await setup()
+        const code = await issueCode(server)
+        const responses = await Promise.all(
+          Array.from({ length: 20 }, () => token(server, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT })),
+        )
+        const winner = responses.find((r) => r.status === 200)
+        expect((await store.findToken(hashToken(winner?.body?.['access_token'] as string)))?.revokedAt).not.toBeNull()
+      }
+    })
+
+    it('keeps the tokens of a redemption that no replay raced', async () => {
+      const { server, store } = await setup()
+      const code = await issueCode(server)
+      const response = await token(server, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT })
+      expect((await store.findToken(hashToken(response.body?.['access_token'] as string)))?.revokedAt).toBeNull()
+    })
   })
 
   describe('reference example: a subclass keeping codes in its own storage', () => {

@@ -118,6 +118,9 @@ export class AuthorizationCodeGrant extends BaseGrant {
     const result = await this.store.consumeAuthorizationCode(hashToken(code), now)
     if (result === null) return null
     if (!result.consumed) {
+      // Mark the replay before revoking, so that a redemption still saving its
+      // tokens sees it afterwards (see createTokenResponse).
+      await this.store.markUsed(replayKey(result.code), result.code.expiresAt, now)
       await this.store.revokeTokenFamily(result.code.familyId, now)
       return null
     }
@@ -234,6 +237,16 @@ export class AuthorizationCodeGrant extends BaseGrant {
       refreshToken: this.includeRefreshToken(client, user),
       familyId: authorizationCode.familyId,
     })
+    // A replay racing this redemption may have revoked the family before the
+    // tokens above were saved. Both sides mark the same key in the replay
+    // store — the replay before revoking, this request after saving — so the
+    // second one to mark sees the first: if a replay got there first, revoke
+    // what was just issued (RFC 6749 §4.1.2). Of N concurrent redemptions
+    // exactly one still answers 200; its tokens are dead if a replay was seen.
+    const now = this.now()
+    if (!(await this.store.markUsed(replayKey(authorizationCode), authorizationCode.expiresAt, now))) {
+      await this.store.revokeTokenFamily(authorizationCode.familyId, now)
+    }
     return this.tokenResponse(body)
   }
 
@@ -251,4 +264,9 @@ export class AuthorizationCodeGrant extends BaseGrant {
       throw new OAuthError('invalid_grant', 'redirect_uri is not registered for this client')
     }
   }
+}
+
+/** The replay-store key shared by a code's redemption and its replays. */
+function replayKey(code: AuthorizationCodeRecord): string {
+  return `authorization_code:${code.codeHash}`
 }

@@ -38,6 +38,14 @@ class GraceRefreshTokenGrant extends RefreshTokenGrant {
   static override REUSE_GRACE_PERIOD = 10
 }
 
+/** Saves its tokens a moment late, as a slow database would: the reuses revoke the family first. */
+class SlowIssuingRefreshTokenGrant extends RefreshTokenGrant {
+  override async issueTokens(options: Parameters<RefreshTokenGrant['issueTokens']>[0]) {
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    return super.issueTokens(options)
+  }
+}
+
 class NonRotatingRefreshTokenGrant extends RefreshTokenGrant {
   static override ROTATE_REFRESH_TOKEN = false
 }
@@ -285,6 +293,20 @@ describe('RefreshTokenGrant (RFC 6749 §6)', () => {
       const responses = await Promise.all(Array.from({ length: 20 }, () => refresh(refreshToken)))
       expect(responses.filter((r) => r.status === 200)).toHaveLength(1)
       expect(responses.filter((r) => r.status === 400 && r.body?.['error'] === 'invalid_grant')).toHaveLength(19)
+    })
+
+    it.each([
+      ['a fast store', RefreshTokenGrant],
+      ['a store that saves tokens late', SlowIssuingRefreshTokenGrant],
+    ])('revokes the winner’s tokens too when the losers are reuses, with %s', async (_, grant) => {
+      for (let round = 0; round < 5; round++) {
+        const { issue, refresh, record } = await setup(grant)
+        const { refreshToken } = await issue()
+        const responses = await Promise.all(Array.from({ length: 20 }, () => refresh(refreshToken)))
+        const winner = responses.find((r) => r.status === 200)
+        expect((await record(winner?.body?.['access_token'])).revokedAt).not.toBeNull()
+        expect((await record(winner?.body?.['refresh_token'])).revokedAt).not.toBeNull()
+      }
     })
 
     it('keeps the winner’s tokens valid when the losers fall in the grace period', async () => {

@@ -153,6 +153,16 @@ export class RefreshTokenGrant extends BaseGrant {
       refreshTokenScopes: parseScope(credential.scope),
       familyId: credential.familyId,
     })
+    if (options.ROTATE_REFRESH_TOKEN) {
+      // A reuse racing this rotation may have revoked the family before the
+      // tokens above were saved. Both sides mark the same key — the reuse
+      // before revoking, this request after saving — so whichever marks second
+      // sees the other: if a reuse came first, revoke what was just issued.
+      const now = this.now()
+      if (!(await this.store.markUsed(reuseKey(credential), credential.expiresAt, now))) {
+        await this.store.revokeTokenFamily(credential.familyId, now)
+      }
+    }
     return this.tokenResponse(body)
   }
 
@@ -168,6 +178,8 @@ export class RefreshTokenGrant extends BaseGrant {
       throw new OAuthError('invalid_grant', 'the refresh token was already used')
     }
     // RFC 9700 §4.14.2: reuse of an invalidated refresh token is a breach; revoke the active tokens of the grant.
+    // Marked first, so that a rotation still saving its tokens revokes them too (see createTokenResponse).
+    await this.store.markUsed(reuseKey(current), current.expiresAt, now)
     await this.store.revokeTokenFamily(current.familyId, now)
     throw new OAuthError('invalid_grant', 'the refresh token was already used; every token of its grant is revoked')
   }
@@ -181,4 +193,9 @@ export class RefreshTokenGrant extends BaseGrant {
     }
     return options
   }
+}
+
+/** The replay-store key shared by a refresh token's rotation and its reuses. */
+function reuseKey(credential: TokenRecord): string {
+  return `refresh_token:${credential.tokenHash}`
 }
