@@ -14,6 +14,7 @@ export default defineConfig({
       'packages/*/test/**/*.test.ts',
       'examples/*/test/**/*.test.ts',
       'bench/test/**/*.test.ts',
+      'test/**/*.test.ts',
     ],
     pool: 'forks',
     maxWorkers: 2,
