@@ -4,18 +4,17 @@ import {
   createClient,
   createOAuthRequest,
   hashToken,
-  memoryStore,
   type AuthorizationCodeRecord,
   type AuthorizationRequest,
   type Client,
   type ClientInput,
   type GrantClass,
   type GrantUser,
-  type MemoryStore,
   type OAuthResponse,
 } from '@grantkit/core'
 import { AuthorizationCodeGrant } from '@grantkit/grant-authorization-code'
 import { describe, expect, it } from 'vitest'
+import { openTempSqliteStore, readSqliteRows, TEST_STORES, type OpenTestStore, type TestStore } from '../../../test-support/stores.js'
 import { CodeChallenge, createS256CodeChallenge, type CodeChallengeOptions } from './code-challenge.js'
 
 const ISSUER = 'https://auth.example.com'
@@ -33,8 +32,12 @@ const CLIENTS: Record<string, ClientInput> = {
   spa: { clientId: 'spa', redirectUris: [REDIRECT], scope: 'read', tokenEndpointAuthMethod: 'none' },
 }
 
-async function setup(options: CodeChallengeOptions = {}, grantClass: GrantClass = AuthorizationCodeGrant): Promise<{ server: AuthorizationServer; store: MemoryStore }> {
-  const store = memoryStore()
+async function setupOn(
+  openStore: OpenTestStore,
+  options: CodeChallengeOptions = {},
+  grantClass: GrantClass = AuthorizationCodeGrant,
+): Promise<{ server: AuthorizationServer; store: TestStore }> {
+  const store = await openStore()
   const server = new AuthorizationServer({ issuer: ISSUER, store, clock: () => T0, onError: () => {} })
   server.registerGrant(grantClass, [new CodeChallenge(options)])
   for (const input of Object.values(CLIENTS)) {
@@ -66,7 +69,9 @@ function token(server: AuthorizationServer, body: Record<string, string> | strin
   return server.createTokenResponse(createOAuthRequest({ method: 'POST', url: '/token', headers, body: text }))
 }
 
-describe('CodeChallenge', () => {
+describe.each(TEST_STORES)('CodeChallenge on the %s', (_storeName, openStore) => {
+  const setup = (options?: CodeChallengeOptions, grantClass?: GrantClass) => setupOn(openStore, options, grantClass)
+
   describe('options (checked in the constructor)', () => {
     it('defaults to optional, S256 and plain, required for public clients', () => {
       const pkce = new CodeChallenge()
@@ -86,18 +91,18 @@ describe('CodeChallenge', () => {
   })
 
   describe('registration', () => {
-    it('accepts the authorization code grant', () => {
-      const server = new AuthorizationServer({ issuer: ISSUER, store: memoryStore() })
+    it('accepts the authorization code grant', async () => {
+      const server = new AuthorizationServer({ issuer: ISSUER, store: await openStore() })
       expect(() => server.registerGrant(AuthorizationCodeGrant, [new CodeChallenge()])).not.toThrow()
     })
 
     it.each([
       ['serves only the authorization endpoint', { AUTHORIZATION_ENDPOINT: true, TOKEN_ENDPOINT: false, RESPONSE_TYPES: ['token'], GRANT_TYPE: 'implicit' }],
       ['serves only the token endpoint', { AUTHORIZATION_ENDPOINT: false, TOKEN_ENDPOINT: true, RESPONSE_TYPES: [], GRANT_TYPE: 'client_credentials' }],
-    ])('throws a TypeError for a grant that %s', (_, statics) => {
+    ])('throws a TypeError for a grant that %s', async (_, statics) => {
       const grantClass = class extends BaseGrant {}
       Object.assign(grantClass, statics)
-      const server = new AuthorizationServer({ issuer: ISSUER, store: memoryStore() })
+      const server = new AuthorizationServer({ issuer: ISSUER, store: await openStore() })
       expect(() => server.registerGrant(grantClass, [new CodeChallenge()])).toThrow(TypeError)
     })
   })
@@ -256,7 +261,7 @@ describe('CodeChallenge', () => {
 
   describe('reference example: register_grant(AuthorizationCodeGrant, [CodeChallenge(required=False)])', () => {
     it('serves confidential clients without PKCE and public clients with it', async () => {
-      const store = memoryStore()
+      const store = await openStore()
       const server = new AuthorizationServer({ issuer: ISSUER, store, clock: () => T0 })
       server.registerGrant(AuthorizationCodeGrant, [new CodeChallenge({ required: false })])
       for (const input of Object.values(CLIENTS)) await store.saveClient((await createClient({ ...input, secretHash: 'sha256' })).client)
@@ -304,5 +309,17 @@ describe('CodeChallenge', () => {
       expect((await token(server, { code, code_verifier: VERIFIER })).status).toBe(200)
       expect(codes.size).toBe(0)
     })
+  })
+})
+
+describe('CodeChallenge on the SQLite store (issue 3: a real store, not only memory)', () => {
+  it('writes the code with its challenge to the SQLite file, and marks it consumed once verified', async () => {
+    const { server, store } = await setupOn(openTempSqliteStore)
+    const code = await issueCode(server, { code_challenge: CHALLENGE, code_challenge_method: 'S256' })
+    expect(readSqliteRows(store, 'grantkit_authorization_codes')).toEqual([
+      expect.objectContaining({ code_hash: hashToken(code), client_id: 'spa', code_challenge: CHALLENGE, code_challenge_method: 'S256', consumed_at: null }),
+    ])
+    expect((await token(server, { code, code_verifier: VERIFIER })).status).toBe(200)
+    expect(readSqliteRows(store, 'grantkit_authorization_codes')).toEqual([expect.objectContaining({ consumed_at: T0 })])
   })
 })

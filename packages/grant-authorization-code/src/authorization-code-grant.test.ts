@@ -4,7 +4,6 @@ import {
   createClient,
   createOAuthRequest,
   hashToken,
-  memoryStore,
   type AuthorizationCodeRecord,
   type AuthorizationRequest,
   type Client,
@@ -12,10 +11,10 @@ import {
   type GrantClass,
   type GrantExtension,
   type GrantUser,
-  type MemoryStore,
   type OAuthResponse,
 } from '@grantkit/core'
 import { describe, expect, it } from 'vitest'
+import { openTempSqliteStore, readSqliteRows, TEST_STORES, type OpenTestStore, type TestStore } from '../../../test-support/stores.js'
 import { AuthorizationCodeGrant } from './authorization-code-grant.js'
 
 const ISSUER = 'https://auth.example.com'
@@ -61,16 +60,21 @@ const CLIENTS: Record<string, ClientInput> = {
 
 interface Fixture {
   server: AuthorizationServer
-  store: MemoryStore
+  store: TestStore
   advance(seconds: number): void
 }
 
-async function setup(
+interface SetupOptions {
+  refreshGrant?: boolean
+}
+
+async function setupOn(
+  openStore: OpenTestStore,
   grantClass: GrantClass = AuthorizationCodeGrant,
   extensions: GrantExtension[] = [],
-  options: { refreshGrant?: boolean } = {},
+  options: SetupOptions = {},
 ): Promise<Fixture> {
-  const store = memoryStore()
+  const store = await openStore()
   let now = T0
   const server = new AuthorizationServer({ issuer: ISSUER, store, clock: () => now, onError: () => {} })
   server.registerGrant(grantClass, extensions)
@@ -109,7 +113,9 @@ function token(server: AuthorizationServer, body: Record<string, string> | strin
   )
 }
 
-describe('AuthorizationCodeGrant', () => {
+describe.each(TEST_STORES)('AuthorizationCodeGrant on the %s', (_storeName, openStore) => {
+  const setup = (grantClass?: GrantClass, extensions?: GrantExtension[], options?: SetupOptions) => setupOn(openStore, grantClass, extensions, options)
+
   it('has the reference defaults as static configuration', () => {
     expect(AuthorizationCodeGrant.GRANT_TYPE).toBe('authorization_code')
     expect(AuthorizationCodeGrant.RESPONSE_TYPES).toEqual(['code'])
@@ -639,7 +645,7 @@ describe('AuthorizationCodeGrant', () => {
 
   describe('default authenticateUser', () => {
     it('adds the username the server resolves', async () => {
-      const store = memoryStore()
+      const store = await openStore()
       await store.saveUser({ id: ALICE.id, username: 'alice', passwordHash: 'x' })
       const server = new AuthorizationServer({ issuer: ISSUER, store, clock: () => T0 })
       const grant = new AuthorizationCodeGrant(server, createOAuthRequest(), [])
@@ -647,5 +653,20 @@ describe('AuthorizationCodeGrant', () => {
       expect(await grant.authenticateUser(record)).toEqual({ id: ALICE.id, username: 'alice' })
       expect(await grant.authenticateUser({ userId: 'unknown' } as AuthorizationCodeRecord)).toEqual({ id: 'unknown' })
     })
+  })
+})
+
+describe('AuthorizationCodeGrant on the SQLite store (issue 3: a real store, not only memory)', () => {
+  it('writes the code, its consumption and the issued token to the SQLite file', async () => {
+    const { server, store } = await setupOn(openTempSqliteStore)
+    const code = await issueCode(server)
+    expect(readSqliteRows(store, 'grantkit_authorization_codes')).toEqual([expect.objectContaining({ code_hash: hashToken(code), client_id: 'web', consumed_at: null })])
+    const response = await token(server, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT })
+    expect(response.status).toBe(200)
+    const [codeRow] = readSqliteRows(store, 'grantkit_authorization_codes')
+    expect(codeRow).toMatchObject({ consumed_at: T0 })
+    expect(readSqliteRows(store, 'grantkit_tokens')).toEqual([
+      expect.objectContaining({ token_hash: hashToken(response.body?.['access_token'] as string), family_id: codeRow?.['family_id'], user_id: ALICE.id }),
+    ])
   })
 })

@@ -4,12 +4,12 @@ import {
   createClient,
   createOAuthRequest,
   hashToken,
-  memoryStore,
   OAuthError,
   type GrantExtension,
   type OAuthResponse,
 } from '@grantkit/core'
 import { describe, expect, it } from 'vitest'
+import { openTempSqliteStore, readSqliteRows, TEST_STORES, type OpenTestStore } from '../../../test-support/stores.js'
 import { ClientCredentialsGrant } from './client-credentials-grant.js'
 
 const ISSUER = 'https://auth.example.com'
@@ -32,8 +32,8 @@ class NoneClientCredentialsGrant extends ClientCredentialsGrant {
   static override TOKEN_ENDPOINT_AUTH_METHODS = ['client_secret_basic', 'none']
 }
 
-async function setup(grant: typeof ClientCredentialsGrant = ClientCredentialsGrant, extensions: GrantExtension[] = []) {
-  const store = memoryStore()
+async function setupOn(openStore: OpenTestStore, grant: typeof ClientCredentialsGrant = ClientCredentialsGrant, extensions: GrantExtension[] = []) {
+  const store = await openStore()
   const server = new AuthorizationServer({ issuer: ISSUER, store, clock: () => Date.UTC(2025, 0, 1) })
   server.registerGrant(grant, extensions)
   server.registerGrant(RegisteredRefreshTokenGrant)
@@ -60,7 +60,9 @@ async function setup(grant: typeof ClientCredentialsGrant = ClientCredentialsGra
   return { store, server, token }
 }
 
-describe('ClientCredentialsGrant (RFC 6749 §4.4)', () => {
+describe.each(TEST_STORES)('ClientCredentialsGrant (RFC 6749 §4.4) on the %s', (_storeName, openStore) => {
+  const setup = (grant?: typeof ClientCredentialsGrant, extensions?: GrantExtension[]) => setupOn(openStore, grant, extensions)
+
   it('declares the client_credentials grant type at the token endpoint only', () => {
     expect(ClientCredentialsGrant.GRANT_TYPE).toBe('client_credentials')
     expect(ClientCredentialsGrant.TOKEN_ENDPOINT).toBe(true)
@@ -112,7 +114,7 @@ describe('ClientCredentialsGrant (RFC 6749 §4.4)', () => {
     })
 
     it('uses the access-token lifetime configured for the grant type', async () => {
-      const store = memoryStore()
+      const store = await openStore()
       const server = new AuthorizationServer({
         issuer: ISSUER,
         store,
@@ -219,5 +221,16 @@ describe('ClientCredentialsGrant (RFC 6749 §4.4)', () => {
       expect(response.body).toMatchObject({ error: 'invalid_request', error_description: 'resource is required' })
       expect(store.snapshot().tokens).toEqual([])
     })
+  })
+})
+
+describe('ClientCredentialsGrant on the SQLite store (issue 3: a real store, not only memory)', () => {
+  it('writes the issued token to the SQLite file', async () => {
+    const { token, store } = await setupOn(openTempSqliteStore)
+    const response = await token('grant_type=client_credentials&scope=read')
+    expect(response.status).toBe(200)
+    expect(readSqliteRows(store, 'grantkit_tokens')).toEqual([
+      expect.objectContaining({ token_hash: hashToken(response.body?.['access_token'] as string), type: 'access_token', client_id: 'service', scope: 'read' }),
+    ])
   })
 })

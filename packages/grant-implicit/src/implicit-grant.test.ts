@@ -4,15 +4,14 @@ import {
   createClient,
   createOAuthRequest,
   hashToken,
-  memoryStore,
   type ClientInput,
   type GrantClass,
   type GrantExtension,
   type GrantUser,
-  type MemoryStore,
   type OAuthResponse,
 } from '@grantkit/core'
 import { describe, expect, it } from 'vitest'
+import { openTempSqliteStore, readSqliteRows, TEST_STORES, type OpenTestStore, type TestStore } from '../../../test-support/stores.js'
 import { ImplicitGrant } from './implicit-grant.js'
 
 const ISSUER = 'https://auth.example.com'
@@ -54,8 +53,12 @@ const CLIENTS: Record<string, ClientInput> = {
   },
 }
 
-async function setup(grantClass: GrantClass = ImplicitGrant, extensions: GrantExtension[] = []): Promise<{ server: AuthorizationServer; store: MemoryStore }> {
-  const store = memoryStore()
+async function setupOn(
+  openStore: OpenTestStore,
+  grantClass: GrantClass = ImplicitGrant,
+  extensions: GrantExtension[] = [],
+): Promise<{ server: AuthorizationServer; store: TestStore }> {
+  const store = await openStore()
   const server = new AuthorizationServer({ issuer: ISSUER, store, clock: () => T0, onError: () => {} })
   server.registerGrant(grantClass, extensions)
   server.registerGrant(TestRefreshTokenGrant)
@@ -80,7 +83,9 @@ function fragment(response: OAuthResponse): Record<string, string> {
   return Object.fromEntries(new URLSearchParams(url.hash.slice(1)))
 }
 
-describe('ImplicitGrant', () => {
+describe.each(TEST_STORES)('ImplicitGrant on the %s', (_storeName, openStore) => {
+  const setup = (grantClass?: GrantClass, extensions?: GrantExtension[]) => setupOn(openStore, grantClass, extensions)
+
   it('has the reference defaults as static configuration', () => {
     expect(ImplicitGrant.GRANT_TYPE).toBe('implicit')
     expect(ImplicitGrant.RESPONSE_TYPES).toEqual(['token'])
@@ -90,7 +95,7 @@ describe('ImplicitGrant', () => {
   })
 
   it('appears in the RFC 8414 metadata with the fragment response mode', async () => {
-    const store = memoryStore()
+    const store = await openStore()
     const server = new AuthorizationServer({ issuer: ISSUER, store }).registerGrant(ImplicitGrant)
     expect(server.metadata()).toMatchObject({
       grant_types_supported: ['implicit'],
@@ -232,5 +237,15 @@ describe('ImplicitGrant', () => {
       expect(response.status).toBe(400)
       expect(response.body).toMatchObject({ error: 'unsupported_grant_type' })
     })
+  })
+})
+
+describe('ImplicitGrant on the SQLite store (issue 3: a real store, not only memory)', () => {
+  it('writes the issued access token to the SQLite file', async () => {
+    const { server, store } = await setupOn(openTempSqliteStore)
+    const { access_token } = fragment(await authorize(server, { response_type: 'token', client_id: 'spa', redirect_uri: REDIRECT, scope: 'read' }))
+    expect(readSqliteRows(store, 'grantkit_tokens')).toEqual([
+      expect.objectContaining({ token_hash: hashToken(access_token as string), type: 'access_token', client_id: 'spa', user_id: ALICE.id }),
+    ])
   })
 })

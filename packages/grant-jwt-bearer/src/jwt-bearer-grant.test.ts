@@ -4,15 +4,14 @@ import {
   createClient,
   createOAuthRequest,
   hashToken,
-  memoryStore,
   type Client,
   type GrantkitStore,
-  type MemoryStore,
   type OAuthResponse,
 } from '@grantkit/core'
 import { generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { SignJWT, UnsecuredJWT, exportJWK, generateKeyPair, generateSecret, type CryptoKey, type JWK, type JWTPayload } from 'jose'
 import { beforeAll, describe, expect, it, vi } from 'vitest'
+import { openTempSqliteStore, readSqliteRows, TEST_STORES, type OpenTestStore, type TestStore } from '../../../test-support/stores.js'
 import { JWTBearerGrant, JWT_BEARER_GRANT_TYPE, type AssertionVerificationKey } from './jwt-bearer-grant.js'
 
 const ISSUER = 'https://auth.example.com'
@@ -60,7 +59,8 @@ interface SetupOptions<S extends GrantkitStore> {
   store?: S
 }
 
-async function setup<S extends GrantkitStore = MemoryStore>({ grant = JWTBearerGrant, store = memoryStore() as GrantkitStore as S }: SetupOptions<S> = {}) {
+async function setupOn<S extends GrantkitStore = TestStore>(openStore: OpenTestStore, { grant = JWTBearerGrant, store: given }: SetupOptions<S> = {}) {
+  const store = given ?? ((await openStore()) as GrantkitStore as S)
   const clock = { t: T0 }
   const errors: unknown[] = []
   const server = new AuthorizationServer({ issuer: ISSUER, store, clock: () => clock.t, onError: (e) => errors.push(e) })
@@ -80,7 +80,7 @@ async function setup<S extends GrantkitStore = MemoryStore>({ grant = JWTBearerG
     clients.push(client)
     await store.saveClient(client)
   }
-  const users = store as Partial<MemoryStore>
+  const users = store as Partial<TestStore>
   await users.saveUser?.({ id: 'u-1', username: 'alice', passwordHash: 'unused' })
   const token = (body: string, headers: Record<string, string> = { authorization: basic('svc', 'svc-secret') }): Promise<OAuthResponse> =>
     server.createTokenResponse(createOAuthRequest({ method: 'POST', url: '/token', headers, body }))
@@ -109,7 +109,9 @@ function sign(payload: JWTPayload = claims(), { alg = 'ES256', kid = 'es-1', key
   return new SignJWT(payload).setProtectedHeader(header).sign(signingKey)
 }
 
-describe('JWTBearerGrant (RFC 7523 §2.1, §3)', () => {
+describe.each(TEST_STORES)('JWTBearerGrant (RFC 7523 §2.1, §3) on the %s', (_storeName, openStore) => {
+  const setup = <S extends GrantkitStore = TestStore>(options?: SetupOptions<S>) => setupOn<S>(openStore, options)
+
   it('declares the jwt-bearer grant type at the token endpoint, client authentication optional', () => {
     expect(JWTBearerGrant.GRANT_TYPE).toBe('urn:ietf:params:oauth:grant-type:jwt-bearer')
     expect(JWTBearerGrant.TOKEN_ENDPOINT).toBe(true)
@@ -377,9 +379,21 @@ describe('JWTBearerGrant (RFC 7523 §2.1, §3)', () => {
     })
 
     it('trusts the subject when the store keeps no users', async () => {
-      const { findUserById: _a, findUserByUsername: _b, saveUser: _c, ...withoutUsers } = memoryStore()
+      const { findUserById: _a, findUserByUsername: _b, saveUser: _c, ...withoutUsers } = await openStore()
       const { exchange } = await setup({ store: withoutUsers })
       expect((await exchange(await sign(claims({ sub: 'anyone' })))).status).toBe(200)
     })
+  })
+})
+
+describe('JWTBearerGrant on the SQLite store (issue 3: a real store, not only memory)', () => {
+  it('writes the jti replay key and the issued token to the SQLite file', async () => {
+    const { exchange, store } = await setupOn(openTempSqliteStore)
+    const response = await exchange(await sign(claims({ jti: 'in-sqlite' })))
+    expect(response.status).toBe(200)
+    expect(readSqliteRows(store, 'grantkit_replay_keys')).toEqual([{ key: 'jwt-bearer:svc:in-sqlite', expires_at: (NOW + 300 + 60) * 1000 }])
+    expect(readSqliteRows(store, 'grantkit_tokens')).toEqual([
+      expect.objectContaining({ token_hash: hashToken(response.body?.['access_token'] as string), client_id: 'svc', user_id: 'u-1' }),
+    ])
   })
 })

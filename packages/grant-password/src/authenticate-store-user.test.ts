@@ -1,6 +1,7 @@
 import * as core from '@grantkit/core'
-import { hashSecret, memoryStore } from '@grantkit/core'
+import { hashSecret } from '@grantkit/core'
 import { beforeEach, describe, expect, it, vi } from 'vitest'
+import { TEST_STORES, type TestStore } from '../../../test-support/stores.js'
 import { authenticateStoreUser } from './authenticate-store-user.js'
 
 // Watch verifySecret to check that an unknown user still costs a scrypt verification.
@@ -9,10 +10,11 @@ vi.mock('@grantkit/core', async (importOriginal) => {
   return { ...actual, verifySecret: vi.fn(actual.verifySecret) }
 })
 
-describe('authenticateStoreUser (RFC 6749 §4.3.2)', () => {
-  const store = memoryStore()
+describe.each(TEST_STORES)('authenticateStoreUser (RFC 6749 §4.3.2) on the %s', (_storeName, openStore) => {
+  let store: TestStore
 
   beforeEach(async () => {
+    store = await openStore()
     vi.mocked(core.verifySecret).mockClear()
     await store.saveUser({ id: 'u-1', username: 'alice', passwordHash: await hashSecret('correct horse', 'scrypt') })
   })

@@ -6,14 +6,13 @@ import {
   createOAuthRequest,
   hashSecret,
   hashToken,
-  memoryStore,
   verifySecret,
   type GrantExtension,
   type GrantUser,
-  type MemoryStore,
   type OAuthResponse,
 } from '@grantkit/core'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { openTempSqliteStore, readSqliteRows, TEST_STORES, type OpenTestStore, type TestStore } from '../../../test-support/stores.js'
 import { authenticateStoreUser } from './authenticate-store-user.js'
 import { ResourceOwnerPasswordCredentialsGrant } from './resource-owner-password-credentials-grant.js'
 
@@ -59,10 +58,11 @@ interface SetupOptions {
   grant?: typeof PasswordGrant
   refreshGrant?: boolean
   extensions?: GrantExtension[]
-  store?: MemoryStore
+  store?: TestStore
 }
 
-async function setup({ grant = PasswordGrant, refreshGrant = true, extensions = [], store = memoryStore() }: SetupOptions = {}) {
+async function setupOn(openStore: OpenTestStore, { grant = PasswordGrant, refreshGrant = true, extensions = [], store: given }: SetupOptions = {}) {
+  const store = given ?? (await openStore())
   const errors: unknown[] = []
   const server = new AuthorizationServer({ issuer: ISSUER, store, clock: () => Date.UTC(2025, 0, 1), onError: (e) => errors.push(e) })
   server.registerGrant(grant, extensions)
@@ -89,7 +89,9 @@ async function setup({ grant = PasswordGrant, refreshGrant = true, extensions = 
 
 const LOGIN = 'grant_type=password&username=alice&password=correct+horse'
 
-describe('ResourceOwnerPasswordCredentialsGrant (RFC 6749 §4.3)', () => {
+describe.each(TEST_STORES)('ResourceOwnerPasswordCredentialsGrant (RFC 6749 §4.3) on the %s', (_storeName, openStore) => {
+  const setup = (options?: SetupOptions) => setupOn(openStore, options)
+
   it('declares the password grant type at the token endpoint, client_secret_basic only', () => {
     expect(ResourceOwnerPasswordCredentialsGrant.GRANT_TYPE).toBe('password')
     expect(ResourceOwnerPasswordCredentialsGrant.TOKEN_ENDPOINT).toBe(true)
@@ -99,7 +101,7 @@ describe('ResourceOwnerPasswordCredentialsGrant (RFC 6749 §4.3)', () => {
 
   describe('is abstract: authenticateUser must be supplied', () => {
     it('is a compile error to register it as is, and a clear server_error at runtime for JavaScript callers', async () => {
-      const store = memoryStore()
+      const store = await openStore()
       const errors: unknown[] = []
       const server = new AuthorizationServer({ issuer: ISSUER, store, onError: (e) => errors.push(e) })
       // @ts-expect-error -- abstract class: "Cannot assign an abstract constructor type to a non-abstract constructor type"
@@ -226,7 +228,7 @@ describe('ResourceOwnerPasswordCredentialsGrant (RFC 6749 §4.3)', () => {
 
   describe('with authenticateStoreUser over the server store', () => {
     it('logs in a user saved in the store', async () => {
-      const store = memoryStore()
+      const store = await openStore()
       class StorePasswordGrant extends ResourceOwnerPasswordCredentialsGrant {
         authenticateUser(username: string, password: string): Promise<GrantUser | null> {
           return authenticateStoreUser(store, username, password)
@@ -241,5 +243,19 @@ describe('ResourceOwnerPasswordCredentialsGrant (RFC 6749 §4.3)', () => {
       const wrong = await token('grant_type=password&username=bob&password=nope')
       expect(wrong.body).toMatchObject({ error: 'invalid_grant' })
     })
+  })
+})
+
+describe('ResourceOwnerPasswordCredentialsGrant on the SQLite store (issue 3: a real store, not only memory)', () => {
+  it('writes the access and refresh tokens to the SQLite file, in one family', async () => {
+    const { token, store } = await setupOn(openTempSqliteStore)
+    const response = await token(LOGIN)
+    expect(response.status).toBe(200)
+    const rows = readSqliteRows(store, 'grantkit_tokens')
+    expect(rows).toEqual([
+      expect.objectContaining({ token_hash: hashToken(response.body?.['access_token'] as string), type: 'access_token', user_id: 'u-alice' }),
+      expect.objectContaining({ token_hash: hashToken(response.body?.['refresh_token'] as string), type: 'refresh_token', user_id: 'u-alice' }),
+    ])
+    expect(rows[1]?.['family_id']).toBe(rows[0]?.['family_id'])
   })
 })

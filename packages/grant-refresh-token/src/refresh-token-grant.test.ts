@@ -4,7 +4,6 @@ import {
   createClient,
   createOAuthRequest,
   hashToken,
-  memoryStore,
   type Client,
   type GrantExtension,
   type GrantUser,
@@ -12,6 +11,7 @@ import {
   type TokenRecord,
 } from '@grantkit/core'
 import { describe, expect, it } from 'vitest'
+import { openTempSqliteStore, readSqliteRows, TEST_STORES, type OpenTestStore } from '../../../test-support/stores.js'
 import * as grants from './index.js'
 import { RefreshTokenGrant } from './refresh-token-grant.js'
 
@@ -50,8 +50,8 @@ class NonRotatingRefreshTokenGrant extends RefreshTokenGrant {
   static override ROTATE_REFRESH_TOKEN = false
 }
 
-async function setup(grant: typeof RefreshTokenGrant = RefreshTokenGrant, extensions: GrantExtension[] = []) {
-  const store = memoryStore()
+async function setupOn(openStore: OpenTestStore, grant: typeof RefreshTokenGrant = RefreshTokenGrant, extensions: GrantExtension[] = []) {
+  const store = await openStore()
   const clock = { t: T0 }
   const errors: unknown[] = []
   const server = new AuthorizationServer({
@@ -95,9 +95,11 @@ async function setup(grant: typeof RefreshTokenGrant = RefreshTokenGrant, extens
   return { store, server, clock, errors, issue, token, refresh, record }
 }
 
-type Ctx = Awaited<ReturnType<typeof setup>> & { refreshToken: string; accessToken: string }
+type Ctx = Awaited<ReturnType<typeof setupOn>> & { refreshToken: string; accessToken: string }
 
-describe('RefreshTokenGrant (RFC 6749 §6)', () => {
+describe.each(TEST_STORES)('RefreshTokenGrant (RFC 6749 §6) on the %s', (_storeName, openStore) => {
+  const setup = (grant?: typeof RefreshTokenGrant, extensions?: GrantExtension[]) => setupOn(openStore, grant, extensions)
+
   it('declares the refresh_token grant type at the token endpoint, rotation on', () => {
     expect(RefreshTokenGrant.GRANT_TYPE).toBe('refresh_token')
     expect(RefreshTokenGrant.TOKEN_ENDPOINT).toBe(true)
@@ -418,5 +420,18 @@ describe('RefreshTokenGrant (RFC 6749 §6)', () => {
       expect(response.body).toMatchObject({ error: 'server_error' })
       expect(String(errors[0])).toMatch(/REUSE_GRACE_PERIOD/)
     })
+  })
+})
+
+describe('RefreshTokenGrant on the SQLite store (issue 3: a real store, not only memory)', () => {
+  it('marks the old refresh token rotated and writes the new pair to the SQLite file', async () => {
+    const { issue, refresh, store } = await setupOn(openTempSqliteStore)
+    const { refreshToken } = await issue()
+    const response = await refresh(refreshToken)
+    expect(response.status).toBe(200)
+    const rows = readSqliteRows(store, 'grantkit_tokens')
+    expect(rows).toHaveLength(4)
+    expect(rows.find((row) => row['token_hash'] === hashToken(refreshToken))).toMatchObject({ type: 'refresh_token', rotated_at: T0, revoked_at: null })
+    expect(rows.find((row) => row['token_hash'] === hashToken(response.body?.['refresh_token'] as string))).toMatchObject({ rotated_at: null })
   })
 })
