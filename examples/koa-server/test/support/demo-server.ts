@@ -17,6 +17,10 @@ export interface DemoServer {
   output(): string
   /** Sends SIGTERM and waits for the exit code. */
   stop(): Promise<number | null>
+  /** The pid of the node process running dist/main.js (spawned directly, no npm wrapper). */
+  readonly pid: number
+  /** Sends `signal` (e.g. SIGKILL, to simulate a crash) and waits for the exit code and signal. */
+  kill(signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
 /** One way of storing, from `OAUTH_STORE`. */
@@ -113,7 +117,14 @@ export async function startDemoServer(env: Record<string, string>, cwd: string):
   let output = ''
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()))
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()))
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const exitedWith = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  )
+  const exited = exitedWith.then(({ code }) => code)
+  const kill = async (signal: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+    return exitedWith
+  }
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
@@ -129,7 +140,7 @@ export async function startDemoServer(env: Record<string, string>, cwd: string):
     if (issuer !== undefined) {
       try {
         const res = await fetch(`${issuer}/.well-known/oauth-authorization-server`)
-        if (res.status === 200) return { issuer, output: () => output, stop }
+        if (res.status === 200) return { issuer, output: () => output, stop, pid: child.pid as number, kill }
       } catch {
         // not listening yet
       }
