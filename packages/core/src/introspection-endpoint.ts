@@ -1,7 +1,7 @@
-import { OAuthError } from './errors.js'
-import { getParam, requireParam, type OAuthRequest } from './request.js'
+import type { OAuthRequest } from './request.js'
 import { jsonResponse, type OAuthResponse } from './response.js'
 import { hashToken } from './secrets.js'
+import { readTokenRequest, tokenEndpointMetadata } from './internal/token-endpoint-request.js'
 import type { AuthorizationServer } from './server.js'
 
 /**
@@ -28,14 +28,9 @@ export class IntrospectionEndpoint {
   }
 
   async handle(request: OAuthRequest): Promise<OAuthResponse> {
-    // RFC 7662 §2.1: "The protected resource calls the introspection endpoint using an HTTP POST request".
-    if (request.method !== 'POST') {
-      throw new OAuthError('invalid_request', 'the introspection endpoint accepts only POST', { status: 405, headers: { allow: 'POST' } })
-    }
+    // RFC 7662 §2.1: POST, client authentication ("MUST also require some form of authorization"), `token`.
     const methods = (this.constructor as typeof IntrospectionEndpoint).CLIENT_AUTH_METHODS
-    const client = await this.server.authenticateClient(request, methods)
-    const token = requireParam(request.body, 'token')
-    getParam(request.body, 'token_type_hint')
+    const { client, token } = await readTokenRequest(this.server, request, 'introspection', methods)
     const record = await this.server.store.findToken(hashToken(token))
     const now = this.server.now().getTime()
     if (
@@ -67,9 +62,6 @@ export class IntrospectionEndpoint {
   metadata(): Record<string, unknown> {
     const { issuer, options } = this.server
     const methods = (this.constructor as typeof IntrospectionEndpoint).CLIENT_AUTH_METHODS
-    return {
-      introspection_endpoint: issuer + options.endpoints.introspection,
-      introspection_endpoint_auth_methods_supported: [...methods],
-    }
+    return tokenEndpointMetadata('introspection', issuer + options.endpoints.introspection, methods)
   }
 }

@@ -1,7 +1,8 @@
 import { OAuthError } from './errors.js'
-import { getParam, requireParam, type OAuthRequest } from './request.js'
+import type { OAuthRequest } from './request.js'
 import type { OAuthResponse } from './response.js'
 import { hashToken } from './secrets.js'
+import { readTokenRequest, tokenEndpointMetadata } from './internal/token-endpoint-request.js'
 import type { AuthorizationServer } from './server.js'
 
 /**
@@ -31,14 +32,9 @@ export class RevocationEndpoint {
   }
 
   async handle(request: OAuthRequest): Promise<OAuthResponse> {
-    // RFC 7009 §2.1: "The client requests the revocation [...] using the HTTP POST method".
-    if (request.method !== 'POST') {
-      throw new OAuthError('invalid_request', 'the revocation endpoint accepts only POST', { status: 405, headers: { allow: 'POST' } })
-    }
+    // RFC 7009 §2.1: POST, client authentication, `token`.
     const methods = (this.constructor as typeof RevocationEndpoint).CLIENT_AUTH_METHODS
-    const client = await this.server.authenticateClient(request, methods)
-    const token = requireParam(request.body, 'token')
-    getParam(request.body, 'token_type_hint') // a hint only (§2.1), but still not repeatable
+    const { client, token } = await readTokenRequest(this.server, request, 'revocation', methods)
     const store = this.server.store
     const record = await store.findToken(hashToken(token))
     if (record !== null) {
@@ -55,9 +51,6 @@ export class RevocationEndpoint {
   metadata(): Record<string, unknown> {
     const { issuer, options } = this.server
     const methods = (this.constructor as typeof RevocationEndpoint).CLIENT_AUTH_METHODS
-    return {
-      revocation_endpoint: issuer + options.endpoints.revocation,
-      revocation_endpoint_auth_methods_supported: [...methods],
-    }
+    return tokenEndpointMetadata('revocation', issuer + options.endpoints.revocation, methods)
   }
 }
