@@ -1,0 +1,34 @@
+import type { Scenario } from './fixture.js'
+
+/** A benchmark target: a server process started from `file` (in src/targets) with `env`. */
+export interface TargetSpec {
+  readonly name: string
+  /** Shown in RESULTS.md. */
+  readonly label: string
+  readonly file: string
+  readonly env?: Readonly<Record<string, string>>
+  /** Runs only when this returns a reason-free `undefined`; else skipped with the reason. */
+  readonly skip?: () => string | undefined
+  /** The npm package whose version RESULTS.md lists. */
+  readonly packageName?: string
+  /** A floor answers a fixed body whatever the grant: a reference, not an OAuth server. */
+  readonly floor?: boolean
+  readonly unsupported?: Partial<Record<Scenario, string>>
+}
+
+export const TARGETS: readonly TargetSpec[] = [
+  { name: 'grantkit-memory', label: 'grantkit (memory store)', file: 'grantkit.ts', env: { BENCH_STORE: 'memory' }, packageName: '@grantkit/core' },
+  { name: 'grantkit-sqlite', label: 'grantkit (SQLite, WAL)', file: 'grantkit.ts', env: { BENCH_STORE: 'sqlite' }, packageName: '@grantkit/store-drizzle' },
+  {
+    name: 'grantkit-postgres',
+    label: 'grantkit (PostgreSQL)',
+    file: 'grantkit.ts',
+    env: { BENCH_STORE: 'postgres' },
+    skip: () => (process.env['DATABASE_URL'] ? undefined : 'DATABASE_URL is not set'),
+  },
+  { name: 'node-oauth', label: '@node-oauth/oauth2-server (Koa, memory)', file: 'node-oauth.ts', packageName: '@node-oauth/oauth2-server' },
+  { name: 'jmondi', label: '@jmondi/oauth2-server (Koa, memory)', file: 'jmondi.ts', packageName: '@jmondi/oauth2-server' },
+  { name: 'oidc-provider', label: 'oidc-provider (memory adapter)', file: 'oidc-provider.ts', packageName: 'oidc-provider' },
+  { name: 'koa-floor', label: 'Koa + @koa/bodyparser, fixed JSON (floor)', file: 'koa-floor.ts', packageName: 'koa', floor: true },
+  { name: 'http-floor', label: 'node:http, fixed JSON (floor)', file: 'http-floor.ts', floor: true },
+]
