@@ -12,17 +12,38 @@ export interface AppOptions {
   csrfKey: Buffer
   /** Writes one line per request; `undefined` for no log. */
   log?: ((line: string) => void) | undefined
+  /** Milliseconds the OAuth endpoints and `/api/me` may wait on the store before answering 500 `server_error`. Default 10 000. */
+  requestTimeout?: number | undefined
+}
+
+/** One log line for an unexpected error: its name and first line only (no stack, no query parameters). */
+export function errorLine(error: unknown): string {
+  const name = error instanceof Error ? error.name : typeof error
+  const message = error instanceof Error ? error.message : String(error)
+  return `[error] ${name}: ${message.split('\n', 1)[0] ?? ''}`
 }
 
 /**
  * The demo's Koa app: the OAuth endpoints with the login + consent page, and
  * `/api/me`, a protected resource.
  */
-export function createApp({ server, store, csrfKey, log }: AppOptions): Koa {
+export function createApp({ server, store, csrfKey, log, requestTimeout }: AppOptions): Koa {
   const app = new Koa()
   // Koa's default error log prints stacks; the adapter already answers and reports every error.
   app.silent = true
-  app.on('error', (error: Error) => log?.(`[error] ${error.name}: ${error.message.split('\n', 1)[0] ?? ''}`))
+  app.on('error', (error: Error) => log?.(errorLine(error)))
+
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host gets 400 (here with an RFC 6749 §5.2 body, not Node's bare one).
+  app.use(async (ctx, next) => {
+    if (ctx.req.httpVersionMajor === 1 && ctx.req.httpVersionMinor === 1 && ctx.req.headers.host === undefined) {
+      ctx.status = 400
+      ctx.set('connection', 'close')
+      ctx.set('cache-control', 'no-store')
+      ctx.body = { error: 'invalid_request', error_description: 'the Host header is required' }
+      return
+    }
+    await next()
+  })
 
   if (log !== undefined) {
     app.use(async (ctx, next) => {
@@ -43,12 +64,14 @@ export function createApp({ server, store, csrfKey, log }: AppOptions): Koa {
       csrfKey,
       cookiePath: authorizationPath,
     }),
+    onError: (error) => (log ?? console.error)(errorLine(error)),
+    ...(requestTimeout === undefined ? {} : { requestTimeout }),
   })
   app.use(oauth.routes())
 
   const api = new Router()
   // RFC 6750 §3.1: a token without `profile`, or without a user behind it, gets 403 insufficient_scope.
-  api.get('/api/me', requireToken(server, { scope: 'profile', user: true }), async (ctx) => {
+  api.get('/api/me', requireToken(server, { scope: 'profile', user: true, ...(requestTimeout === undefined ? {} : { timeout: requestTimeout }) }), async (ctx) => {
     const oauthState = ctx.state['oauth'] as TokenState
     const user = await store.findUserById(oauthState.userId as string)
     if (user === null) {
@@ -60,7 +83,17 @@ export function createApp({ server, store, csrfKey, log }: AppOptions): Koa {
     ctx.set('cache-control', 'no-store')
     ctx.body = { sub: user.id, username: user.username, scope: oauthState.scopes.join(' ') }
   })
+  // Any other method: 405 with an RFC body (not the router's 501 for methods it does not know, e.g. TRACE).
+  api.all('/api/me', (ctx) => {
+    ctx.set('allow', 'GET, HEAD, OPTIONS')
+    if (ctx.method === 'OPTIONS') {
+      ctx.body = null
+      ctx.status = 204
+      return
+    }
+    ctx.status = 405
+    ctx.body = { error: 'invalid_request', error_description: `${ctx.method} is not allowed here; use GET` }
+  })
   app.use(api.routes())
-  app.use(api.allowedMethods())
   return app
 }

@@ -18,6 +18,8 @@ export interface DemoServerOptions {
   issuer: string
   store: FullStore
   scopesSupported: readonly string[]
+  /** Unexpected errors (answered `server_error` without details); default `console.error`. */
+  onError?: ((error: unknown) => void) | undefined
 }
 
 /**
@@ -25,8 +27,8 @@ export interface DemoServerOptions {
  * verified with the `jwks` in the client's metadata), PKCE (required for public
  * clients), rotating refresh tokens, revocation and introspection.
  */
-export function createAuthorizationServer({ issuer, store, scopesSupported }: DemoServerOptions): AuthorizationServer {
-  const server = new AuthorizationServer({ issuer, store, scopesSupported })
+export function createAuthorizationServer({ issuer, store, scopesSupported, onError }: DemoServerOptions): AuthorizationServer {
+  const server = new AuthorizationServer({ issuer, store, scopesSupported, ...(onError === undefined ? {} : { onError }) })
 
   class PasswordGrant extends ResourceOwnerPasswordCredentialsGrant {
     static override TOKEN_ENDPOINT_AUTH_METHODS: readonly string[] = ALL_AUTH_METHODS

@@ -1,7 +1,7 @@
 import { randomBytes, createHash } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { createApp } from './app.js'
+import { createApp, errorLine } from './app.js'
 import { DEFAULT_SCOPES, createAuthorizationServer } from './authorization-server.js'
 import { defaultIssuer, loadConfig } from './config.js'
 import { openStore } from './open-store.js'
@@ -35,10 +35,36 @@ async function main(): Promise<void> {
   for (const client of await store.listClients()) for (const scope of client.scope.split(' ')) if (scope !== '') scopes.add(scope)
   const csrfKey = config.csrfSecret === undefined ? randomBytes(32) : createHash('sha256').update(config.csrfSecret).digest()
 
-  const http = createServer()
+  // The app answers a missing Host itself, with an RFC body (see app.ts).
+  const http = createServer({ requireHostHeader: false })
   // A slow client must not hold a connection forever.
   http.requestTimeout = 30_000
   http.headersTimeout = 20_000
+  // A request Node's parser rejects (bad bytes in the request line or headers,
+  // headers too large) never reaches Koa: answer it with an RFC 6749 §5.2 body
+  // too, instead of Node's bare 400.
+  http.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    const pending = (socket as { _httpMessage?: import('node:http').ServerResponse | null })._httpMessage
+    // A broken request body (e.g. a bad chunk) can never be read to its end: drop the connection.
+    if (!socket.writable || (pending != null && !pending.req.complete)) {
+      socket.destroy()
+      return
+    }
+    // Garbage after a complete request whose response is still being
+    // produced: let that response finish, then close.
+    if (pending != null) {
+      if (pending.writableFinished) socket.end()
+      else pending.once('finish', () => socket.end())
+      setTimeout(() => socket.destroy(), 30_000).unref()
+      return
+    }
+    const [status, reason] =
+      error.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout'] : [400, 'Bad Request']
+    const body = JSON.stringify({ error: 'invalid_request', error_description: status === 408 ? 'the request took too long' : 'the HTTP request is malformed' })
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json;charset=UTF-8\r\nCache-Control: no-store\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    )
+  })
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject)
     http.listen(config.port, config.host, () => {
@@ -48,8 +74,9 @@ async function main(): Promise<void> {
   })
   const { port } = http.address() as AddressInfo
   const issuer = config.issuer ?? defaultIssuer(config.host, port)
-  const server = createAuthorizationServer({ issuer, store, scopesSupported: [...scopes] })
-  const app = createApp({ server, store, csrfKey, log: config.log ? out : undefined })
+  const log = config.log ? out : undefined
+  const server = createAuthorizationServer({ issuer, store, scopesSupported: [...scopes], onError: (error) => (log ?? console.error)(errorLine(error)) })
+  const app = createApp({ server, store, csrfKey, log })
   http.on('request', app.callback())
   out(`[grantkit] store: ${opened.description}`)
   out(`[grantkit] listening on ${defaultIssuer(config.host, port)} (issuer ${issuer})`)

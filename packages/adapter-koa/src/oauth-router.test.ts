@@ -51,6 +51,8 @@ describe('oauthRouter', () => {
       ['no options', undefined],
       ['no authorize hook', {}],
       ['a zero body limit', { authorize: noop, bodyLimit: 0 }],
+      ['a negative request timeout', { authorize: noop, requestTimeout: -1 }],
+      ['a request timeout that is not a number', { authorize: noop, requestTimeout: '10s' }],
       ['a CORS origin with a path', { authorize: noop, cors: { origins: ['https://a.example/path'] } }],
       ['CORS origins that are not a list', { authorize: noop, cors: { origins: 'https://a.example' } }],
     ])('throws a TypeError for %s', async (_name, options) => {
@@ -192,6 +194,23 @@ describe('oauthRouter', () => {
       expect(JSON.parse(text)).toMatchObject({ error: 'server_error' })
       expect(text).not.toContain('hunter2')
     })
+
+    it('answers 500 server_error once requestTimeout passes while the store hangs, and recovers', async () => {
+      const onError = vi.fn()
+      const { url, server } = await start({ requestTimeout: 100, onError })
+      const findClient = server.store.findClient.bind(server.store)
+      const hang = vi.spyOn(server.store, 'findClient').mockImplementation(() => new Promise(() => {}))
+      const started = Date.now()
+      const res = await fetch(`${url}/token`, { method: 'POST', headers: { ...FORM, authorization: basic('app', 'app-secret') }, body: 'grant_type=client_credentials' })
+      expect(Date.now() - started).toBeLessThan(5000)
+      expect(res.status).toBe(500)
+      expect(res.headers.get('cache-control')).toBe('no-store')
+      expect(await res.json()).toEqual({ error: 'server_error', error_description: expect.any(String) })
+      expect(onError).toHaveBeenCalledWith(expect.objectContaining({ name: 'RequestTimeoutError' }), expect.anything())
+      hang.mockImplementation(findClient)
+      const again = await fetch(`${url}/token`, { method: 'POST', headers: { ...FORM, authorization: basic('app', 'app-secret') }, body: 'grant_type=client_credentials' })
+      expect(again.status).toBe(200)
+    })
   })
 
   describe('revocation (RFC 7009) and introspection (RFC 7662)', () => {
@@ -259,6 +278,15 @@ describe('oauthRouter', () => {
   })
 
   describe('authorization endpoint (RFC 6749 §3.1, §4.1)', () => {
+    it('answers the 500 error page, never a redirect, when the authorize hook outlives requestTimeout', async () => {
+      const { url } = await start({ requestTimeout: 100, onError: () => {}, authorize: () => new Promise(() => {}) })
+      const res = await fetch(`${url}/authorize?${authorizeQuery()}`, { redirect: 'manual' })
+      expect(res.status).toBe(500)
+      expect(res.headers.get('location')).toBeNull()
+      expect(res.headers.get('content-type')).toMatch(/^text\/html/)
+      expect(await res.text()).toContain('server_error')
+    })
+
     it('hands the validated request to the authorize hook, which renders the page', async () => {
       const authorize = vi.fn<AuthorizeHook>((ctx) => {
         ctx.body = '<p>consent</p>'

@@ -13,6 +13,7 @@ import { errorPage } from './escape-html.js'
 import { applyCors, assertCorsOptions } from './internal/cors.js'
 import { DEFAULT_BODY_LIMIT, readForm, readQuery } from './read-form.js'
 import { sendResponse } from './internal/send.js'
+import { DEFAULT_REQUEST_TIMEOUT, RequestTimeoutError, assertTimeout, deadline } from './internal/timeout.js'
 
 /** CORS for browser-based clients (token, revocation, introspection and metadata endpoints). */
 export interface CorsOptions {
@@ -74,6 +75,14 @@ export interface OAuthRouterOptions {
   metadata?: boolean
   /** Called with unexpected errors (answered `server_error` without details). Default: `server`'s logging via `console.error`. */
   onError?: (error: unknown, ctx: Context) => void
+  /**
+   * Milliseconds an endpoint may spend in the server, the store and the
+   * `authorize` hook before it answers 500 `server_error` (the authorization
+   * endpoint: the 500 error page), so that a hanging store cannot hold
+   * requests open. Default 10 000; `false` for none. Reading the body is
+   * bounded by the HTTP server's own `requestTimeout`, not by this.
+   */
+  requestTimeout?: number | false
 }
 
 const EMPTY = new URLSearchParams()
@@ -99,6 +108,7 @@ function assertOptions(options: OAuthRouterOptions): void {
   if (options.renderError !== undefined && typeof options.renderError !== 'function') throw new TypeError('oauthRouter: "renderError" must be a function')
   if (options.onError !== undefined && typeof options.onError !== 'function') throw new TypeError('oauthRouter: "onError" must be a function')
   assertCorsOptions(options.cors)
+  assertTimeout(options.requestTimeout, 'oauthRouter: "requestTimeout"')
 }
 
 function isUser(value: unknown): value is GrantUser {
@@ -139,6 +149,7 @@ export function oauthRouter(server: AuthorizationServer, options: OAuthRouterOpt
   }
   assertOptions(options)
   const limit = options.bodyLimit ?? DEFAULT_BODY_LIMIT
+  const timeout = options.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT
   const cors = options.cors
   const onError = options.onError ?? ((error: unknown) => console.error('[grantkit] unexpected error in the Koa adapter', error))
   const renderError: RenderErrorHook =
@@ -189,7 +200,8 @@ export function oauthRouter(server: AuthorizationServer, options: OAuthRouterOpt
       }
       const query = readQuery(ctx.querystring)
       const body = await readForm(ctx.req, limit)
-      sendResponse(ctx, await answer({ method: 'POST', url: ctx.originalUrl, headers: ctx.headers, query, body }))
+      const within = deadline(timeout)
+      sendResponse(ctx, await within(answer({ method: 'POST', url: ctx.originalUrl, headers: ctx.headers, query, body })))
     })
 
   router.all(base + paths.token, formPost((request) => server.createTokenResponse(request)))
@@ -270,21 +282,23 @@ export function oauthRouter(server: AuthorizationServer, options: OAuthRouterOpt
       const request: OAuthRequest = fromQuery
         ? { method: 'GET', url: ctx.originalUrl, headers: ctx.headers, query, body: EMPTY }
         : { method: 'POST', url: ctx.originalUrl, headers: ctx.headers, query, body: form }
+      const within = deadline(timeout)
       let authorization: AuthorizationRequest
       try {
-        authorization = await server.validateAuthorizationRequest(request)
+        authorization = await within(server.validateAuthorizationRequest(request))
       } catch (error) {
+        if (error instanceof RequestTimeoutError) throw error
         await sendAuthorization(ctx, server.authorizationErrorResponse(error))
         return
       }
       const actionUrl = `${ctx.path}?${params.toString()}`
-      const result = await options.authorize(ctx, { request: authorization, form, actionUrl })
+      const result = await within(options.authorize(ctx, { request: authorization, form, actionUrl }))
       if (result === undefined) return
       let user: GrantUser | null
       if ('deny' in result && result.deny === true) user = null
       else if ('user' in result && isUser(result.user)) user = result.user
       else throw new TypeError('oauthRouter: "authorize" must return { user }, { deny: true } or undefined')
-      await sendAuthorization(ctx, await server.createAuthorizationResponse(request, user))
+      await sendAuthorization(ctx, await within(server.createAuthorizationResponse(request, user)))
     } catch (error) {
       if (error instanceof OAuthError && error.status < 500) {
         await sendAuthorization(ctx, server.authorizationErrorResponse(error))

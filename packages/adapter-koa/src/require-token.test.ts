@@ -54,6 +54,7 @@ describe('requireToken', () => {
   it.each([
     ['no scope', undefined],
     ['a scope list of non-strings', { scope: [1] }],
+    ['a zero timeout', { timeout: 0 }],
   ])('throws a TypeError at setup for %s options', async (_name, options) => {
     const { server } = await testServer()
     if (options === undefined) expect(() => requireToken(undefined as unknown as AuthorizationServer)).toThrow(TypeError)
@@ -131,6 +132,20 @@ describe('requireToken', () => {
       const text = await res.text()
       expect(JSON.parse(text)).toMatchObject({ error: 'server_error' })
       expect(text).not.toContain('secret')
+    } finally {
+      console.error = original
+    }
+  })
+
+  it('answers 500 server_error when the token lookup outlives the timeout', async () => {
+    const { url, store } = await start({ timeout: 100 })
+    store.findToken = () => new Promise(() => {})
+    const original = console.error
+    console.error = () => {}
+    try {
+      const res = await fetch(url, { headers: { authorization: 'Bearer user-token' } })
+      expect(res.status).toBe(500)
+      expect(await res.json()).toMatchObject({ error: 'server_error' })
     } finally {
       console.error = original
     }

@@ -1,5 +1,6 @@
 import type { Middleware } from 'koa'
 import { OAuthError, type AuthorizationServer, type TokenRecord } from '@grantkit/core'
+import { DEFAULT_REQUEST_TIMEOUT, assertTimeout, deadline } from './internal/timeout.js'
 
 /** What {@link requireToken} puts on `ctx.state.oauth`. */
 export interface TokenState {
@@ -20,6 +21,12 @@ export interface RequireTokenOptions {
    * 403 `insufficient_scope` (RFC 6750 §3.1). Default `false`.
    */
   user?: boolean
+  /**
+   * Milliseconds the token lookup may take before the request is answered
+   * 500 `server_error` (a hanging store must not hold requests open).
+   * Default 10 000; `false` for none. The route after it is not timed.
+   */
+  timeout?: number | false
 }
 
 /**
@@ -51,14 +58,18 @@ export function requireToken(server: AuthorizationServer, options: RequireTokenO
   if (scope !== undefined && typeof scope !== 'string' && !(Array.isArray(scope) && scope.every((s) => typeof s === 'string'))) {
     throw new TypeError('requireToken: "scope" must be a string or an array of strings')
   }
+  assertTimeout(options.timeout, 'requireToken: "timeout"')
+  const timeout = options.timeout ?? DEFAULT_REQUEST_TIMEOUT
   const required = scope === undefined ? [] : typeof scope === 'string' ? scope.split(' ').filter(Boolean) : [...scope]
   const realm = `realm="${server.issuer}"`
   return async (ctx, next) => {
     let state: TokenState
     try {
-      const info = await server.authenticateBearerToken(
-        { method: ctx.method, url: ctx.originalUrl, headers: ctx.headers, query: new URLSearchParams(), body: new URLSearchParams() },
-        { scope: required },
+      const info = await deadline(timeout)(
+        server.authenticateBearerToken(
+          { method: ctx.method, url: ctx.originalUrl, headers: ctx.headers, query: new URLSearchParams(), body: new URLSearchParams() },
+          { scope: required },
+        ),
       )
       if (options.user === true && info.userId === null) {
         throw new OAuthError('insufficient_scope', 'the access token was not issued for a resource owner', {

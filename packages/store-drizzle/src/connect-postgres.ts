@@ -8,6 +8,13 @@ export interface ConnectPostgresOptions extends MigratePgOptions {
   migrate?: boolean
   /** More `pg.Pool` settings (`max`, `ssl`, `options: '-c search_path=…'`, …). */
   pool?: Omit<PoolConfig, 'connectionString'>
+  /**
+   * Called when an idle pooled connection dies (database restart,
+   * `pg_terminate_backend`, network loss). The pool drops that connection and
+   * the next query opens a new one. Default: ignore it — without a listener
+   * `pg.Pool` would crash the process with an unhandled `'error'` event.
+   */
+  onIdleError?: (error: Error) => void
 }
 
 /** What {@link connectPostgres} returns. */
@@ -33,6 +40,7 @@ export interface PostgresConnection {
 export async function connectPostgres(url: string, options: ConnectPostgresOptions = {}): Promise<PostgresConnection> {
   const [{ default: pg }, { drizzle }] = await Promise.all([import('pg'), import('drizzle-orm/node-postgres')])
   const pool = new pg.Pool({ ...options.pool, connectionString: url })
+  pool.on('error', (error) => options.onIdleError?.(error))
   const close = () => pool.end()
   try {
     const db = drizzle({ client: pool })

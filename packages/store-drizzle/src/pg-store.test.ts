@@ -1,6 +1,7 @@
 import { generateToken, hashToken } from '@grantkit/core'
 import { runStoreContractSuite } from '@grantkit/store-test-suite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { connectPostgres } from './connect-postgres.js'
 import { pgHarness, pgSkipReason } from './internal/testing.js'
 
 runStoreContractSuite('drizzle PostgreSQL (node-postgres pool, own schema)', () => pgHarness(), { skip: pgSkipReason })
@@ -80,5 +81,31 @@ describePg('pgStore through a pool of several connections (RFC 6749 §4.1.2, RFC
       [tokenHash],
     )
     expect(rows[0]).toEqual({ iso: '2031-02-03T04:05:06.789', type: 'timestamp with time zone' })
+  })
+  it('survives idle pooled connections being terminated, and reconnects for the next query', async () => {
+    const applicationName = `grantkit_idle_${generateToken(6).replace(/[^a-zA-Z0-9]/g, '')}`
+    const idleErrors: Error[] = []
+    const { db, close } = await connectPostgres(process.env['DATABASE_URL'] as string, {
+      migrate: false,
+      pool: { max: 4, application_name: applicationName },
+      onIdleError: (error) => idleErrors.push(error),
+    })
+    const { default: pg } = await import('pg')
+    const killer = new pg.Client({ connectionString: process.env['DATABASE_URL'] })
+    await killer.connect()
+    try {
+      await Promise.all(Array.from({ length: 4 }, () => db.$client.query('SELECT pg_sleep(0.05)')))
+      expect(db.$client.idleCount).toBeGreaterThan(1)
+      // Another connection kills every backend of this pool, as a database restart or failover would.
+      const killed = (await killer.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [applicationName])).rowCount ?? 0
+      expect(killed).toBeGreaterThan(1)
+      for (let i = 0; i < 100 && idleErrors.length < killed; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+      // Without the pool's 'error' listener the process would have crashed at the first one.
+      expect(idleErrors).toHaveLength(killed)
+      expect((await db.$client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }])
+    } finally {
+      await killer.end()
+      await close()
+    }
   })
 })
