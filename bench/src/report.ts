@@ -87,7 +87,7 @@ export function goals(summaries: readonly Summary[]): { goal: string; value: str
     ratio('grantkit-memory', 'node-oauth', 'client_credentials', 1.5, 'memory store, client_credentials ≥ 1.5× @node-oauth'),
     ratio('grantkit-memory', 'node-oauth', 'refresh_token', 1.3, 'memory store, refresh_token ≥ 1.3× @node-oauth'),
     ratio('grantkit-sqlite', 'node-oauth', 'client_credentials', 1.0, 'SQLite store, client_credentials ≥ 1.0× @node-oauth (memory)'),
-    { goal: 'grantkit p99 ≤ 5 ms at 20 connections (worst grantkit cell)', value: p99.length ? `${worst} ms` : 'not measured', met: p99.length ? worst <= 5 : null },
+    { goal: 'grantkit p99 ≤ 5 ms at 20 connections (worst grantkit cell)', value: p99.length ? `${worst.toFixed(2)} ms` : 'not measured', met: p99.length ? worst <= 5 : null },
   ]
 }
 

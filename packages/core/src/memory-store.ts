@@ -23,14 +23,11 @@ export function memoryStore(): MemoryStore {
   const clients = new Map<string, Client>()
   const codes = new Map<string, AuthorizationCodeRecord>()
   const tokens = new Map<string, TokenRecord>()
-  const families = new Map<string, Set<string>>()
+  const families = new Map<string, string[]>()
   const replay = new Map<string, number>()
   const users = new Map<string, UserRecord>()
   const usernames = new Map<string, string>()
 
-  // A deep copy (Dates stay Dates), so that no caller shares nested arrays or
-  // metadata with what is stored, as with a real database.
-  const copy = <T extends object>(value: T): T => structuredClone(value)
 
   return {
     async findClient(clientId) {
@@ -60,24 +57,24 @@ export function memoryStore(): MemoryStore {
 
     async saveTokens(records) {
       for (const token of records) {
-        tokens.set(token.tokenHash, copy(token))
-        let family = families.get(token.familyId)
-        if (family === undefined) families.set(token.familyId, (family = new Set()))
-        family.add(token.tokenHash)
+        tokens.set(token.tokenHash, copyToken(token))
+        const family = families.get(token.familyId)
+        if (family === undefined) families.set(token.familyId, [token.tokenHash])
+        else family.push(token.tokenHash)
       }
     },
     async findToken(tokenHash) {
       const token = tokens.get(tokenHash)
-      return token === undefined ? null : copy(token)
+      return token === undefined ? null : copyToken(token)
     },
     async rotateRefreshToken(tokenHash, now) {
       const token = tokens.get(tokenHash)
       if (token === undefined || token.type !== 'refresh_token') return null
       if (token.revokedAt !== null || token.rotatedAt !== null || token.expiresAt.getTime() <= now.getTime()) {
-        return { rotated: false, token: copy(token) }
+        return { rotated: false, token: copyToken(token) }
       }
       tokens.set(tokenHash, { ...token, rotatedAt: now })
-      return { rotated: true, token: copy(token) }
+      return { rotated: true, token: copyToken(token) }
     },
     async revokeToken(tokenHash, now) {
       const token = tokens.get(tokenHash)
@@ -134,7 +131,9 @@ export function memoryStore(): MemoryStore {
       for (const [hash, token] of tokens) {
         if (token.expiresAt.getTime() <= t) {
           tokens.delete(hash)
-          families.get(token.familyId)?.delete(hash)
+          const family = families.get(token.familyId)?.filter((h) => h !== hash)
+          if (family === undefined || family.length === 0) families.delete(token.familyId)
+          else families.set(token.familyId, family)
           count++
         }
       }
@@ -151,10 +150,51 @@ export function memoryStore(): MemoryStore {
       return {
         clients: [...clients.values()].map(copy),
         codes: [...codes.values()].map(copy),
-        tokens: [...tokens.values()].map(copy),
+        tokens: [...tokens.values()].map(copyToken),
         replay: [...replay].map(([key, expires]) => ({ key, expiresAt: new Date(expires) })),
         users: [...users.values()].map(copy),
       }
     },
   }
+}
+
+const date = (value: Date | null): Date | null => (value === null ? null : new Date(value.getTime()))
+
+/** A copy of a token record with one fixed shape (tokens are the memory store's hot path). */
+function copyToken(t: TokenRecord): TokenRecord {
+  const out: TokenRecord = {
+    tokenHash: t.tokenHash,
+    type: t.type,
+    clientId: t.clientId,
+    userId: t.userId,
+    scope: t.scope,
+    familyId: t.familyId,
+    issuedAt: new Date(t.issuedAt.getTime()),
+    expiresAt: new Date(t.expiresAt.getTime()),
+    revokedAt: date(t.revokedAt),
+    rotatedAt: date(t.rotatedAt),
+  }
+  return t.extra === undefined ? out : { ...out, extra: structuredClone(t.extra) }
+}
+
+/**
+ * A deep copy of a flat record, so that no caller shares a Date, an array or
+ * metadata with what is stored, as with a real database. Cheaper than
+ * `structuredClone` on the whole record: records are flat but for their
+ * arrays of strings and their JSON `metadata` / `extra`.
+ */
+function copy<T extends object>(value: T): T {
+  const out: Record<string, unknown> = {}
+  for (const key in value) {
+    const v: unknown = value[key]
+    out[key] =
+      v === null || typeof v !== 'object'
+        ? v
+        : v instanceof Date
+          ? new Date(v.getTime())
+          : Array.isArray(v) && v.every((item) => typeof item !== 'object' || item === null)
+            ? v.slice()
+            : structuredClone(v)
+  }
+  return out as T
 }

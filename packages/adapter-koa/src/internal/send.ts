@@ -3,7 +3,8 @@ import type { OAuthResponse } from '@grantkit/core'
 
 /** Writes an `OAuthResponse` (JSON body or empty) to a Koa context. */
 export function sendResponse(ctx: Context, response: OAuthResponse): void {
-  for (const [name, value] of Object.entries(response.headers)) ctx.set(name, value)
+  const headers = response.headers
+  for (const name in headers) ctx.set(name, headers[name] as string)
   if (response.body === undefined) {
     // An explicit null keeps the status (Koa would otherwise send the status text).
     ctx.body = null

@@ -17,22 +17,69 @@ export function assertTimeout(value: unknown, where: string): void {
   }
 }
 
+interface Watched {
+  readonly end: number
+  readonly ms: number
+  readonly reject: (error: RequestTimeoutError) => void
+}
+
+// One shared sweeper instead of a timer per request: on the token endpoint a
+// setTimeout/clearTimeout pair and a Promise.race per request cost more than
+// the work they guard. The sweeper runs only while deadlines are pending.
+const pending = new Set<Watched>()
+let sweeper: NodeJS.Timeout | undefined
+let sweepEvery = 0
+
+function sweep(): void {
+  const now = Date.now()
+  for (const watched of pending) {
+    if (watched.end <= now) {
+      pending.delete(watched)
+      watched.reject(new RequestTimeoutError(watched.ms))
+    }
+  }
+  if (pending.size === 0 && sweeper !== undefined) {
+    clearInterval(sweeper)
+    sweeper = undefined
+  }
+}
+
+function watch(watched: Watched): void {
+  pending.add(watched)
+  // Resolution: a quarter of the shortest timeout in use, at most 100 ms.
+  const every = Math.max(5, Math.min(100, Math.floor(watched.ms / 4)))
+  if (sweeper === undefined || every < sweepEvery) {
+    if (sweeper !== undefined) clearInterval(sweeper)
+    sweepEvery = every
+    sweeper = setInterval(sweep, every)
+    sweeper.unref()
+  }
+}
+
 /**
  * A per-request deadline: `within(promise)` settles like `promise`, or rejects
  * with {@link RequestTimeoutError} once `ms` have passed since the deadline was
- * made. A promise that loses the race is left to settle on its own (its
- * rejection is handled by the race), so a hanging store cannot hold a request
- * open, and nothing is written for the request after the timeout.
+ * made (checked by a shared sweeper, to within a quarter of `ms`, at most
+ * 100 ms). A promise that loses is left to settle on its own (its rejection is
+ * handled), so a hanging store cannot hold a request open, and nothing is
+ * written for the request after the timeout.
  */
 export function deadline(ms: number | false): <T>(promise: Promise<T> | T) => Promise<T> {
   if (ms === false) return async (promise) => promise
   const end = Date.now() + ms
-  return (promise) => {
-    const remaining = end - Date.now()
-    let timer: NodeJS.Timeout | undefined
-    const expired = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new RequestTimeoutError(ms)), Math.max(0, remaining))
+  return <T>(promise: Promise<T> | T) =>
+    new Promise<T>((resolve, reject) => {
+      const watched: Watched = { end, ms, reject }
+      watch(watched)
+      Promise.resolve(promise).then(
+        (value) => {
+          pending.delete(watched)
+          resolve(value)
+        },
+        (error: unknown) => {
+          pending.delete(watched)
+          reject(error)
+        },
+      )
     })
-    return Promise.race([Promise.resolve(promise), expired]).finally(() => clearTimeout(timer))
-  }
 }
