@@ -155,13 +155,12 @@ export class RefreshTokenGrant extends BaseGrant {
     })
     if (options.ROTATE_REFRESH_TOKEN) {
       // A reuse racing this rotation may have revoked the family before the
-      // tokens above were saved. Both sides mark the same key — the reuse
-      // before revoking, this request after saving — so whichever marks second
-      // sees the other: if a reuse came first, revoke what was just issued.
-      const now = this.now()
-      if (!(await this.store.markUsed(reuseKey(credential), credential.expiresAt, now))) {
-        await this.store.revokeTokenFamily(credential.familyId, now)
-      }
+      // tokens above were saved. Its revocation also revokes the presented
+      // token, so a read here, after saving, tells: if the presented token is
+      // revoked now, revoke what was just issued too. (A reuse after this
+      // read revokes the saved tokens itself.)
+      const current = await this.store.findToken(credential.tokenHash)
+      if (current !== null && current.revokedAt !== null) await this.store.revokeTokenFamily(credential.familyId, this.now())
     }
     return this.tokenResponse(body)
   }
@@ -177,9 +176,8 @@ export class RefreshTokenGrant extends BaseGrant {
     if (rotatedAt !== null && now.getTime() - rotatedAt.getTime() < options.REUSE_GRACE_PERIOD * 1000) {
       throw new OAuthError('invalid_grant', 'the refresh token was already used')
     }
-    // RFC 9700 §4.14.2: reuse of an invalidated refresh token is a breach; revoke the active tokens of the grant.
-    // Marked first, so that a rotation still saving its tokens revokes them too (see createTokenResponse).
-    await this.store.markUsed(reuseKey(current), current.expiresAt, now)
+    // RFC 9700 §4.14.2: reuse of an invalidated refresh token is a breach; revoke the active tokens of the grant
+    // (the presented token among them, which tells a rotation still saving its tokens to revoke them too).
     await this.store.revokeTokenFamily(current.familyId, now)
     throw new OAuthError('invalid_grant', 'the refresh token was already used; every token of its grant is revoked')
   }
@@ -195,7 +193,3 @@ export class RefreshTokenGrant extends BaseGrant {
   }
 }
 
-/** The replay-store key shared by a refresh token's rotation and its reuses. */
-function reuseKey(credential: TokenRecord): string {
-  return `refresh_token:${credential.tokenHash}`
-}
