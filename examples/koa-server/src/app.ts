@@ -58,20 +58,22 @@ export function createApp({ server, store, csrfKey, log, requestTimeout }: AppOp
   }
 
   const authorizationPath = new URL(server.issuer).pathname.replace(/\/$/, '') + server.options.endpoints.authorization
+  // Unexpected errors are logged as one line: never a stack, a request or a secret.
+  const logError = (error: unknown) => (log ?? console.error)(errorLine(error))
   const oauth = oauthRouter(server, {
     authorize: consentHook({
       authenticate: (username, password) => authenticateStoreUser(store, username, password),
       csrfKey,
       cookiePath: authorizationPath,
     }),
-    onError: (error) => (log ?? console.error)(errorLine(error)),
+    onError: logError,
     ...(requestTimeout === undefined ? {} : { requestTimeout }),
   })
   app.use(oauth.routes())
 
   const api = new Router()
   // RFC 6750 §3.1: a token without `profile`, or without a user behind it, gets 403 insufficient_scope.
-  api.get('/api/me', requireToken(server, { scope: 'profile', user: true, ...(requestTimeout === undefined ? {} : { timeout: requestTimeout }) }), async (ctx) => {
+  api.get('/api/me', requireToken(server, { scope: 'profile', user: true, onError: logError, ...(requestTimeout === undefined ? {} : { timeout: requestTimeout }) }), async (ctx) => {
     const oauthState = ctx.state['oauth'] as TokenState
     const user = await store.findUserById(oauthState.userId as string)
     if (user === null) {

@@ -137,6 +137,30 @@ describe('requireToken', () => {
     }
   })
 
+  it('hands a store failure to onError, and by default logs one line without a stack', async () => {
+    const seen: unknown[] = []
+    const custom = await start({ onError: (error) => seen.push(error) })
+    custom.store.findToken = async () => {
+      throw new Error('db down')
+    }
+    expect((await fetch(custom.url, { headers: { authorization: 'Bearer user-token' } })).status).toBe(500)
+    expect(seen).toEqual([expect.objectContaining({ message: 'db down' })])
+
+    const { url, store } = await start({})
+    store.findToken = async () => {
+      throw new Error('db down\n    at secretFrame (/srv/app.js:1:1)')
+    }
+    const lines: unknown[][] = []
+    const original = console.error
+    console.error = (...args: unknown[]) => void lines.push(args)
+    try {
+      expect((await fetch(url, { headers: { authorization: 'Bearer user-token' } })).status).toBe(500)
+    } finally {
+      console.error = original
+    }
+    expect(lines).toEqual([['[grantkit] unexpected error in requireToken: Error: db down']])
+  })
+
   it('answers 500 server_error when the token lookup outlives the timeout', async () => {
     const { url, store } = await start({ timeout: 100 })
     store.findToken = () => new Promise(() => {})

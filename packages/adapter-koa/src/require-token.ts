@@ -27,6 +27,17 @@ export interface RequireTokenOptions {
    * Default 10 000; `false` for none. The route after it is not timed.
    */
   timeout?: number | false
+  /**
+   * Called with unexpected errors (a failing store), which are answered
+   * 500 `server_error` without details. Default: one `console.error` line
+   * with the error's name and message, never the request.
+   */
+  onError?: (error: unknown, ctx: Parameters<Middleware>[0]) => void
+}
+
+function logOneLine(error: unknown): void {
+  const line = error instanceof Error ? `${error.name}: ${error.message.split('\n', 1)[0]}` : String(error)
+  console.error(`[grantkit] unexpected error in requireToken: ${line}`)
 }
 
 /**
@@ -59,6 +70,8 @@ export function requireToken(server: AuthorizationServer, options: RequireTokenO
     throw new TypeError('requireToken: "scope" must be a string or an array of strings')
   }
   assertTimeout(options.timeout, 'requireToken: "timeout"')
+  if (options.onError !== undefined && typeof options.onError !== 'function') throw new TypeError('requireToken: "onError" must be a function')
+  const onError = options.onError ?? logOneLine
   const timeout = options.timeout ?? DEFAULT_REQUEST_TIMEOUT
   const required = scope === undefined ? [] : typeof scope === 'string' ? scope.split(' ').filter(Boolean) : [...scope]
   const realm = `realm="${server.issuer}"`
@@ -81,7 +94,13 @@ export function requireToken(server: AuthorizationServer, options: RequireTokenO
     } catch (error) {
       const oauthError =
         error instanceof OAuthError ? error : new OAuthError('server_error', 'the server failed to process the request', { cause: error })
-      if (!(error instanceof OAuthError)) console.error('[grantkit] unexpected error in requireToken', error)
+      if (!(error instanceof OAuthError)) {
+        try {
+          onError(error, ctx)
+        } catch {
+          // A failing logger must not turn into a crash.
+        }
+      }
       for (const [name, value] of Object.entries(oauthError.headers)) ctx.set(name, value)
       ctx.set('cache-control', 'no-store')
       ctx.status = oauthError.status
