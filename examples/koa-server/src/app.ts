@@ -16,11 +16,15 @@ export interface AppOptions {
   requestTimeout?: number | undefined
 }
 
-/** One log line for an unexpected error: its name and first line only (no stack, no query parameters). */
+/**
+ * One log line for an unexpected error: its name and, when it has one, its
+ * code (e.g. a PostgreSQL SQLSTATE). Never the message or the stack: driver
+ * messages can carry SQL, key values or file paths.
+ */
 export function errorLine(error: unknown): string {
   const name = error instanceof Error ? error.name : typeof error
-  const message = error instanceof Error ? error.message : String(error)
-  return `[error] ${name}: ${message.split('\n', 1)[0] ?? ''}`
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined
+  return `[error] ${name}${typeof code === 'string' || typeof code === 'number' ? ` (${String(code).slice(0, 32)})` : ''}`
 }
 
 /**
