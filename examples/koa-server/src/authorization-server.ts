@@ -1,4 +1,4 @@
-import { AuthorizationServer, IntrospectionEndpoint, RevocationEndpoint, type Client, type FullStore, type GrantUser } from '@grantkit/core'
+import { AuthorizationServer, IntrospectionEndpoint, RevocationEndpoint, type Client, type FullStore, type GrantUser, type SecurityEvent } from '@grantkit/core'
 import { CodeChallenge } from '@grantkit/ext-pkce'
 import { AuthorizationCodeGrant } from '@grantkit/grant-authorization-code'
 import { ClientCredentialsGrant } from '@grantkit/grant-client-credentials'
@@ -20,6 +20,8 @@ export interface DemoServerOptions {
   scopesSupported: readonly string[]
   /** Unexpected errors (answered `server_error` without details); default `console.error`. */
   onError?: ((error: unknown) => void) | undefined
+  /** Code replays and refresh-token reuses (their tokens are revoked either way). */
+  onSecurityEvent?: ((event: SecurityEvent) => void) | undefined
 }
 
 /**
@@ -27,8 +29,14 @@ export interface DemoServerOptions {
  * verified with the `jwks` in the client's metadata), PKCE (required for public
  * clients), rotating refresh tokens, revocation and introspection.
  */
-export function createAuthorizationServer({ issuer, store, scopesSupported, onError }: DemoServerOptions): AuthorizationServer {
-  const server = new AuthorizationServer({ issuer, store, scopesSupported, ...(onError === undefined ? {} : { onError }) })
+export function createAuthorizationServer({ issuer, store, scopesSupported, onError, onSecurityEvent }: DemoServerOptions): AuthorizationServer {
+  const server = new AuthorizationServer({
+    issuer,
+    store,
+    scopesSupported,
+    ...(onError === undefined ? {} : { onError }),
+    ...(onSecurityEvent === undefined ? {} : { onSecurityEvent }),
+  })
 
   class PasswordGrant extends ResourceOwnerPasswordCredentialsGrant {
     static override TOKEN_ENDPOINT_AUTH_METHODS: readonly string[] = ALL_AUTH_METHODS

@@ -75,7 +75,14 @@ async function main(): Promise<void> {
   const { port } = http.address() as AddressInfo
   const issuer = config.issuer ?? defaultIssuer(config.host, port)
   const log = config.log ? out : undefined
-  const server = createAuthorizationServer({ issuer, store, scopesSupported: [...scopes], onError: (error) => (log ?? console.error)(errorLine(error)) })
+  const server = createAuthorizationServer({
+    issuer,
+    store,
+    scopesSupported: [...scopes],
+    onError: (error) => (log ?? console.error)(errorLine(error)),
+    // Attack signals, always logged (ids only, never a token or code).
+    onSecurityEvent: (event) => console.error(`[security] ${event.type} client=${event.clientId} user=${event.userId ?? '-'} family=${event.familyId}`),
+  })
   const app = createApp({ server, store, csrfKey, log })
   http.on('request', app.callback())
   out(`[grantkit] store: ${opened.description}`)

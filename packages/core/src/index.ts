@@ -28,7 +28,7 @@ export type {
   TokenResponseHookContext,
 } from './grant.js'
 export { AuthorizationServer } from './server.js'
-export type { AccessTokenInfo, AuthorizationServerOptions, EndpointPaths, ResolvedServerOptions } from './server.js'
+export type { AccessTokenInfo, AuthorizationServerOptions, EndpointPaths, ResolvedServerOptions, SecurityEvent } from './server.js'
 export type { Endpoint, EndpointClass } from './endpoint.js'
 export { RevocationEndpoint } from './revocation-endpoint.js'
 export { IntrospectionEndpoint } from './introspection-endpoint.js'

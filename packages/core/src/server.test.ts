@@ -30,6 +30,7 @@ describe('AuthorizationServer configuration (fail fast with a TypeError)', () =>
     ['a zero authorizationCodeLifetime', { authorizationCodeLifetime: 0 }],
     ['a fractional accessTokenLifetime', { accessTokenLifetime: 1.5 }],
     ['a negative refreshTokenLifetime', { refreshTokenLifetime: -1 }],
+    ['an onSecurityEvent that is not a function', { onSecurityEvent: 'alert' as never }],
   ])('rejects %s', (_, options) => {
     expect(() => new AuthorizationServer({ issuer: ISSUER, store: memoryStore(), ...options })).toThrow(TypeError)
   })
@@ -41,6 +42,27 @@ describe('AuthorizationServer configuration (fail fast with a TypeError)', () =>
 
   it('rejects a missing store', () => {
     expect(() => new AuthorizationServer({ issuer: ISSUER } as never)).toThrow(TypeError)
+  })
+})
+
+describe('reportSecurityEvent', () => {
+  const event = { type: 'refresh_token_reuse', clientId: 'c', userId: null, familyId: 'f' } as const
+
+  it('hands the event to onSecurityEvent', () => {
+    const seen: unknown[] = []
+    new AuthorizationServer({ issuer: ISSUER, store: memoryStore(), onSecurityEvent: (e) => seen.push(e) }).reportSecurityEvent(event)
+    expect(seen).toEqual([event])
+  })
+
+  it('ignores a failing hook, so alerting never changes the answer to a request', () => {
+    const server = new AuthorizationServer({
+      issuer: ISSUER,
+      store: memoryStore(),
+      onSecurityEvent: () => {
+        throw new Error('pager down')
+      },
+    })
+    expect(() => server.reportSecurityEvent(event)).not.toThrow()
   })
 })
 

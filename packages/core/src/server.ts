@@ -42,6 +42,13 @@ export interface AuthorizationServerOptions {
   authorizationResponseIss?: boolean
   /** Called with unexpected (non-OAuth) errors; they are answered `server_error` without details. */
   onError?: (error: unknown) => void
+  /**
+   * Called when a grant detects an attack signal: a replayed authorization
+   * code (RFC 6749 §4.1.2) or a reused rotated refresh token (RFC 9700
+   * §4.14.2). The tokens of the grant are revoked either way; this is for
+   * alerting. Never receives a token or code, only ids.
+   */
+  onSecurityEvent?: (event: SecurityEvent) => void
   /** Looks a user up for introspection; default: the store's `findUserById` when it has one. */
   resolveUser?: (userId: string) => Promise<GrantUser | null>
 }
@@ -53,6 +60,18 @@ export interface ResolvedServerOptions {
   readonly endpoints: Readonly<EndpointPaths>
   readonly scopesSupported: readonly string[] | undefined
   readonly authorizationResponseIss: boolean
+}
+
+/** An attack signal a grant detected; see `onSecurityEvent`. */
+export interface SecurityEvent {
+  /** `authorization_code_replay` (RFC 6749 §4.1.2) or `refresh_token_reuse` (RFC 9700 §4.14.2). */
+  readonly type: 'authorization_code_replay' | 'refresh_token_reuse'
+  /** The client the code or token was issued to. */
+  readonly clientId: string
+  /** The resource owner, if any. */
+  readonly userId: string | null
+  /** The token family that was revoked in response. */
+  readonly familyId: string
 }
 
 /** A valid bearer token and what it grants (RFC 6750). */
@@ -114,6 +133,7 @@ export class AuthorizationServer {
   readonly #clientAuthMethods = new Map<string, ClientAuthMethod>()
   readonly #endpoints = new Map<string, Endpoint>()
   readonly #onError: (error: unknown) => void
+  readonly #onSecurityEvent: ((event: SecurityEvent) => void) | undefined
   readonly #resolveUser: ((userId: string) => Promise<GrantUser | null>) | undefined
   readonly #authContext: ClientAuthContext
 
@@ -147,6 +167,10 @@ export class AuthorizationServer {
     this.#clock = options.clock ?? Date.now
     this.#accessTokenLifetime = accessTokenLifetime
     this.#onError = options.onError ?? ((error) => console.error('[grantkit] unexpected error', error))
+    if (options.onSecurityEvent !== undefined && typeof options.onSecurityEvent !== 'function') {
+      throw new TypeError('AuthorizationServer: "onSecurityEvent" must be a function')
+    }
+    this.#onSecurityEvent = options.onSecurityEvent
     const userStore = store as Partial<UserStore>
     this.#resolveUser =
       options.resolveUser ??
@@ -459,6 +483,19 @@ export class AuthorizationServer {
       return await endpoint.handle(request)
     } catch (error) {
       return errorResponse(error instanceof OAuthError ? error : this.#serverError(error, undefined))
+    }
+  }
+
+  /**
+   * Reports an attack signal to `onSecurityEvent` (grants call this when they
+   * detect a code replay or a refresh-token reuse). A failing hook is ignored:
+   * it must not change the answer to the request.
+   */
+  reportSecurityEvent(event: SecurityEvent): void {
+    try {
+      this.#onSecurityEvent?.(event)
+    } catch {
+      // Alerting must never break the protocol.
     }
   }
 

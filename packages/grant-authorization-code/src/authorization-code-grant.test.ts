@@ -12,6 +12,7 @@ import {
   type GrantExtension,
   type GrantUser,
   type OAuthResponse,
+  type SecurityEvent,
 } from '@grantkit/core'
 import { describe, expect, it } from 'vitest'
 import { openTempSqliteStore, readSqliteRows, TEST_STORES, type OpenTestStore, type TestStore } from '../../../test-support/stores.js'
@@ -62,6 +63,8 @@ interface Fixture {
   server: AuthorizationServer
   store: TestStore
   advance(seconds: number): void
+  /** What `onSecurityEvent` received. */
+  events: SecurityEvent[]
 }
 
 interface SetupOptions {
@@ -76,14 +79,15 @@ async function setupOn(
 ): Promise<Fixture> {
   const store = await openStore()
   let now = T0
-  const server = new AuthorizationServer({ issuer: ISSUER, store, clock: () => now, onError: () => {} })
+  const events: SecurityEvent[] = []
+  const server = new AuthorizationServer({ issuer: ISSUER, store, clock: () => now, onError: () => {}, onSecurityEvent: (e) => events.push(e) })
   server.registerGrant(grantClass, extensions)
   if (options.refreshGrant !== false) server.registerGrant(TestRefreshTokenGrant)
   for (const input of Object.values(CLIENTS)) {
     const { client } = await createClient({ ...input, secretHash: 'sha256' })
     await store.saveClient(client)
   }
-  return { server, store, advance: (seconds) => (now += seconds * 1000) }
+  return { server, store, advance: (seconds) => (now += seconds * 1000), events }
 }
 
 function authorize(server: AuthorizationServer, params: Record<string, string> | string, user: GrantUser | null = ALICE): Promise<OAuthResponse> {
@@ -472,6 +476,17 @@ describe.each(TEST_STORES)('AuthorizationCodeGrant on the %s', (_storeName, open
       expect(replay.body).toMatchObject({ error: 'invalid_grant' })
       expect((await store.findToken(hashToken(access)))?.revokedAt).toEqual(new Date(T0))
       expect((await store.findToken(hashToken(refresh)))?.revokedAt).toEqual(new Date(T0))
+    })
+
+    it('reports the replay to onSecurityEvent with ids only, once per replay', async () => {
+      const { server, store, events } = await setup()
+      const code = await issueCode(server)
+      const first = await token(server, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT })
+      expect(events).toEqual([])
+      await token(server, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT })
+      const familyId = (await store.findToken(hashToken(first.body?.['access_token'] as string)))?.familyId
+      expect(events).toEqual([{ type: 'authorization_code_replay', clientId: 'web', userId: ALICE.id, familyId }])
+      expect(JSON.stringify(events)).not.toContain(code)
     })
 
     it('revokes the tokens even when another client replays the code', async () => {

@@ -122,6 +122,8 @@ export class AuthorizationCodeGrant extends BaseGrant {
       // tokens sees it afterwards (see createTokenResponse).
       await this.store.markUsed(replayKey(result.code), result.code.expiresAt, now)
       await this.store.revokeTokenFamily(result.code.familyId, now)
+      const { clientId, userId, familyId } = result.code
+      this.server.reportSecurityEvent({ type: 'authorization_code_replay', clientId, userId, familyId })
       return null
     }
     if (result.code.clientId !== client.clientId) return null

@@ -8,6 +8,7 @@ import {
   type GrantExtension,
   type GrantUser,
   type OAuthResponse,
+  type SecurityEvent,
   type TokenRecord,
 } from '@grantkit/core'
 import { describe, expect, it } from 'vitest'
@@ -54,12 +55,14 @@ async function setupOn(openStore: OpenTestStore, grant: typeof RefreshTokenGrant
   const store = await openStore()
   const clock = { t: T0 }
   const errors: unknown[] = []
+  const events: SecurityEvent[] = []
   const server = new AuthorizationServer({
     issuer: ISSUER,
     store,
     clock: () => clock.t,
     refreshTokenLifetime: REFRESH_LIFETIME,
     onError: (e) => errors.push(e),
+    onSecurityEvent: (e) => events.push(e),
   })
   server.registerGrant(grant, extensions)
   const clients: Record<string, Client> = {}
@@ -92,7 +95,7 @@ async function setupOn(openStore: OpenTestStore, grant: typeof RefreshTokenGrant
   const refresh = (refreshToken: string, extra = '', headers?: Record<string, string>) =>
     token(`grant_type=refresh_token&refresh_token=${encodeURIComponent(refreshToken)}${extra}`, headers)
   const record = async (value: unknown) => (await store.findToken(hashToken(value as string))) as TokenRecord
-  return { store, server, clock, errors, issue, token, refresh, record }
+  return { store, server, clock, errors, events, issue, token, refresh, record }
 }
 
 type Ctx = Awaited<ReturnType<typeof setupOn>> & { refreshToken: string; accessToken: string }
@@ -254,6 +257,17 @@ describe.each(TEST_STORES)('RefreshTokenGrant (RFC 6749 §6) on the %s', (_store
       expect((await refresh(first.body?.['refresh_token'] as string)).body).toMatchObject({ error: 'invalid_grant' })
     })
 
+    it('reports the reuse to onSecurityEvent with ids only', async () => {
+      const { issue, refresh, record, events } = await setup()
+      const { refreshToken } = await issue()
+      await refresh(refreshToken)
+      expect(events).toEqual([])
+      await refresh(refreshToken)
+      const familyId = (await record(refreshToken)).familyId
+      expect(events).toEqual([{ type: 'refresh_token_reuse', clientId: 'app', userId: 'u-1', familyId }])
+      expect(JSON.stringify(events)).not.toContain(refreshToken)
+    })
+
     it('leaves other families alone', async () => {
       const { issue, refresh, record } = await setup()
       const stolen = await issue()
@@ -266,12 +280,13 @@ describe.each(TEST_STORES)('RefreshTokenGrant (RFC 6749 §6) on the %s', (_store
 
     describe('within REUSE_GRACE_PERIOD of the rotation', () => {
       it('rejects with invalid_grant without revoking the family, and issues no second token', async () => {
-        const { issue, refresh, record, clock, store } = await setup(GraceRefreshTokenGrant)
+        const { issue, refresh, record, clock, store, events } = await setup(GraceRefreshTokenGrant)
         const { refreshToken } = await issue()
         const first = await refresh(refreshToken)
         clock.t += 5_000
         const retry = await refresh(refreshToken)
         expect(retry.body).toMatchObject({ error: 'invalid_grant' })
+        expect(events).toEqual([])
         expect((await record(first.body?.['access_token'])).revokedAt).toBeNull()
         expect(store.snapshot().tokens).toHaveLength(4)
         expect((await refresh(first.body?.['refresh_token'] as string)).status).toBe(200)

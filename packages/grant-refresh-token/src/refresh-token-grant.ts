@@ -179,6 +179,7 @@ export class RefreshTokenGrant extends BaseGrant {
     // RFC 9700 §4.14.2: reuse of an invalidated refresh token is a breach; revoke the active tokens of the grant
     // (the presented token among them, which tells a rotation still saving its tokens to revoke them too).
     await this.store.revokeTokenFamily(current.familyId, now)
+    this.server.reportSecurityEvent({ type: 'refresh_token_reuse', clientId: current.clientId, userId: current.userId, familyId: current.familyId })
     throw new OAuthError('invalid_grant', 'the refresh token was already used; every token of its grant is revoked')
   }
 

@@ -77,5 +77,8 @@ describe.each(storeCases())('concurrent redemption over HTTP with the $name stor
     // The attacker's copy of the newest refresh token is dead too.
     const after = await post(demo.issuer, '/token', { grant_type: 'refresh_token', refresh_token: second['refresh_token']! }, PUBLIC)
     expect(await after.json()).toMatchObject({ error: 'invalid_grant' })
+    // The reuse is logged for alerting, by ids only.
+    expect(demo.output()).toMatch(new RegExp(`\\[security\\] refresh_token_reuse client=${PUBLIC_CLIENT.client_id} `))
+    expect(demo.output()).not.toContain(first['refresh_token'])
   })
 })
