@@ -1,7 +1,8 @@
 import { request as httpRequest } from 'node:http'
 import Koa from 'koa'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { IntrospectionEndpoint, RevocationEndpoint, type AuthorizationServer } from '@grantkit/core'
+import { generateKeyPairSync } from 'node:crypto'
+import { IntrospectionEndpoint, RevocationEndpoint, jwtAccessTokens, type AuthorizationServer, type TokenStrategy } from '@grantkit/core'
 import { oauthRouter, type AuthorizeHook, type OAuthRouterOptions } from './oauth-router.js'
 import { REDIRECT_URI, basic, listen, testServer } from './internal/testing.js'
 
@@ -18,8 +19,9 @@ async function start(
   options: Partial<OAuthRouterOptions> = {},
   setup?: (server: AuthorizationServer) => void,
   issuer?: string,
+  tokenStrategy?: TokenStrategy,
 ): Promise<{ url: string; server: AuthorizationServer }> {
-  const { server } = await testServer(issuer === undefined ? {} : { issuer })
+  const { server } = await testServer({ ...(issuer === undefined ? {} : { issuer }), ...(tokenStrategy === undefined ? {} : { tokenStrategy }) })
   setup?.(server)
   const app = new Koa()
   app.use(oauthRouter(server, { authorize: () => ({ deny: true }), ...options }).routes())
@@ -94,6 +96,27 @@ describe('oauthRouter', () => {
       expect(res.status).toBe(405)
       expect(res.headers.get('allow')).toContain('GET')
       expect(await res.json()).toMatchObject({ error: 'invalid_request' })
+    })
+
+    it('serves the JWK Set at jwks_uri when the token strategy signs (RFC 8414 §2, RFC 9068)', async () => {
+      const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      const { url } = await start({}, undefined, undefined, jwtAccessTokens({ privateKey, alg: 'ES256', kid: 'k1' }))
+      const metadata = (await (await fetch(`${url}/.well-known/oauth-authorization-server`)).json()) as Record<string, string>
+      expect(metadata['jwks_uri']).toBe('http://127.0.0.1/jwks.json')
+      const res = await fetch(`${url}/jwks.json`)
+      expect(res.status).toBe(200)
+      expect(res.headers.get('content-type')).toBe('application/jwk-set+json')
+      const { keys } = (await res.json()) as { keys: Record<string, string>[] }
+      expect(keys).toEqual([expect.objectContaining({ kty: 'EC', crv: 'P-256', kid: 'k1', alg: 'ES256', use: 'sig' })])
+      expect(keys[0]).not.toHaveProperty('d')
+      const token = await fetch(`${url}/token`, { method: 'POST', headers: { ...FORM, authorization: basic('app', 'app-secret') }, body: 'grant_type=client_credentials' })
+      const jwt = ((await token.json()) as { access_token: string }).access_token
+      expect(JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString())).toEqual({ typ: 'at+jwt', alg: 'ES256', kid: 'k1' })
+    })
+
+    it('serves no JWK Set with opaque tokens', async () => {
+      const { url } = await start()
+      expect((await fetch(`${url}/jwks.json`)).status).toBe(404)
     })
 
     it('is not served with metadata: false', async () => {

@@ -228,6 +228,23 @@ export function oauthRouter(server: AuthorizationServer, options: OAuthRouterOpt
     )
   }
 
+  // RFC 8414 §2 `jwks_uri`: the public keys of a token strategy that signs (RFC 9068 JWT access tokens).
+  if (server.jwks() !== null) {
+    router.all(
+      base + paths.jwks,
+      json(async (ctx) => {
+        if (applyCors(ctx, cors, 'GET')) return
+        if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
+          throw new OAuthError('invalid_request', `${ctx.method} is not allowed here; use GET`, { status: 405, headers: { allow: 'GET, HEAD, OPTIONS' } })
+        }
+        ctx.set('cache-control', 'public, max-age=300')
+        ctx.set('content-type', 'application/jwk-set+json')
+        ctx.status = 200
+        ctx.body = JSON.stringify(server.jwks())
+      }),
+    )
+  }
+
   // ---- authorization endpoint ---------------------------------------------------------
 
   /** Answers the core's authorization response: a redirect, or an error page. */

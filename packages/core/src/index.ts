@@ -12,6 +12,8 @@ export type { BuiltinClientAuthMethod, Client, ClientInput } from './client.js'
 export { clientSecretBasic, clientSecretPost, noneAuth, parseBasicCredentials } from './client-auth.js'
 export type { ClientAuthContext, ClientAuthMethod } from './client-auth.js'
 export { opaqueTokens } from './token-strategy.js'
+export { jwtAccessTokens } from './jwt-access-tokens.js'
+export type { JwtAccessTokenAlgorithm, JwtAccessTokensOptions, JwtAccessTokenStrategy } from './jwt-access-tokens.js'
 export type { OpaqueTokensOptions, TokenContext, TokenStrategy } from './token-strategy.js'
 export { BaseGrant } from './grant.js'
 export type {

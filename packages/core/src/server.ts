@@ -16,6 +16,8 @@ export interface EndpointPaths {
   token: string
   revocation: string
   introspection: string
+  /** The JWK Set of a token strategy that signs (RFC 8414 §2 `jwks_uri`). */
+  jwks: string
 }
 
 /** Options of {@link AuthorizationServer}. */
@@ -92,6 +94,7 @@ const DEFAULT_ENDPOINTS: EndpointPaths = {
   token: '/token',
   revocation: '/revoke',
   introspection: '/introspect',
+  jwks: '/jwks.json',
 }
 
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/
@@ -574,6 +577,7 @@ export class AuthorizationServer {
     const metadata: Record<string, unknown> = { issuer: this.issuer }
     if (hasAuthorization) metadata['authorization_endpoint'] = this.issuer + endpoints.authorization
     if (hasToken) metadata['token_endpoint'] = this.tokenEndpointUrl
+    if (this.jwks() !== null) metadata['jwks_uri'] = this.issuer + endpoints.jwks
     for (const endpoint of this.#endpoints.values()) Object.assign(metadata, endpoint.metadata?.())
     metadata['grant_types_supported'] = [...grantTypes]
     metadata['response_types_supported'] = [...responseTypes]
@@ -584,6 +588,17 @@ export class AuthorizationServer {
     metadata['token_endpoint_auth_methods_supported'] = [...authMethods]
     if (hasAuthorization && this.options.authorizationResponseIss) metadata['authorization_response_iss_parameter_supported'] = true
     return { ...metadata, ...extra }
+  }
+
+  /**
+   * The public keys resource servers verify self-contained access tokens
+   * with (`jwtAccessTokens`), or `null` when the token strategy does not sign.
+   *
+   * @see https://www.rfc-editor.org/rfc/rfc7517#section-5
+   */
+  jwks(): { keys: object[] } | null {
+    const strategy = this.tokenStrategy as TokenStrategy & { jwks?: () => { keys: object[] } }
+    return typeof strategy.jwks === 'function' ? strategy.jwks() : null
   }
 
   /** The names of the registered client authentication methods. */

@@ -8,6 +8,7 @@ import {
   type GrantUser,
   type MemoryStore,
   type OAuthResponse,
+  type TokenStrategy,
 } from '@grantkit/core'
 
 /** A minimal client-credentials grant, so adapter tests need nothing but core. */
@@ -42,9 +43,15 @@ export class TestCodeGrant extends BaseGrant {
 export const REDIRECT_URI = 'https://client.example/cb'
 
 /** A server over a memory store with a confidential client `app` (secret `app-secret`). */
-export async function testServer(options: { issuer?: string } = {}): Promise<{ server: AuthorizationServer; store: MemoryStore }> {
+export async function testServer(options: { issuer?: string; tokenStrategy?: TokenStrategy } = {}): Promise<{ server: AuthorizationServer; store: MemoryStore }> {
   const store = memoryStore()
-  const server = new AuthorizationServer({ issuer: options.issuer ?? 'http://127.0.0.1', store, scopesSupported: ['profile', 'read'], onError: () => {} })
+  const server = new AuthorizationServer({
+    issuer: options.issuer ?? 'http://127.0.0.1',
+    store,
+    scopesSupported: ['profile', 'read'],
+    onError: () => {},
+    ...(options.tokenStrategy === undefined ? {} : { tokenStrategy: options.tokenStrategy }),
+  })
   server.registerGrant(TestClientCredentialsGrant).registerGrant(TestCodeGrant)
   const { client } = await createClient({
     clientId: 'app',
