@@ -75,13 +75,14 @@ describe.each(TEST_STORES)('CodeChallenge on the %s', (_storeName, openStore) =>
   describe('options (checked in the constructor)', () => {
     it('defaults to optional, S256 and plain, required for public clients', () => {
       const pkce = new CodeChallenge()
-      expect(pkce).toMatchObject({ required: false, methods: ['S256', 'plain'], requirePublicClients: true })
+      expect(pkce).toMatchObject({ required: false, methods: ['S256', 'plain'], requirePublicClients: true, allowPlainForPublicClients: false })
     })
 
     it.each([
       ['options are not an object', null],
       ['"required" is not a boolean', { required: 'yes' }],
       ['"requirePublicClients" is not a boolean', { requirePublicClients: 1 }],
+      ['"allowPlainForPublicClients" is not a boolean', { allowPlainForPublicClients: 'no' }],
       ['"methods" is not an array', { methods: 'S256' }],
       ['"methods" is empty', { methods: [] }],
       ['"methods" has an unknown method', { methods: ['S256', 'S512'] }],
@@ -133,16 +134,30 @@ describe.each(TEST_STORES)('CodeChallenge on the %s', (_storeName, openStore) =>
   })
 
   describe('plain (RFC 7636 §4.2)', () => {
-    it('redeems a code whose challenge equals the verifier', async () => {
+    it('redeems a confidential client\'s code whose challenge equals the verifier', async () => {
       const { server } = await setup()
-      const code = await issueCode(server, { code_challenge: PLAIN, code_challenge_method: 'plain' })
-      expect((await token(server, { code, code_verifier: PLAIN })).status).toBe(200)
+      const code = await issueCode(server, { client_id: 'web', code_challenge: PLAIN, code_challenge_method: 'plain' })
+      expect((await token(server, { code, code_verifier: PLAIN }, 'web')).status).toBe(200)
     })
 
     it('treats an absent code_challenge_method as plain (RFC 7636 §4.3)', async () => {
       const { server, store } = await setup()
-      const code = await issueCode(server, { code_challenge: PLAIN })
+      const code = await issueCode(server, { client_id: 'web', code_challenge: PLAIN })
       expect(store.snapshot().codes[0]).toMatchObject({ codeChallenge: PLAIN, codeChallengeMethod: 'plain' })
+      expect((await token(server, { code, code_verifier: PLAIN }, 'web')).status).toBe(200)
+    })
+
+    it.each([
+      ['plain', { code_challenge: PLAIN, code_challenge_method: 'plain' }],
+      ['an absent method (plain by RFC 7636 §4.3)', { code_challenge: PLAIN }],
+    ])('refuses %s from a public client with invalid_request: S256 only (RFC 9700 §2.1.1)', async (_, params) => {
+      const { server } = await setup()
+      expect(redirectParams(await authorize(server, params))).toMatchObject({ error: 'invalid_request', state: 'st' })
+    })
+
+    it('lets a public client use plain with allowPlainForPublicClients: true', async () => {
+      const { server } = await setup({ allowPlainForPublicClients: true })
+      const code = await issueCode(server, { code_challenge: PLAIN, code_challenge_method: 'plain' })
       expect((await token(server, { code, code_verifier: PLAIN })).status).toBe(200)
     })
 
@@ -215,7 +230,7 @@ describe.each(TEST_STORES)('CodeChallenge on the %s', (_storeName, openStore) =>
       ['code_verifier is too long (129 characters)', { code_challenge: 'a'.repeat(128), code_challenge_method: 'plain' }, { code_verifier: 'a'.repeat(129) }],
       ['code_verifier has a character outside unreserved', { code_challenge: PLAIN, code_challenge_method: 'plain' }, { code_verifier: `${'a'.repeat(42)}=` }],
     ] as const)('fails with invalid_grant when %s', async (_, challenge, verifier) => {
-      const { server } = await setup()
+      const { server } = await setup({ allowPlainForPublicClients: true })
       const code = await issueCode(server, challenge)
       const response = await token(server, { code, ...verifier })
       expect(response.status).toBe(400)

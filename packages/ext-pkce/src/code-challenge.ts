@@ -29,6 +29,14 @@ export interface CodeChallengeOptions {
   methods?: readonly CodeChallengeMethod[]
   /** Require a code challenge from public clients (RFC 9700 §2.1.1). Default `true`. */
   requirePublicClients?: boolean
+  /**
+   * Let public clients use `plain`. Default `false`: a public client must use
+   * `S256` (RFC 9700 §2.1.1: clients "SHOULD use PKCE code challenge methods
+   * that do not expose the PKCE verifier in the authorization request [...]
+   * Currently, S256 is the only such method"). Confidential clients may use
+   * any method in `methods`.
+   */
+  allowPlainForPublicClients?: boolean
 }
 
 const METHODS: readonly CodeChallengeMethod[] = ['S256', 'plain']
@@ -72,18 +80,22 @@ export class CodeChallenge implements GrantExtension {
   readonly methods: readonly CodeChallengeMethod[]
   /** Whether public clients must send a challenge. */
   readonly requirePublicClients: boolean
+  /** Whether public clients may use `plain`. */
+  readonly allowPlainForPublicClients: boolean
 
   constructor(options: CodeChallengeOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new TypeError('CodeChallenge: options must be an object')
-    const { required = false, methods = METHODS, requirePublicClients = true } = options
+    const { required = false, methods = METHODS, requirePublicClients = true, allowPlainForPublicClients = false } = options
     if (typeof required !== 'boolean') throw new TypeError('CodeChallenge: "required" must be a boolean')
     if (typeof requirePublicClients !== 'boolean') throw new TypeError('CodeChallenge: "requirePublicClients" must be a boolean')
+    if (typeof allowPlainForPublicClients !== 'boolean') throw new TypeError('CodeChallenge: "allowPlainForPublicClients" must be a boolean')
     if (!Array.isArray(methods) || methods.length === 0 || methods.some((m) => !METHODS.includes(m))) {
       throw new TypeError('CodeChallenge: "methods" must be a non-empty array of "S256" and/or "plain"')
     }
     this.required = required
     this.methods = Object.freeze([...new Set(methods)])
     this.requirePublicClients = requirePublicClients
+    this.allowPlainForPublicClients = allowPlainForPublicClients
   }
 
   /** Accepts only grants serving both endpoints, as the authorization code grant does. */
@@ -130,6 +142,11 @@ export class CodeChallenge implements GrantExtension {
         'invalid_request',
         method === undefined ? 'code_challenge_method is required: "plain" is not supported' : `code challenge method "${method}" is not supported`,
       )
+    }
+    // RFC 9700 §2.1.1: S256 is the only method that does not expose the
+    // verifier in the authorization request; public clients have nothing else.
+    if (effective === 'plain' && isPublicClient(client) && !this.allowPlainForPublicClients) {
+      throw new OAuthError('invalid_request', 'public clients must use code_challenge_method=S256 (RFC 9700 §2.1.1)')
     }
     authorization.codeChallenge = challenge
     authorization.codeChallengeMethod = effective
