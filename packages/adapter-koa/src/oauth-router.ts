@@ -12,6 +12,7 @@ import {
 import { errorPage } from './escape-html.js'
 import { applyCors, assertCorsOptions } from './internal/cors.js'
 import { DEFAULT_BODY_LIMIT, readForm, readQuery } from './read-form.js'
+import { logUnexpected } from './internal/log.js'
 import { sendResponse } from './internal/send.js'
 import { DEFAULT_REQUEST_TIMEOUT, RequestTimeoutError, assertTimeout, deadline } from './internal/timeout.js'
 
@@ -73,7 +74,7 @@ export interface OAuthRouterOptions {
   renderError?: RenderErrorHook
   /** Serve RFC 8414 metadata. Default `true`. */
   metadata?: boolean
-  /** Called with unexpected errors (answered `server_error` without details). Default: `server`'s logging via `console.error`. */
+  /** Called with unexpected errors (answered `server_error` without details). Default: one `console.error` line (name and message, never a stack). */
   onError?: (error: unknown, ctx: Context) => void
   /**
    * Milliseconds an endpoint may spend in the server, the store and the
@@ -151,7 +152,7 @@ export function oauthRouter(server: AuthorizationServer, options: OAuthRouterOpt
   const limit = options.bodyLimit ?? DEFAULT_BODY_LIMIT
   const timeout = options.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT
   const cors = options.cors
-  const onError = options.onError ?? ((error: unknown) => console.error('[grantkit] unexpected error in the Koa adapter', error))
+  const onError = options.onError ?? logUnexpected('the Koa adapter')
   const renderError: RenderErrorHook =
     options.renderError ??
     ((ctx, error) => {
@@ -190,9 +191,8 @@ export function oauthRouter(server: AuthorizationServer, options: OAuthRouterOpt
   /** A form-POST endpoint (token, revocation, introspection). */
   const formPost = (answer: (request: OAuthRequest) => Promise<OAuthResponse>) =>
     json(async (ctx) => {
-      // RFC 6749 §5.1: "Cache-Control" "no-store" on responses carrying tokens or credentials.
-      ctx.set('cache-control', 'no-store')
-      ctx.set('pragma', 'no-cache')
+      // Every answer below is an OAuthResponse from jsonResponse/errorResponse, which
+      // carry RFC 6749 §5.1's "Cache-Control: no-store"; only the preflight is not.
       if (applyCors(ctx, cors, 'POST')) return
       // RFC 6749 §3.2: "The client MUST use the HTTP "POST" method when making access token requests."
       if (ctx.method !== 'POST') {

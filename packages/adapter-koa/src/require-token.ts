@@ -1,5 +1,6 @@
 import type { Middleware } from 'koa'
 import { OAuthError, type AuthorizationServer, type TokenRecord } from '@grantkit/core'
+import { logUnexpected } from './internal/log.js'
 import { DEFAULT_REQUEST_TIMEOUT, assertTimeout, deadline } from './internal/timeout.js'
 
 /** What {@link requireToken} puts on `ctx.state.oauth`. */
@@ -35,11 +36,6 @@ export interface RequireTokenOptions {
   onError?: (error: unknown, ctx: Parameters<Middleware>[0]) => void
 }
 
-function logOneLine(error: unknown): void {
-  const line = error instanceof Error ? `${error.name}: ${error.message.split('\n', 1)[0]}` : String(error)
-  console.error(`[grantkit] unexpected error in requireToken: ${line}`)
-}
-
 /**
  * Koa middleware for protected resources: accepts a request only with a
  * valid bearer token in the `Authorization` header (RFC 6750 §2.1; scheme
@@ -71,7 +67,7 @@ export function requireToken(server: AuthorizationServer, options: RequireTokenO
   }
   assertTimeout(options.timeout, 'requireToken: "timeout"')
   if (options.onError !== undefined && typeof options.onError !== 'function') throw new TypeError('requireToken: "onError" must be a function')
-  const onError = options.onError ?? logOneLine
+  const onError = options.onError ?? logUnexpected('requireToken')
   const timeout = options.timeout ?? DEFAULT_REQUEST_TIMEOUT
   const required = scope === undefined ? [] : typeof scope === 'string' ? scope.split(' ').filter(Boolean) : [...scope]
   const realm = `realm="${server.issuer}"`

@@ -1,7 +1,7 @@
 import type { FullStore } from '@grantkit/core'
 import { and, eq, getTableColumns, gt, isNull, lte, sql } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
-import { clientToRow, codeToRow, rowToClient, rowToCode, rowToToken, tokenToRow, userToRow } from './internal/records.js'
+import { clientToRow, codeToRow, consumeResult, rotateResult, rowToClient, rowToToken, tokenToRow, userToRow } from './internal/records.js'
 import { encode, lazy, param, ph, statementName } from './internal/params.js'
 import { pgTables, type PgTables } from './pg-schema.js'
 
@@ -140,11 +140,7 @@ export function pgStore(db: AnyPgDatabase, options: PgStoreOptions = {}): FullSt
       // than once." The UPDATE is the compare-and-set: a concurrent caller
       // waits on the row lock, re-checks `consumed_at IS NULL` and loses.
       const [won] = await consumeCode().execute({ hash: codeHash, now })
-      if (won !== undefined) return { consumed: true, code: rowToCode({ ...won, consumedAt: null }) }
-      // No row: unknown, expired, or consumed already (consumed_at never goes back to NULL).
-      const [row] = await findCode().execute({ hash: codeHash })
-      if (row === undefined || row.expiresAt.getTime() <= now.getTime()) return null
-      return { consumed: false, code: rowToCode(row) }
+      return consumeResult(won, async () => (await findCode().execute({ hash: codeHash }))[0], now)
     },
 
     async saveTokens(records) {
@@ -169,10 +165,7 @@ export function pgStore(db: AnyPgDatabase, options: PgStoreOptions = {}): FullSt
     async rotateRefreshToken(tokenHash, now) {
       // RFC 9700 §4.14.2: a refresh token is exchanged at most once.
       const [won] = await rotate().execute({ hash: tokenHash, now })
-      if (won !== undefined) return { rotated: true, token: rowToToken({ ...won, rotatedAt: null }) }
-      const [row] = await findToken().execute({ hash: tokenHash })
-      if (row === undefined || row.type !== 'refresh_token') return null
-      return { rotated: false, token: rowToToken(row) }
+      return rotateResult(won, async () => (await findToken().execute({ hash: tokenHash }))[0])
     },
     async revokeToken(tokenHash, now) {
       const rows = await revoke().execute({ hash: tokenHash, now })

@@ -1,7 +1,7 @@
 import type { FullStore, TokenRecord } from '@grantkit/core'
 import { and, asc, eq, getTableColumns, gt, isNull, lte, sql } from 'drizzle-orm'
 import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core'
-import { clientToRow, codeToRow, rowToClient, rowToCode, rowToToken, tokenToRow, userToRow } from './internal/records.js'
+import { clientToRow, codeToRow, consumeResult, rotateResult, rowToClient, rowToToken, tokenToRow, userToRow } from './internal/records.js'
 import { encode, lazy, param, ph } from './internal/params.js'
 import { sqliteTables, type SqliteTables } from './sqlite-schema.js'
 
@@ -177,11 +177,7 @@ export function sqliteStore(db: AnySqliteDatabase, options: SqliteStoreOptions =
       // RFC 6749 §4.1.2: "The client MUST NOT use the authorization code more
       // than once." The UPDATE is the compare-and-set: one caller wins.
       const [won] = await consumeCode().all({ hash: codeHash, now })
-      if (won !== undefined) return { consumed: true, code: rowToCode({ ...won, consumedAt: null }) }
-      // No row: unknown, expired, or consumed already (consumed_at never goes back to NULL).
-      const row = await findCode().get({ hash: codeHash })
-      if (row === undefined || row.expiresAt.getTime() <= now.getTime()) return null
-      return { consumed: false, code: rowToCode(row) }
+      return consumeResult(won, async () => findCode().get({ hash: codeHash }), now)
     },
 
     saveTokens(records) {
@@ -202,10 +198,7 @@ export function sqliteStore(db: AnySqliteDatabase, options: SqliteStoreOptions =
     async rotateRefreshToken(tokenHash, now) {
       // RFC 9700 §4.14.2: a refresh token is exchanged at most once.
       const [won] = await rotate().all({ hash: tokenHash, now })
-      if (won !== undefined) return { rotated: true, token: rowToToken({ ...won, rotatedAt: null }) }
-      const row = await findToken().get({ hash: tokenHash })
-      if (row === undefined || row.type !== 'refresh_token') return null
-      return { rotated: false, token: rowToToken(row) }
+      return rotateResult(won, async () => findToken().get({ hash: tokenHash }))
     },
     async revokeToken(tokenHash, now) {
       const rows = await revoke().all({ hash: tokenHash, now })

@@ -1,4 +1,4 @@
-import type { AuthorizationCodeRecord, Client, TokenRecord, UserRecord } from '@grantkit/core'
+import type { AuthorizationCodeRecord, Client, ConsumeResult, RotateResult, TokenRecord, UserRecord } from '@grantkit/core'
 
 /*
  * Row <-> record mapping shared by both dialects. Optional fields are stored
@@ -91,4 +91,33 @@ export function rowToToken(row: TokenRow): TokenRecord {
 
 export function userToRow(user: UserRecord): UserRecord {
   return { id: user.id, username: user.username, passwordHash: user.passwordHash }
+}
+
+/**
+ * The result of a code consumption from the conditional UPDATE's row (`won`,
+ * the row after the update) or, when it matched nothing, a fresh read of the
+ * code: consumed already and unexpired is a replay; unknown or expired is
+ * `null` (consumed_at never goes back to NULL, so no other case exists).
+ */
+export async function consumeResult(
+  won: CodeRow | undefined,
+  read: () => Promise<CodeRow | undefined>,
+  now: Date,
+): Promise<ConsumeResult | null> {
+  if (won !== undefined) return { consumed: true, code: rowToCode({ ...won, consumedAt: null }) }
+  const row = await read()
+  if (row === undefined || row.expiresAt.getTime() <= now.getTime()) return null
+  return { consumed: false, code: rowToCode(row) }
+}
+
+/**
+ * The result of a refresh-token rotation from the conditional UPDATE's row
+ * or, when it matched nothing, a fresh read: not rotatable (rotated, revoked
+ * or expired) is `rotated: false`; unknown or not a refresh token is `null`.
+ */
+export async function rotateResult(won: TokenRow | undefined, read: () => Promise<TokenRow | undefined>): Promise<RotateResult | null> {
+  if (won !== undefined) return { rotated: true, token: rowToToken({ ...won, rotatedAt: null }) }
+  const row = await read()
+  if (row === undefined || row.type !== 'refresh_token') return null
+  return { rotated: false, token: rowToToken(row) }
 }
