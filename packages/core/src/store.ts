@@ -8,7 +8,10 @@ import type { Client } from './client.js'
  *   - "not found" is `null`, never an exception;
  *   - an exception means the store failed, and becomes `server_error`;
  *   - time is passed in (`now`), so a store needs no clock and expiry is always
- *     checked in the query, never left to a TTL index alone.
+ *     checked in the query, never left to a TTL index alone;
+ *   - a date that is not a valid `Date` (NaN time, e.g. from a far-future
+ *     `exp`) is refused with a `TypeError` before anything is written, never
+ *     stored as NaN, 1970 or a driver error.
  */
 
 /** Persists registered clients. */
@@ -65,6 +68,15 @@ export interface ConsumeResult {
 export interface AuthorizationCodeStore {
   /** Saves a new code. */
   saveAuthorizationCode(code: AuthorizationCodeRecord): Promise<void>
+  /**
+   * The code with this hash in whatever state (consumed or not), or `null`
+   * when unknown or when `expiresAt <= now`. Never changes anything: the
+   * token endpoint reads a code, checks the request against it, saves the
+   * tokens, and only then consumes it, so that a failure on the way leaves
+   * the code usable (and a replay that consumes first revokes the saved
+   * tokens with their family).
+   */
+  findAuthorizationCode(codeHash: string, now: Date): Promise<AuthorizationCodeRecord | null>
   /**
    * Atomically redeems a code. When the code exists and `expiresAt > now`:
    * if it is unconsumed, marks it consumed at `now` and returns
