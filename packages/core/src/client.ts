@@ -50,7 +50,13 @@ export interface ClientInput {
   clientSecret?: string
   clientName?: string
   redirectUris?: readonly string[]
+  /** Default `['authorization_code']` (RFC 7591 §2). */
   grantTypes?: readonly string[]
+  /**
+   * Default: derived from `grantTypes` as RFC 7591 §2.1 pairs them —
+   * `code` for `authorization_code`, `token` for `implicit` — so a client
+   * given only its grant types can use them.
+   */
   responseTypes?: readonly string[]
   scope?: string
   /** Defaults to `client_secret_basic`. */
@@ -72,16 +78,28 @@ export async function createClient(input: ClientInput): Promise<{ client: Client
   const isPublic = method === 'none'
   const secret = isPublic ? null : (input.clientSecret ?? generateToken(32))
   const algorithm = input.secretHash ?? (input.clientSecret === undefined ? 'sha256' : 'scrypt')
+  const grantTypes = input.grantTypes ?? ['authorization_code']
   const client: Client = {
     clientId: input.clientId ?? generateToken(16),
     clientSecretHash: secret === null ? null : await hashSecret(secret, algorithm),
     clientName: input.clientName,
     redirectUris: [...(input.redirectUris ?? [])],
-    grantTypes: [...(input.grantTypes ?? ['authorization_code'])],
-    responseTypes: [...(input.responseTypes ?? (input.grantTypes === undefined ? ['code'] : []))],
+    grantTypes: [...grantTypes],
+    responseTypes: [...(input.responseTypes ?? defaultResponseTypes(grantTypes))],
     scope: input.scope ?? '',
     tokenEndpointAuthMethod: method,
     metadata: input.metadata,
   }
   return { client, clientSecret: secret }
+}
+
+/**
+ * The response types that go with grant types (RFC 7591 §2.1: "authorization_code"
+ * ↔ "code", "implicit" ↔ "token"), for a client registered without any.
+ */
+export function defaultResponseTypes(grantTypes: readonly string[]): string[] {
+  const out: string[] = []
+  if (grantTypes.includes('authorization_code')) out.push('code')
+  if (grantTypes.includes('implicit')) out.push('token')
+  return out
 }

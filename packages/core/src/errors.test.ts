@@ -48,6 +48,7 @@ describe('responses', () => {
   it('errorResponse answers the status, the JSON body, no-store caching and the error headers (RFC 6749 §5.1, §5.2)', () => {
     const res = errorResponse(invalidClient('nope'))
     expect(res).toEqual({
+      kind: 'json',
       status: 401,
       headers: { 'content-type': 'application/json;charset=UTF-8', 'cache-control': 'no-store', pragma: 'no-cache', 'www-authenticate': 'Basic realm="oauth"' },
       body: { error: 'invalid_client', error_description: 'nope' },

@@ -1,3 +1,5 @@
+import { OAUTH_ERROR_BRAND, hasBrand } from './internal/brand.js'
+
 /**
  * Error codes registered for OAuth 2.0 and the specs grantkit implements.
  *
@@ -20,6 +22,9 @@ export type OAuthErrorCode =
   | 'invalid_token'
   | 'insufficient_scope'
   | 'unsupported_token_type'
+
+/** Marks the base class itself, so that `instanceof` a subclass keeps its usual meaning. */
+const BASE_CLASS = Symbol('grantkit.OAuthError.base')
 
 const DEFAULT_STATUS: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
@@ -72,6 +77,16 @@ export interface OAuthErrorOptions {
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
  */
 export class OAuthError extends Error {
+  /**
+   * `instanceof OAuthError` is true for an error of any copy of this package
+   * (an ESM and a CommonJS build loaded side by side), by its brand.
+   */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return Object.prototype.hasOwnProperty.call(this, BASE_CLASS) ? hasBrand(value, OAUTH_ERROR_BRAND) : Function.prototype[Symbol.hasInstance].call(this, value)
+  }
+
+  static readonly [BASE_CLASS] = true
+  readonly [OAUTH_ERROR_BRAND] = true
   override readonly name = 'OAuthError'
   /** The RFC `error` code. */
   readonly code: OAuthErrorCode
@@ -131,7 +146,7 @@ export function invalidClient(description: string, realm = 'oauth'): OAuthError 
   })
 }
 
-/** Whether a value is an {@link OAuthError}. */
+/** Whether a value is an {@link OAuthError} (of any copy of this package: it checks the brand, not the class). */
 export function isOAuthError(value: unknown): value is OAuthError {
-  return value instanceof OAuthError
+  return hasBrand(value, OAUTH_ERROR_BRAND)
 }

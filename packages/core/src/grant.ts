@@ -7,6 +7,9 @@ import { formatScope, resolveScope } from './scope.js'
 import { hashToken } from './secrets.js'
 import type { AuthorizationCodeRecord, GrantkitStore, TokenRecord } from './store.js'
 import type { AuthorizationServer } from './server.js'
+import { configError } from './config-error.js'
+import { GRANT_BRAND, hasBrand } from './internal/brand.js'
+import type { StoreCapability } from './store-capabilities.js'
 
 /** The resource owner a grant acts for. */
 export interface GrantUser {
@@ -88,6 +91,13 @@ export interface TokenResponseHookContext {
  * registration order and may throw an {@link OAuthError} to reject.
  */
 export interface GrantExtension {
+  /**
+   * `true` when the extension decides when a PKCE code challenge is
+   * required (RFC 7636, RFC 9700 §2.1.1), as `CodeChallenge` does: the
+   * grant's own `REQUIRE_PKCE_FOR_PUBLIC_CLIENTS` is then not consulted, so
+   * one place holds the policy.
+   */
+  readonly codeChallengePolicy?: boolean
   /** Called once by `registerGrant`; throw a `TypeError` if the grant is unsuitable. */
   register?(grant: GrantClass, server: AuthorizationServer): void
   /** RFC 8414 metadata the extension adds, e.g. `code_challenge_methods_supported`. */
@@ -110,11 +120,22 @@ type HookContext<N extends GrantHookName> = Parameters<NonNullable<GrantExtensio
 /** A concrete grant class as `registerGrant` accepts it. */
 export interface GrantClass<G extends BaseGrant = BaseGrant> {
   new (server: AuthorizationServer, request: OAuthRequest, extensions: readonly GrantExtension[]): G
+  readonly name: string
+  readonly prototype: BaseGrant
   readonly GRANT_TYPE: string | null
   readonly RESPONSE_TYPES: readonly string[]
   readonly TOKEN_ENDPOINT_AUTH_METHODS: readonly string[]
   readonly AUTHORIZATION_ENDPOINT: boolean
   readonly TOKEN_ENDPOINT: boolean
+  readonly STORE_CAPABILITIES: readonly StoreCapability[]
+  readonly DEFAULT_RESPONSE_MODE: 'query' | 'fragment' | null
+  /** Checks the class's static configuration; `registerGrant` calls it and lets its `TypeError` through. */
+  validateConfiguration?(server: AuthorizationServer): void
+}
+
+/** Whether `value` is a class extending `BaseGrant` (of any copy of `@grantkit/core`: it checks the brand). */
+export function isGrantClass(value: unknown): value is GrantClass {
+  return typeof value === 'function' && hasBrand(value, GRANT_BRAND) && value !== BaseGrant
 }
 
 /** Options of {@link BaseGrant.issueTokens}. */
@@ -132,6 +153,13 @@ export interface IssueTokensOptions {
   readonly refreshTokenScopes?: readonly string[] | undefined
   /** The token family; a new one when absent. */
   readonly familyId?: string | undefined
+  /**
+   * Claims the tokens carry beyond the standard ones, e.g. `aud` (RFC 8707),
+   * `act` (RFC 8693 §4.1) or `cnf` (RFC 9449 §6): stored with the tokens
+   * (`extra.claims`), returned by introspection (RFC 7662 §2.2) and put in
+   * JWT access tokens. JSON-serialisable.
+   */
+  readonly claims?: Readonly<Record<string, unknown>> | undefined
 }
 
 /**
@@ -150,11 +178,62 @@ export interface IssueTokensOptions {
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4
  */
 export abstract class BaseGrant {
+  static readonly [GRANT_BRAND] = true
   static GRANT_TYPE: string | null = null
   static RESPONSE_TYPES: readonly string[] = []
   static TOKEN_ENDPOINT_AUTH_METHODS: readonly string[] = ['client_secret_basic']
   static AUTHORIZATION_ENDPOINT = false
   static TOKEN_ENDPOINT = false
+  /**
+   * What the grant needs from the store (fosite's narrow storage
+   * interfaces): `registerGrant` refuses a store without them. A grant that
+   * keeps its codes or tokens elsewhere (overriding the hooks) lists less.
+   */
+  static STORE_CAPABILITIES: readonly StoreCapability[] = ['clients', 'tokens']
+  /**
+   * The response mode of the grant's authorization responses (RFC 6749
+   * §4.1.2 query, §4.2.2 fragment). `null` (default): `fragment` when the
+   * response type includes `token`, else `query`; set `'fragment'` for a
+   * custom response type that returns tokens (e.g. OpenID Connect `id_token`).
+   */
+  static DEFAULT_RESPONSE_MODE: 'query' | 'fragment' | null = null
+
+  /**
+   * Checks the static configuration once, at `registerGrant`, with a
+   * `TypeError` carrying `code: 'ERR_GRANTKIT_CONFIG'`; a bad static never
+   * becomes a 500 on every request. Override to check your own statics and
+   * call `super.validateConfiguration(server)`.
+   */
+  static validateConfiguration(this: GrantClass, _server: AuthorizationServer): void {
+    const name = this.name || 'grant'
+    if (typeof this.TOKEN_ENDPOINT !== 'boolean') throw configError(`${name}.TOKEN_ENDPOINT must be a boolean`)
+    if (typeof this.AUTHORIZATION_ENDPOINT !== 'boolean') throw configError(`${name}.AUTHORIZATION_ENDPOINT must be a boolean`)
+    if (!this.TOKEN_ENDPOINT && !this.AUTHORIZATION_ENDPOINT) throw configError(`registerGrant: ${name} serves neither the token nor the authorization endpoint`)
+    if (this.GRANT_TYPE !== null && (typeof this.GRANT_TYPE !== 'string' || this.GRANT_TYPE === '')) {
+      throw configError(`${name}.GRANT_TYPE must be a non-empty string or null`)
+    }
+    if (this.TOKEN_ENDPOINT && this.GRANT_TYPE === null) throw configError(`registerGrant: ${name} serves the token endpoint but has no GRANT_TYPE`)
+    for (const list of ['RESPONSE_TYPES', 'TOKEN_ENDPOINT_AUTH_METHODS', 'STORE_CAPABILITIES'] as const) {
+      const value: unknown = this[list]
+      if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v === '')) throw configError(`${name}.${list} must be an array of non-empty strings`)
+    }
+    if (this.AUTHORIZATION_ENDPOINT && this.RESPONSE_TYPES.length === 0) {
+      throw configError(`registerGrant: ${name} serves the authorization endpoint but has no RESPONSE_TYPES`)
+    }
+    if (this.DEFAULT_RESPONSE_MODE !== null && this.DEFAULT_RESPONSE_MODE !== 'query' && this.DEFAULT_RESPONSE_MODE !== 'fragment') {
+      throw configError(`${name}.DEFAULT_RESPONSE_MODE must be "query", "fragment" or null`)
+    }
+    const proto = this.prototype
+    const base = BaseGrant.prototype
+    // A custom grant that serves an endpoint but overrides none of its
+    // methods would answer every request with an error: refuse it now.
+    if (this.TOKEN_ENDPOINT && proto.validateTokenRequest === base.validateTokenRequest && proto.createTokenResponse === base.createTokenResponse) {
+      throw configError(`registerGrant: ${name} sets TOKEN_ENDPOINT but overrides neither validateTokenRequest nor createTokenResponse`)
+    }
+    if (this.AUTHORIZATION_ENDPOINT && proto.createAuthorizationResponse === base.createAuthorizationResponse) {
+      throw configError(`registerGrant: ${name} sets AUTHORIZATION_ENDPOINT but does not override createAuthorizationResponse`)
+    }
+  }
 
   readonly server: AuthorizationServer
   readonly request: OAuthRequest
@@ -163,6 +242,8 @@ export abstract class BaseGrant {
   client: Client | null = null
   /** The validated authorization request (authorization endpoint only). */
   authorization: AuthorizationRequest | null = null
+  /** The token records {@link issueTokens} saved for this request (hashes only), e.g. to revoke them when a later step fails. */
+  issuedRecords: readonly TokenRecord[] = []
 
   constructor(server: AuthorizationServer, request: OAuthRequest, extensions: readonly GrantExtension[]) {
     this.server = server
@@ -293,7 +374,9 @@ export abstract class BaseGrant {
    * (RFC 6749 §1.5, §5.1).
    */
   includeRefreshToken(client: Client, _user: GrantUser | null): boolean {
-    return client.grantTypes.includes('refresh_token') && this.server.hasGrantType('refresh_token')
+    // A refresh token the client could not present (its authentication
+    // method is not accepted by the refresh grant) would be useless: none.
+    return client.grantTypes.includes('refresh_token') && this.server.grantAcceptsClient('refresh_token', client)
   }
 
   /**
@@ -312,7 +395,9 @@ export abstract class BaseGrant {
     const accessExpires = new Date(issuedAt.getTime() + accessLifetime * 1000)
     const userId = user === null ? null : user.id
     const strategy = server.tokenStrategy
-    const context = { client, userId, scope, grantType, issuedAt, expiresAt: accessExpires, familyId, issuer: server.issuer }
+    const claims = options.claims
+    const extra = claims === undefined ? undefined : { claims: { ...claims } }
+    const context = { client, userId, scope, grantType, issuedAt, expiresAt: accessExpires, familyId, issuer: server.issuer, claims }
     const accessToken = await strategy.generateAccessToken(context)
     const records: TokenRecord[] = [
       {
@@ -326,6 +411,7 @@ export abstract class BaseGrant {
         expiresAt: accessExpires,
         revokedAt: null,
         rotatedAt: null,
+        ...(extra === undefined ? {} : { extra }),
       },
     ]
     const body: TokenResponseBody = { access_token: accessToken, token_type: 'Bearer', expires_in: accessLifetime, scope }
@@ -344,10 +430,12 @@ export abstract class BaseGrant {
         expiresAt: refreshExpires,
         revokedAt: null,
         rotatedAt: null,
+        ...(extra === undefined ? {} : { extra }),
       })
       body.refresh_token = refreshToken
     }
     await server.store.saveTokens(records)
+    this.issuedRecords = records
     await this.runHook('beforeTokenResponse', { grant: this, client, body })
     return body
   }

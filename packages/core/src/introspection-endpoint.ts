@@ -3,6 +3,8 @@ import { jsonResponse, type OAuthResponse } from './response.js'
 import { hashToken } from './secrets.js'
 import { readTokenRequest, tokenEndpointMetadata } from './internal/token-endpoint-request.js'
 import type { AuthorizationServer } from './server.js'
+import type { EndpointRoute } from './endpoint.js'
+import type { StoreCapability } from './store-capabilities.js'
 
 /**
  * Token introspection (RFC 7662). Register with
@@ -18,6 +20,7 @@ import type { AuthorizationServer } from './server.js'
  */
 export class IntrospectionEndpoint {
   static readonly ENDPOINT_NAME = 'introspection'
+  static readonly STORE_CAPABILITIES: readonly StoreCapability[] = ['clients', 'tokens']
   /** Client authentication methods accepted here. */
   static CLIENT_AUTH_METHODS: readonly string[] = ['client_secret_basic', 'client_secret_post', 'none']
 
@@ -25,6 +28,11 @@ export class IntrospectionEndpoint {
 
   constructor(server: AuthorizationServer) {
     this.server = server
+  }
+
+  /** POST at the server's `endpoints.introspection` path. */
+  get route(): EndpointRoute {
+    return { path: this.server.options.endpoints.introspection }
   }
 
   async handle(request: OAuthRequest): Promise<OAuthResponse> {
@@ -42,7 +50,11 @@ export class IntrospectionEndpoint {
     ) {
       return jsonResponse(200, { active: false })
     }
+    // Claims a grant or extension attached (RFC 7662 §2.2 `aud`, RFC 8693 §4.1 `act`, RFC 9449 §6.2 `cnf`);
+    // the standard members below always win.
+    const claims = record.extra?.['claims']
     const body: Record<string, unknown> = {
+      ...(typeof claims === 'object' && claims !== null ? (claims as Record<string, unknown>) : {}),
       active: true,
       scope: record.scope,
       client_id: record.clientId,

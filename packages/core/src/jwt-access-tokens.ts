@@ -73,8 +73,11 @@ export function jwtAccessTokens(options: JwtAccessTokensOptions): JwtAccessToken
 
   return {
     generateAccessToken(context) {
-      const aud = audience === undefined ? context.issuer : typeof audience === 'function' ? audience(context) : audience
+      const claims = context.claims ?? {}
+      // An audience the grant asked for (RFC 8707 resource indicators) wins over the strategy's default.
+      const aud = claims['aud'] !== undefined ? (claims['aud'] as string | readonly string[]) : audience === undefined ? context.issuer : typeof audience === 'function' ? audience(context) : audience
       const payload = b64({
+        ...claims,
         iss: context.issuer,
         sub: context.userId ?? context.client.clientId,
         aud: typeof aud === 'string' ? aud : [...aud],

@@ -17,7 +17,8 @@ export interface MemoryStore extends FullStore {
  * A store in process memory, for tests and quick starts. It honours every
  * store contract (JavaScript runs each call's check-and-set without an
  * `await` in between, so consume and rotate are atomic). Records are copied
- * in and out, as a database would.
+ * in and out, as a database would. An invalid `Date` (argument or record
+ * field) is refused with a `TypeError` before anything is stored.
  */
 export function memoryStore(): MemoryStore {
   const clients = new Map<string, Client>()
@@ -27,7 +28,6 @@ export function memoryStore(): MemoryStore {
   const replay = new Map<string, number>()
   const users = new Map<string, UserRecord>()
   const usernames = new Map<string, string>()
-
 
   return {
     async findClient(clientId) {
@@ -45,17 +45,30 @@ export function memoryStore(): MemoryStore {
     },
 
     async saveAuthorizationCode(code) {
+      checkDates('saveAuthorizationCode', { createdAt: code.createdAt, expiresAt: code.expiresAt }, { consumedAt: code.consumedAt })
       codes.set(code.codeHash, copy(code))
     },
+    async findAuthorizationCode(codeHash, now) {
+      // Read-only (store contract): the token endpoint checks the request against the code before consuming it.
+      checkDates('findAuthorizationCode', { now })
+      const code = codes.get(codeHash)
+      if (code === undefined || code.expiresAt.getTime() <= now.getTime()) return null
+      return copy(code)
+    },
     async consumeAuthorizationCode(codeHash, now) {
+      checkDates('consumeAuthorizationCode', { now })
       const code = codes.get(codeHash)
       if (code === undefined || code.expiresAt.getTime() <= now.getTime()) return null
       if (code.consumedAt !== null) return { consumed: false, code: copy(code) }
-      codes.set(codeHash, { ...code, consumedAt: now })
+      codes.set(codeHash, { ...code, consumedAt: new Date(now.getTime()) })
       return { consumed: true, code: copy(code) }
     },
 
     async saveTokens(records) {
+      // Every record is checked before the first is stored: the contract writes nothing when one date is invalid.
+      records.forEach((t, i) =>
+        checkDates('saveTokens', { issuedAt: t.issuedAt, expiresAt: t.expiresAt }, { revokedAt: t.revokedAt, rotatedAt: t.rotatedAt }, `tokens[${i}].`),
+      )
       for (const token of records) {
         tokens.set(token.tokenHash, copyToken(token))
         const family = families.get(token.familyId)
@@ -68,26 +81,29 @@ export function memoryStore(): MemoryStore {
       return token === undefined ? null : copyToken(token)
     },
     async rotateRefreshToken(tokenHash, now) {
+      checkDates('rotateRefreshToken', { now })
       const token = tokens.get(tokenHash)
       if (token === undefined || token.type !== 'refresh_token') return null
       if (token.revokedAt !== null || token.rotatedAt !== null || token.expiresAt.getTime() <= now.getTime()) {
         return { rotated: false, token: copyToken(token) }
       }
-      tokens.set(tokenHash, { ...token, rotatedAt: now })
+      tokens.set(tokenHash, { ...token, rotatedAt: new Date(now.getTime()) })
       return { rotated: true, token: copyToken(token) }
     },
     async revokeToken(tokenHash, now) {
+      checkDates('revokeToken', { now })
       const token = tokens.get(tokenHash)
       if (token === undefined) return false
-      if (token.revokedAt === null) tokens.set(tokenHash, { ...token, revokedAt: now })
+      if (token.revokedAt === null) tokens.set(tokenHash, { ...token, revokedAt: new Date(now.getTime()) })
       return true
     },
     async revokeTokenFamily(familyId, now) {
+      checkDates('revokeTokenFamily', { now })
       let count = 0
       for (const hash of families.get(familyId) ?? []) {
         const token = tokens.get(hash)
         if (token !== undefined && token.revokedAt === null) {
-          tokens.set(hash, { ...token, revokedAt: now })
+          tokens.set(hash, { ...token, revokedAt: new Date(now.getTime()) })
           count++
         }
       }
@@ -95,6 +111,9 @@ export function memoryStore(): MemoryStore {
     },
 
     async markUsed(key, expiresAt, now) {
+      // An invalid expiresAt would be stored as NaN, which no `now` ever passes: the key would
+      // stay recorded forever, and an invalid `now` would answer as if every record had expired.
+      checkDates('markUsed', { expiresAt, now })
       const existing = replay.get(key)
       if (existing !== undefined && existing > now.getTime()) return false
       replay.set(key, expiresAt.getTime())
@@ -120,6 +139,7 @@ export function memoryStore(): MemoryStore {
     },
 
     async purgeExpired(now) {
+      checkDates('purgeExpired', { now })
       const t = now.getTime()
       let count = 0
       for (const [hash, code] of codes) {
@@ -157,6 +177,29 @@ export function memoryStore(): MemoryStore {
     },
   }
 }
+
+/**
+ * The store contract (store.ts): a date that is not a valid `Date` (NaN time,
+ * e.g. from a far-future JWT `exp`) is refused with a `TypeError` before
+ * anything is written. Every method that takes or stores a date calls this
+ * first. `nullable` holds the fields whose type allows `null` (`consumedAt`,
+ * `revokedAt`, `rotatedAt`); `prefix` names the record in the message.
+ */
+function checkDates(
+  method: string,
+  dates: Readonly<Record<string, Date>>,
+  nullable: Readonly<Record<string, Date | null>> = {},
+  prefix = '',
+): void {
+  const fields: [string, unknown][] = [...Object.entries(dates), ...Object.entries(nullable).filter(([, v]) => v !== null)]
+  for (const [name, value] of fields) {
+    if (!(value instanceof Date) || Number.isNaN(value.getTime())) {
+      throw new TypeError(`memoryStore.${method}: "${prefix}${name}" must be a valid Date, got ${describeDate(value)}`)
+    }
+  }
+}
+
+const describeDate = (value: unknown): string => (value instanceof Date ? 'an invalid Date' : value === null ? 'null' : typeof value)
 
 const date = (value: Date | null): Date | null => (value === null ? null : new Date(value.getTime()))
 

@@ -1,4 +1,5 @@
 import { OAuthError } from './errors.js'
+import { REQUEST_BRAND, hasBrand } from './internal/brand.js'
 
 /** Request headers with lower-case names, as Node's `IncomingHttpHeaders`. */
 export type RequestHeaders = Readonly<Record<string, string | readonly string[] | undefined>>
@@ -52,13 +53,39 @@ export function createOAuthRequest(init: OAuthRequestInit = {}): OAuthRequest {
     const q = url.indexOf('?')
     query = q === -1 ? new URLSearchParams() : parseFormEncoded(url.slice(q + 1))
   }
-  return {
+  return brandRequest({
     method: (init.method ?? 'GET').toUpperCase(),
     url,
     headers: init.headers ?? EMPTY_HEADERS,
     query,
     body: init.body === undefined ? new URLSearchParams() : toParams(init.body),
-  }
+  })
+}
+
+/** Marks a request object as an {@link OAuthRequest} (adapters build their own). */
+export function brandRequest<R extends OAuthRequest>(request: R): R {
+  Object.defineProperty(request, REQUEST_BRAND, { value: true })
+  return request
+}
+
+/** Whether a value is an {@link OAuthRequest} made by any copy of grantkit (by its brand), or has its shape. */
+export function isOAuthRequest(value: unknown): value is OAuthRequest {
+  if (hasBrand(value, REQUEST_BRAND)) return true
+  const v = value as Partial<OAuthRequest> | null
+  return typeof v === 'object' && v !== null && typeof v.method === 'string' && v.query instanceof URLSearchParams && v.body instanceof URLSearchParams
+}
+
+/**
+ * The parameters of an authorization request (RFC 6749 §3.1: the endpoint
+ * "MUST support the use of the HTTP "GET" method [...] and MAY support the
+ * use of the "POST" method as well"): the query of a GET; the form body of a
+ * POST, unless the POST's query holds the request — the app's own login and
+ * consent form posting back to the URL it was given (`actionUrl`), whose body
+ * is the user's answer, not protocol parameters.
+ */
+export function authorizationParams(request: OAuthRequest): URLSearchParams {
+  if (request.method !== 'POST') return request.query
+  return request.query.has('client_id') || request.query.has('response_type') || request.query.has('request_uri') ? request.query : request.body
 }
 
 function toParams(value: string | URLSearchParams | Record<string, string>): URLSearchParams {

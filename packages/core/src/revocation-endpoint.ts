@@ -1,9 +1,11 @@
 import { OAuthError } from './errors.js'
 import type { OAuthRequest } from './request.js'
-import type { OAuthResponse } from './response.js'
+import { emptyResponse, type OAuthResponse } from './response.js'
 import { hashToken } from './secrets.js'
 import { readTokenRequest, tokenEndpointMetadata } from './internal/token-endpoint-request.js'
 import type { AuthorizationServer } from './server.js'
+import type { EndpointRoute } from './endpoint.js'
+import type { StoreCapability } from './store-capabilities.js'
 
 /**
  * Token revocation (RFC 7009). Register with
@@ -22,6 +24,7 @@ import type { AuthorizationServer } from './server.js'
  */
 export class RevocationEndpoint {
   static readonly ENDPOINT_NAME = 'revocation'
+  static readonly STORE_CAPABILITIES: readonly StoreCapability[] = ['clients', 'tokens']
   /** Client authentication methods accepted here. */
   static CLIENT_AUTH_METHODS: readonly string[] = ['client_secret_basic', 'client_secret_post', 'none']
 
@@ -29,6 +32,11 @@ export class RevocationEndpoint {
 
   constructor(server: AuthorizationServer) {
     this.server = server
+  }
+
+  /** POST at the server's `endpoints.revocation` path. */
+  get route(): EndpointRoute {
+    return { path: this.server.options.endpoints.revocation }
   }
 
   async handle(request: OAuthRequest): Promise<OAuthResponse> {
@@ -45,7 +53,7 @@ export class RevocationEndpoint {
       if (record.type === 'refresh_token') await store.revokeTokenFamily(record.familyId, now)
       else await store.revokeToken(record.tokenHash, now)
     }
-    return { status: 200, headers: { 'cache-control': 'no-store', pragma: 'no-cache' } }
+    return emptyResponse(200)
   }
 
   metadata(): Record<string, unknown> {

@@ -35,9 +35,30 @@ describe('AuthorizationServer configuration (fail fast with a TypeError)', () =>
     expect(() => new AuthorizationServer({ issuer: ISSUER, store: memoryStore(), ...options })).toThrow(TypeError)
   })
 
-  it.each(['findClient', 'consumeAuthorizationCode', 'rotateRefreshToken', 'markUsed'] as const)('rejects a store missing %s', (method) => {
+  it('rejects a store missing findClient, which every server uses', () => {
+    const store = { ...memoryStore(), findClient: undefined } as unknown as GrantkitStore
+    expect(() => new AuthorizationServer({ issuer: ISSUER, store })).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_GRANTKIT_STORE_CAPABILITY', message: expect.stringMatching(/findClient/) }))
+  })
+
+  it('accepts a store with only what its grants need: client credentials needs no authorization codes', () => {
+    const { findClient, saveTokens, findToken, revokeToken, revokeTokenFamily } = memoryStore()
+    const server = new AuthorizationServer({ issuer: ISSUER, store: { findClient, saveTokens, findToken, revokeToken, revokeTokenFamily } })
+    expect(() => server.registerGrant(TestTokenGrant)).not.toThrow()
+  })
+
+  it.each([
+    ['consumeAuthorizationCode', 'authorizationCodes'],
+    ['findAuthorizationCode', 'authorizationCodes'],
+    ['rotateRefreshToken', 'refreshRotation'],
+    ['saveTokens', 'tokens'],
+  ] as const)('refuses at registration a grant needing %s from a store without it', (method, capability) => {
+    class NeedsIt extends TestTokenGrant {
+      static override GRANT_TYPE = 'urn:test:needs'
+      static override STORE_CAPABILITIES = ['clients', capability] as const
+    }
     const store = { ...memoryStore(), [method]: undefined } as unknown as GrantkitStore
-    expect(() => new AuthorizationServer({ issuer: ISSUER, store })).toThrow(new RegExp(method))
+    const server = new AuthorizationServer({ issuer: ISSUER, store })
+    expect(() => server.registerGrant(NeedsIt)).toThrow(expect.objectContaining({ code: 'ERR_GRANTKIT_STORE_CAPABILITY', message: expect.stringContaining(method) }))
   })
 
   it('rejects a missing store', () => {

@@ -1,16 +1,24 @@
 import { randomUUID } from 'node:crypto'
+import { authorizationError, completeAuthorization, isAuthorizationHandle, validateAuthorization, type AuthorizationHandle } from './authorization-endpoint.js'
+import { authenticateBearer, type AccessTokenInfo, type BearerRequirements } from './bearer.js'
 import type { Client } from './client.js'
 import { clientSecretBasic, clientSecretPost, noneAuth, type ClientAuthContext, type ClientAuthMethod } from './client-auth.js'
-import type { Endpoint, EndpointClass } from './endpoint.js'
-import { OAuthError, invalidClient, type ErrorRedirect } from './errors.js'
-import { BaseGrant, type AuthorizationRequest, type GrantClass, type GrantExtension, type GrantUser } from './grant.js'
-import { getHeader, getParam, type OAuthRequest } from './request.js'
-import { errorResponse, redirectResponse, type OAuthResponse } from './response.js'
-import { hashToken } from './secrets.js'
-import type { GrantkitStore, TokenRecord, UserStore } from './store.js'
+import { assertFunction, assertInteger, configError } from './config-error.js'
+import type { EndpointClass } from './endpoint.js'
+import { OAuthError, invalidClient, isOAuthError, type ErrorRedirect } from './errors.js'
+import type { GrantClass, GrantExtension, GrantUser } from './grant.js'
+import { Registry } from './internal/registry.js'
+import { defaultErrorLogger, safeLog } from './log.js'
+import { buildMetadata } from './metadata.js'
+import { getParam, isOAuthRequest, type OAuthRequest } from './request.js'
+import { errorResponse, type OAuthResponse } from './response.js'
+import { assertStoreCapabilities, storeHasCapability } from './store-capabilities.js'
+import type { ClientStore, FullStore, GrantkitStore, UserStore } from './store.js'
 import { opaqueTokens, type TokenStrategy } from './token-strategy.js'
 
-/** Paths of the endpoints, relative to the issuer; used in metadata. */
+export type { AccessTokenInfo } from './bearer.js'
+
+/** Paths of the endpoints, relative to the issuer; used in metadata and by the adapters. */
 export interface EndpointPaths {
   authorization: string
   token: string
@@ -20,12 +28,18 @@ export interface EndpointPaths {
   jwks: string
 }
 
+/**
+ * The store a server is given: at least `findClient`; every other capability
+ * is checked when a grant or endpoint that needs it is registered.
+ */
+export type ServerStore = Pick<ClientStore, 'findClient'> & Partial<FullStore>
+
 /** Options of {@link AuthorizationServer}. */
 export interface AuthorizationServerOptions {
   /** The issuer identifier: an `http(s)` URL without query, fragment or trailing slash (RFC 8414 §2). */
   issuer: string
   /** Where clients, codes and tokens live. */
-  store: GrantkitStore
+  store: ServerStore
   /** How tokens look; opaque 256-bit tokens by default. */
   tokenStrategy?: TokenStrategy
   /** Milliseconds since the epoch; inject one in tests. */
@@ -36,13 +50,17 @@ export interface AuthorizationServerOptions {
   refreshTokenLifetime?: number
   /** Authorization-code lifetime in seconds; at most 600 (RFC 6749 §4.1.2). Default 60. */
   authorizationCodeLifetime?: number
-  /** Endpoint paths, for metadata. */
+  /** Endpoint paths, for metadata and the adapters. */
   endpoints?: Partial<EndpointPaths>
   /** `scopes_supported` in metadata. */
   scopesSupported?: readonly string[]
   /** Add RFC 9207 `iss` to authorization responses. Default true. */
   authorizationResponseIss?: boolean
-  /** Called with unexpected (non-OAuth) errors; they are answered `server_error` without details. */
+  /**
+   * Called with unexpected (non-OAuth) errors; they are answered
+   * `server_error` without details. Default: one `console.error` line with
+   * the error's name and code (never its message or stack).
+   */
   onError?: (error: unknown) => void
   /**
    * Called when a grant detects an attack signal: a replayed authorization
@@ -76,19 +94,6 @@ export interface SecurityEvent {
   readonly familyId: string
 }
 
-/** A valid bearer token and what it grants (RFC 6750). */
-export interface AccessTokenInfo {
-  readonly token: TokenRecord
-  readonly clientId: string
-  readonly userId: string | null
-  readonly scopes: readonly string[]
-}
-
-interface RegisteredGrant {
-  readonly grantClass: GrantClass
-  readonly extensions: readonly GrantExtension[]
-}
-
 const DEFAULT_ENDPOINTS: EndpointPaths = {
   authorization: '/authorize',
   token: '/token',
@@ -97,22 +102,29 @@ const DEFAULT_ENDPOINTS: EndpointPaths = {
   jwks: '/jwks.json',
 }
 
-const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/
-
-function assertPositiveInteger(value: unknown, name: string, max = Number.MAX_SAFE_INTEGER): asserts value is number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0 || value > max) {
-    throw new TypeError(`AuthorizationServer: "${name}" must be an integer between 1 and ${max}`)
+function checkIssuer(issuer: unknown): string {
+  let url: URL
+  try {
+    url = new URL(String(issuer))
+  } catch {
+    throw configError('AuthorizationServer: "issuer" must be an absolute URL')
   }
-}
-
-function normalizeResponseType(value: string): string {
-  return value.split(' ').filter((s) => s !== '').sort().join(' ')
+  if (typeof issuer !== 'string' || !/^https?:$/.test(url.protocol) || url.search !== '' || url.hash !== '' || issuer.endsWith('/')) {
+    throw configError('AuthorizationServer: "issuer" must be an http(s) URL without query, fragment or trailing slash (RFC 8414 §2)')
+  }
+  return issuer
 }
 
 /**
  * The authorization server: grants, client authentication, endpoints and
  * metadata over a store. Framework-neutral: adapters hand it an
- * `OAuthRequest` and send back the `OAuthResponse` it answers.
+ * `OAuthRequest` and write back the `OAuthResponse` it answers (or use
+ * `createHttpHandler`, which does all of an adapter's work but the I/O).
+ *
+ * Each concern lives in its own module: registration (`internal/registry`),
+ * the authorization endpoint (`authorization-endpoint`), bearer tokens for
+ * resource servers (`bearer`), metadata (`metadata`); this class ties them
+ * to one configuration.
  *
  * @example
  * ```ts
@@ -123,6 +135,7 @@ function normalizeResponseType(value: string): string {
  */
 export class AuthorizationServer {
   readonly issuer: string
+  /** The store; grants and endpoints use only the capabilities they declared (checked at registration). */
   readonly store: GrantkitStore
   readonly tokenStrategy: TokenStrategy
   readonly options: ResolvedServerOptions
@@ -130,60 +143,50 @@ export class AuthorizationServer {
 
   readonly #clock: () => number
   readonly #accessTokenLifetime: number | ((grantType: string, client: Client) => number)
-  readonly #tokenGrants = new Map<string, RegisteredGrant>()
-  readonly #authorizationGrants = new Map<string, RegisteredGrant>()
-  readonly #grants: RegisteredGrant[] = []
-  readonly #clientAuthMethods = new Map<string, ClientAuthMethod>()
-  readonly #endpoints = new Map<string, Endpoint>()
+  readonly #registry = new Registry()
   readonly #onError: (error: unknown) => void
   readonly #onSecurityEvent: ((event: SecurityEvent) => void) | undefined
   readonly #resolveUser: ((userId: string) => Promise<GrantUser | null>) | undefined
   readonly #authContext: ClientAuthContext
 
   constructor(options: AuthorizationServerOptions) {
-    if (typeof options !== 'object' || options === null) throw new TypeError('AuthorizationServer: options are required')
-    const { issuer, store } = options
-    let issuerUrl: URL
-    try {
-      issuerUrl = new URL(issuer)
-    } catch {
-      throw new TypeError('AuthorizationServer: "issuer" must be an absolute URL')
-    }
-    if (!/^https?:$/.test(issuerUrl.protocol) || issuerUrl.search !== '' || issuerUrl.hash !== '' || issuer.endsWith('/')) {
-      throw new TypeError('AuthorizationServer: "issuer" must be an http(s) URL without query, fragment or trailing slash (RFC 8414 §2)')
-    }
-    if (typeof store !== 'object' || store === null) throw new TypeError('AuthorizationServer: "store" is required')
-    for (const method of ['findClient', 'saveAuthorizationCode', 'consumeAuthorizationCode', 'saveTokens', 'findToken', 'rotateRefreshToken', 'revokeToken', 'revokeTokenFamily', 'markUsed'] as const) {
-      if (typeof store[method] !== 'function') throw new TypeError(`AuthorizationServer: the store lacks "${method}"`)
-    }
+    if (typeof options !== 'object' || options === null) throw configError('AuthorizationServer: options are required')
+    const issuer = checkIssuer(options.issuer)
+    const store = options.store
+    if (typeof store !== 'object' || store === null) throw configError('AuthorizationServer: "store" is required')
+    // Only what every server uses; the rest is checked per grant and endpoint.
+    assertStoreCapabilities(store, ['clients'], 'AuthorizationServer')
     const accessTokenLifetime = options.accessTokenLifetime ?? 3600
-    if (typeof accessTokenLifetime !== 'function') assertPositiveInteger(accessTokenLifetime, 'accessTokenLifetime')
+    if (typeof accessTokenLifetime !== 'function') assertInteger(accessTokenLifetime, 'AuthorizationServer: "accessTokenLifetime"')
     const refreshTokenLifetime = options.refreshTokenLifetime ?? 30 * 24 * 3600
-    assertPositiveInteger(refreshTokenLifetime, 'refreshTokenLifetime')
+    assertInteger(refreshTokenLifetime, 'AuthorizationServer: "refreshTokenLifetime"')
     const authorizationCodeLifetime = options.authorizationCodeLifetime ?? 60
     // RFC 6749 §4.1.2: "A maximum authorization code lifetime of 10 minutes is RECOMMENDED."
-    assertPositiveInteger(authorizationCodeLifetime, 'authorizationCodeLifetime', 600)
+    assertInteger(authorizationCodeLifetime, 'AuthorizationServer: "authorizationCodeLifetime"', 1, 600)
+    assertFunction(options.onError, 'AuthorizationServer: "onError"', true)
+    assertFunction(options.onSecurityEvent, 'AuthorizationServer: "onSecurityEvent"', true)
+    assertFunction(options.resolveUser, 'AuthorizationServer: "resolveUser"', true)
+    assertFunction(options.clock, 'AuthorizationServer: "clock"', true)
 
     this.issuer = issuer
-    this.store = store
+    this.store = store as GrantkitStore
     this.tokenStrategy = options.tokenStrategy ?? opaqueTokens()
     this.#clock = options.clock ?? Date.now
     this.#accessTokenLifetime = accessTokenLifetime
-    this.#onError = options.onError ?? ((error) => console.error('[grantkit] unexpected error', error))
-    if (options.onSecurityEvent !== undefined && typeof options.onSecurityEvent !== 'function') {
-      throw new TypeError('AuthorizationServer: "onSecurityEvent" must be a function')
-    }
+    this.#onError = options.onError ?? defaultErrorLogger('the authorization server')
     this.#onSecurityEvent = options.onSecurityEvent
-    const userStore = store as Partial<UserStore>
     this.#resolveUser =
       options.resolveUser ??
-      (typeof userStore.findUserById === 'function'
+      (storeHasCapability(store, 'users')
         ? async (id) => {
-            const user = await userStore.findUserById!(id)
+            const user = await (store as UserStore).findUserById(id)
             return user === null ? null : { id: user.id, username: user.username }
           }
         : undefined)
     const endpoints = { ...DEFAULT_ENDPOINTS, ...options.endpoints }
+    for (const [name, path] of Object.entries(endpoints)) {
+      if (typeof path !== 'string' || !path.startsWith('/')) throw configError(`AuthorizationServer: endpoints.${name} must be a path starting with "/"`)
+    }
     this.options = Object.freeze({
       refreshTokenLifetime,
       authorizationCodeLifetime,
@@ -192,12 +195,7 @@ export class AuthorizationServer {
       authorizationResponseIss: options.authorizationResponseIss ?? true,
     })
     this.tokenEndpointUrl = issuer + endpoints.token
-    this.#authContext = {
-      store,
-      issuer,
-      tokenEndpoint: this.tokenEndpointUrl,
-      now: () => this.now(),
-    }
+    this.#authContext = { store: this.store, issuer, tokenEndpoint: this.tokenEndpointUrl, now: () => this.now() }
     this.registerClientAuthMethod('client_secret_basic', clientSecretBasic())
     this.registerClientAuthMethod('client_secret_post', clientSecretPost())
     this.registerClientAuthMethod('none', noneAuth())
@@ -222,52 +220,29 @@ export class AuthorizationServer {
   // ---- registration ---------------------------------------------------------
 
   /**
-   * Registers a grant class with optional extensions (the reference's
-   * `register_grant(GrantClass, [extension])`). Throws a `TypeError` for a
-   * non-grant, a grant serving no endpoint, or a grant type / response type
-   * registered twice.
+   * Registers a grant class with optional extensions (Authlib's
+   * `register_grant(GrantClass, [extension])`). Every check happens here,
+   * once, with a `TypeError` carrying a `code`: the grant's statics
+   * (`validateConfiguration`), a grant type or response type registered
+   * twice, the store capabilities the grant needs (`STORE_CAPABILITIES`), and
+   * each extension's own `register` check.
    */
   registerGrant(grantClass: GrantClass, extensions: readonly GrantExtension[] = []): this {
-    if (typeof grantClass !== 'function' || !(grantClass.prototype instanceof BaseGrant)) {
-      throw new TypeError('registerGrant: expected a class extending BaseGrant')
-    }
-    if (!Array.isArray(extensions) || extensions.some((e) => typeof e !== 'object' || e === null)) {
-      throw new TypeError('registerGrant: extensions must be an array of extension objects')
-    }
-    const name = grantClass.name || 'grant'
-    if (!grantClass.TOKEN_ENDPOINT && !grantClass.AUTHORIZATION_ENDPOINT) {
-      throw new TypeError(`registerGrant: ${name} serves neither the token nor the authorization endpoint`)
-    }
-    if (grantClass.TOKEN_ENDPOINT) {
-      if (typeof grantClass.GRANT_TYPE !== 'string' || grantClass.GRANT_TYPE === '') {
-        throw new TypeError(`registerGrant: ${name} serves the token endpoint but has no GRANT_TYPE`)
-      }
-      if (this.#tokenGrants.has(grantClass.GRANT_TYPE)) {
-        throw new TypeError(`registerGrant: grant type "${grantClass.GRANT_TYPE}" is already registered`)
-      }
-    }
-    const responseTypes = grantClass.AUTHORIZATION_ENDPOINT ? grantClass.RESPONSE_TYPES.map(normalizeResponseType) : []
-    if (grantClass.AUTHORIZATION_ENDPOINT) {
-      if (responseTypes.length === 0) throw new TypeError(`registerGrant: ${name} serves the authorization endpoint but has no RESPONSE_TYPES`)
-      for (const type of responseTypes) {
-        if (this.#authorizationGrants.has(type)) throw new TypeError(`registerGrant: response type "${type}" is already registered`)
-      }
-    }
-    for (const method of grantClass.TOKEN_ENDPOINT_AUTH_METHODS) {
-      if (typeof method !== 'string') throw new TypeError(`registerGrant: ${name}.TOKEN_ENDPOINT_AUTH_METHODS must be strings`)
-    }
-    const frozen = Object.freeze([...extensions])
-    for (const extension of frozen) extension.register?.(grantClass, this)
-    const registered: RegisteredGrant = { grantClass, extensions: frozen }
-    if (grantClass.TOKEN_ENDPOINT) this.#tokenGrants.set(grantClass.GRANT_TYPE as string, registered)
-    for (const type of responseTypes) this.#authorizationGrants.set(type, registered)
-    this.#grants.push(registered)
+    this.#registry.addGrant(this, grantClass, extensions)
     return this
   }
 
   /** Whether a grant serving this `grant_type` at the token endpoint is registered. */
   hasGrantType(grantType: string): boolean {
-    return this.#tokenGrants.has(grantType)
+    return this.#registry.tokenGrants.has(grantType)
+  }
+
+  /**
+   * Whether the grant serving `grantType` is registered and accepts the
+   * client's authentication method, i.e. whether the client could use it.
+   */
+  grantAcceptsClient(grantType: string, client: Client): boolean {
+    return this.#registry.grantAcceptsMethod(grantType, client.tokenEndpointAuthMethod)
   }
 
   /**
@@ -276,31 +251,31 @@ export class AuthorizationServer {
    * `TOKEN_ENDPOINT_AUTH_METHODS`.
    */
   registerClientAuthMethod(name: string, method: ClientAuthMethod): this {
-    if (typeof name !== 'string' || name === '') throw new TypeError('registerClientAuthMethod: name must be a non-empty string')
-    if (typeof method !== 'object' || method === null || typeof method.matches !== 'function' || typeof method.authenticate !== 'function') {
-      throw new TypeError('registerClientAuthMethod: method must have matches() and authenticate()')
-    }
-    this.#clientAuthMethods.set(name, method)
+    this.#registry.addClientAuthMethod(name, method)
     return this
   }
 
   /** Registers an endpoint class (e.g. `RevocationEndpoint`) under its `ENDPOINT_NAME`. */
   registerEndpoint(endpointClass: EndpointClass): this {
-    if (typeof endpointClass !== 'function' || typeof endpointClass.ENDPOINT_NAME !== 'string' || endpointClass.ENDPOINT_NAME === '') {
-      throw new TypeError('registerEndpoint: expected an endpoint class with a static ENDPOINT_NAME')
-    }
-    if (this.#endpoints.has(endpointClass.ENDPOINT_NAME)) {
-      throw new TypeError(`registerEndpoint: endpoint "${endpointClass.ENDPOINT_NAME}" is already registered`)
-    }
-    const endpoint = new endpointClass(this)
-    if (typeof endpoint.handle !== 'function') throw new TypeError('registerEndpoint: the endpoint has no handle()')
-    this.#endpoints.set(endpointClass.ENDPOINT_NAME, endpoint)
+    this.#registry.addEndpoint(this, endpointClass)
     return this
   }
 
   /** Whether an endpoint is registered under this name. */
   hasEndpoint(name: string): boolean {
-    return this.#endpoints.has(name)
+    return this.#registry.endpoints.has(name)
+  }
+
+  /** The registered endpoints that have an HTTP route, by name (for the HTTP handler). */
+  routedEndpoints(): ReadonlyArray<readonly [name: string, route: NonNullable<import('./endpoint.js').Endpoint['route']>]> {
+    const out: Array<readonly [string, NonNullable<import('./endpoint.js').Endpoint['route']>]> = []
+    for (const [name, endpoint] of this.#registry.endpoints) if (endpoint.route !== undefined) out.push([name, endpoint.route])
+    return out
+  }
+
+  /** Whether any registered grant serves the authorization endpoint. */
+  hasAuthorizationEndpoint(): boolean {
+    return this.#registry.authorizationGrants.size > 0
   }
 
   // ---- client authentication ----------------------------------------------
@@ -315,7 +290,7 @@ export class AuthorizationServer {
   async authenticateClient(request: OAuthRequest, allowedMethods: readonly string[]): Promise<Client> {
     let usedName: string | undefined
     let used: ClientAuthMethod | undefined
-    for (const [name, method] of this.#clientAuthMethods) {
+    for (const [name, method] of this.#registry.clientAuthMethods) {
       if (!method.matches(request)) continue
       if (used !== undefined) throw new OAuthError('invalid_request', 'more than one client authentication method was used (RFC 6749 §2.3)')
       usedName = name
@@ -333,119 +308,46 @@ export class AuthorizationServer {
   // ---- authorization endpoint --------------------------------------------------
 
   /**
-   * Validates an authorization request (RFC 6749 §4.1.1, §4.2.1) for a
-   * consent page. Throws an `OAuthError`; when the client and redirect URI
-   * were valid it carries `redirect`, so {@link authorizationErrorResponse}
-   * sends it back to the client, otherwise it must be shown to the user.
+   * Validates an authorization request (RFC 6749 §4.1.1, §4.2.1) once and
+   * returns its {@link AuthorizationHandle}: the validated request (client,
+   * scopes, redirect URI, state) for the consent page, which
+   * {@link createAuthorizationResponse} then answers. Throws an `OAuthError`;
+   * when the client and redirect URI were valid it carries `redirect`, so
+   * {@link authorizationErrorResponse} sends it back to the client, otherwise
+   * it must be shown to the user.
    */
-  async validateAuthorizationRequest(request: OAuthRequest): Promise<AuthorizationRequest> {
-    const grant = await this.#prepareAuthorization(request)
-    return grant.authorization as AuthorizationRequest
+  async validateAuthorizationRequest(request: OAuthRequest): Promise<AuthorizationHandle> {
+    return validateAuthorization(this, this.#registry, request)
   }
 
   /**
-   * Completes an authorization request: `user` approved it, `null` denied it
-   * (`access_denied`). Always answers a response: the redirect to the client,
-   * or a 400 error that must be shown to the user when the client or redirect
-   * URI are invalid (never redirected, RFC 6749 §4.1.2.1).
+   * Answers an authorization request: `user` approved it, `null` denied it
+   * (`access_denied`). Give it the handle from
+   * {@link validateAuthorizationRequest} (the request is not validated
+   * again); given a request instead, it validates it first. Always answers a
+   * response: the redirect to the client, or an error page (`kind:
+   * 'error_page'`) when the client or redirect URI are invalid (never
+   * redirected, RFC 6749 §4.1.2.1).
    */
-  async createAuthorizationResponse(request: OAuthRequest, user: GrantUser | null): Promise<OAuthResponse> {
-    let grant: BaseGrant
+  async createAuthorizationResponse(handle: AuthorizationHandle | OAuthRequest, user: GrantUser | null): Promise<OAuthResponse> {
+    if (isAuthorizationHandle(handle)) return completeAuthorization(this, handle, user)
+    if (!isOAuthRequest(handle)) throw new TypeError('createAuthorizationResponse: expected an authorization handle or an OAuthRequest')
+    let validated: AuthorizationHandle
     try {
-      grant = await this.#prepareAuthorization(request)
+      validated = await this.validateAuthorizationRequest(handle)
     } catch (error) {
       return this.authorizationErrorResponse(error)
     }
-    const redirect = (grant as BaseGrant & { [REDIRECT]: ErrorRedirect })[REDIRECT]
-    try {
-      if (user === null) throw new OAuthError('access_denied', 'the resource owner denied the request')
-      return await grant.createAuthorizationResponse(user)
-    } catch (error) {
-      if (error instanceof OAuthError && error.redirect === undefined) error.redirect = redirect
-      return this.authorizationErrorResponse(error instanceof OAuthError ? error : this.#serverError(error, redirect))
-    }
+    return completeAuthorization(this, validated, user)
   }
 
   /**
    * The response for an authorization-endpoint error: a redirect with
    * `error`, `error_description`, `state` (and `iss`) when the error carries
-   * a validated redirect, else a 400 JSON error the adapter shows to the user.
+   * a validated redirect, else an error page to show to the user.
    */
   authorizationErrorResponse(error: unknown): OAuthResponse {
-    const oauthError = error instanceof OAuthError ? error : this.#serverError(error, undefined)
-    const redirect = oauthError.redirect
-    if (redirect === undefined) {
-      return errorResponse(oauthError.status >= 500 ? oauthError : new OAuthError(oauthError.code, oauthError.description, { status: 400 }))
-    }
-    return redirectResponse(
-      redirect.uri,
-      { error: oauthError.code, error_description: oauthError.description, state: redirect.state, iss: redirect.iss },
-      redirect.mode,
-    )
-  }
-
-  async #prepareAuthorization(request: OAuthRequest): Promise<BaseGrant> {
-    const params = request.method === 'POST' ? request.body : request.query
-    // RFC 6749 §4.1.2.1: "If the request fails due to a missing, invalid, or
-    // mismatching redirection URI, or if the client identifier is missing or
-    // invalid, the authorization server [...] MUST NOT automatically redirect".
-    const clientId = getParam(params, 'client_id')
-    if (clientId === undefined) throw new OAuthError('invalid_request', 'missing required parameter "client_id"')
-    const client = await this.store.findClient(clientId)
-    if (client === null) throw new OAuthError('invalid_client', 'unknown client', { status: 400 })
-    const requestedRedirect = getParam(params, 'redirect_uri')
-    let redirectUri: string
-    if (requestedRedirect !== undefined) {
-      // RFC 9700 §4.1.3: exact string matching of redirect URIs.
-      if (!client.redirectUris.includes(requestedRedirect)) {
-        throw new OAuthError('invalid_request', 'redirect_uri is not registered for this client')
-      }
-      redirectUri = requestedRedirect
-    } else {
-      // RFC 6749 §3.1.2.3: with several registered URIs the client MUST include one.
-      if (client.redirectUris.length !== 1) throw new OAuthError('invalid_request', 'missing required parameter "redirect_uri"')
-      redirectUri = client.redirectUris[0] as string
-    }
-    const states = params.getAll('state')
-    const state = states[0] === '' ? undefined : states[0]
-    const rawResponseType = params.getAll('response_type')
-    const responseType = rawResponseType.length === 1 ? normalizeResponseType(rawResponseType[0] as string) : ''
-    const registered = this.#authorizationGrants.get(responseType)
-    const responseMode: 'query' | 'fragment' = responseType.split(' ').includes('token') ? 'fragment' : 'query'
-    const redirect: ErrorRedirect = {
-      uri: redirectUri,
-      mode: responseMode,
-      state,
-      iss: this.options.authorizationResponseIss ? this.issuer : undefined,
-    }
-    try {
-      if (states.length > 1) throw new OAuthError('invalid_request', 'parameter "state" must not be included more than once')
-      if (rawResponseType.length > 1) throw new OAuthError('invalid_request', 'parameter "response_type" must not be included more than once')
-      if (responseType === '') throw new OAuthError('invalid_request', 'missing required parameter "response_type"')
-      if (registered === undefined) throw new OAuthError('unsupported_response_type', `response type "${responseType}" is not supported`)
-      const grant = new registered.grantClass(this, request, registered.extensions)
-      ;(grant as BaseGrant & { [REDIRECT]: ErrorRedirect })[REDIRECT] = redirect
-      grant.client = client
-      grant.authorization = {
-        client,
-        responseType,
-        redirectUri,
-        redirectUriProvided: requestedRedirect !== undefined,
-        responseMode,
-        state,
-        scopes: [],
-        extra: {},
-        params,
-      }
-      await grant.validateAuthorizationRequest()
-      return grant
-    } catch (error) {
-      if (error instanceof OAuthError) {
-        if (error.redirect === undefined) error.redirect = redirect
-        throw error
-      }
-      throw this.#serverError(error, redirect)
-    }
+    return authorizationError(this, error)
   }
 
   // ---- token endpoint --------------------------------------------------------
@@ -463,13 +365,13 @@ export class AuthorizationServer {
       }
       const grantType = getParam(request.body, 'grant_type')
       if (grantType === undefined) throw new OAuthError('invalid_request', 'missing required parameter "grant_type"')
-      const registered = this.#tokenGrants.get(grantType)
-      if (registered === undefined) throw new OAuthError('unsupported_grant_type', `grant type "${grantType}" is not supported`)
+      const registered = this.#registry.tokenGrants.get(grantType)
+      if (registered === undefined) throw new OAuthError('unsupported_grant_type', 'the grant type is not supported')
       const grant = new registered.grantClass(this, request, registered.extensions)
       await grant.validateTokenRequest()
       return await grant.createTokenResponse()
     } catch (error) {
-      return errorResponse(error instanceof OAuthError ? error : this.#serverError(error, undefined))
+      return errorResponse(isOAuthError(error) ? error : this.serverError(error, undefined))
     }
   }
 
@@ -480,12 +382,12 @@ export class AuthorizationServer {
    * `introspection`, …). Throws a `TypeError` for an unregistered name.
    */
   async createEndpointResponse(name: string, request: OAuthRequest): Promise<OAuthResponse> {
-    const endpoint = this.#endpoints.get(name)
+    const endpoint = this.#registry.endpoints.get(name)
     if (endpoint === undefined) throw new TypeError(`createEndpointResponse: no endpoint "${name}" is registered`)
     try {
       return await endpoint.handle(request)
     } catch (error) {
-      return errorResponse(error instanceof OAuthError ? error : this.#serverError(error, undefined))
+      return errorResponse(isOAuthError(error) ? error : this.serverError(error, undefined))
     }
   }
 
@@ -495,11 +397,7 @@ export class AuthorizationServer {
    * it must not change the answer to the request.
    */
   reportSecurityEvent(event: SecurityEvent): void {
-    try {
-      this.#onSecurityEvent?.(event)
-    } catch {
-      // Alerting must never break the protocol.
-    }
+    safeLog(this.#onSecurityEvent, event)
   }
 
   /** Looks up the user behind a token, for introspection. */
@@ -507,44 +405,16 @@ export class AuthorizationServer {
     return this.#resolveUser === undefined ? null : this.#resolveUser(userId)
   }
 
+  // ---- resource servers ----------------------------------------------------
+
   /**
    * Authenticates a protected-resource request by its bearer token (RFC 6750
-   * §2.1 `Authorization` header; scheme case-insensitive). Throws an
-   * `OAuthError` carrying the RFC 6750 §3 `WWW-Authenticate` challenge:
-   * 401 without an error code when no token was sent, 401 `invalid_token`
-   * when it is unknown, expired or revoked, 403 `insufficient_scope` when it
-   * lacks a required scope.
+   * §2.1). Throws an `OAuthError` carrying the RFC 6750 §3 challenge; write
+   * it with `bearerErrorResponse` (the bare 401 of §3.1 for a missing token).
    */
-  async authenticateBearerToken(request: OAuthRequest, options: { scope?: string | readonly string[] } = {}): Promise<AccessTokenInfo> {
-    const realm = `realm="${this.issuer}"`
-    const header = getHeader(request.headers, 'authorization')
-    const space = header === undefined ? -1 : header.indexOf(' ')
-    if (header === undefined || space === -1 || header.slice(0, space).toLowerCase() !== 'bearer') {
-      throw new OAuthError('invalid_request', 'a bearer token is required', { status: 401, headers: { 'www-authenticate': `Bearer ${realm}` } })
-    }
-    const token = header.slice(space + 1).trim()
-    const invalid = (description: string) =>
-      new OAuthError('invalid_token', description, {
-        status: 401,
-        headers: { 'www-authenticate': `Bearer ${realm}, error="invalid_token", error_description="${description}"` },
-      })
-    if (!B64TOKEN.test(token)) throw invalid('the access token is malformed')
-    const record = await this.store.findToken(hashToken(token))
-    const now = this.#clock()
-    if (record === null || record.type !== 'access_token') throw invalid('the access token is invalid')
-    if (record.revokedAt !== null) throw invalid('the access token was revoked')
-    if (record.expiresAt.getTime() <= now) throw invalid('the access token expired')
-    const scopes = record.scope === '' ? [] : record.scope.split(' ')
-    const required = options.scope === undefined ? [] : typeof options.scope === 'string' ? options.scope.split(' ').filter(Boolean) : options.scope
-    const missing = required.filter((s) => !scopes.includes(s))
-    if (missing.length > 0) {
-      const scope = required.join(' ')
-      throw new OAuthError('insufficient_scope', `the access token lacks the scope "${missing.join(' ')}"`, {
-        status: 403,
-        headers: { 'www-authenticate': `Bearer ${realm}, error="insufficient_scope", scope="${scope}"` },
-      })
-    }
-    return { token: record, clientId: record.clientId, userId: record.userId, scopes }
+  async authenticateBearerToken(request: Pick<OAuthRequest, 'headers'>, requirements: BearerRequirements = {}): Promise<AccessTokenInfo> {
+    assertStoreCapabilities(this.store, ['tokens'], 'authenticateBearerToken')
+    return authenticateBearer(this.store, this.issuer, this.#clock(), request, requirements)
   }
 
   // ---- metadata -----------------------------------------------------------
@@ -555,39 +425,7 @@ export class AuthorizationServer {
    * @see https://www.rfc-editor.org/rfc/rfc8414#section-2
    */
   metadata(): Record<string, unknown> {
-    const { endpoints } = this.options
-    const grantTypes = new Set<string>()
-    const responseTypes = new Set<string>()
-    const authMethods = new Set<string>()
-    let hasAuthorization = false
-    let hasToken = false
-    const extra: Record<string, unknown> = {}
-    for (const { grantClass, extensions } of this.#grants) {
-      if (grantClass.GRANT_TYPE !== null) grantTypes.add(grantClass.GRANT_TYPE)
-      if (grantClass.AUTHORIZATION_ENDPOINT) {
-        hasAuthorization = true
-        for (const type of grantClass.RESPONSE_TYPES) responseTypes.add(type)
-      }
-      if (grantClass.TOKEN_ENDPOINT) {
-        hasToken = true
-        for (const method of grantClass.TOKEN_ENDPOINT_AUTH_METHODS) if (this.#clientAuthMethods.has(method)) authMethods.add(method)
-      }
-      for (const extension of extensions) Object.assign(extra, extension.metadata?.())
-    }
-    const metadata: Record<string, unknown> = { issuer: this.issuer }
-    if (hasAuthorization) metadata['authorization_endpoint'] = this.issuer + endpoints.authorization
-    if (hasToken) metadata['token_endpoint'] = this.tokenEndpointUrl
-    if (this.jwks() !== null) metadata['jwks_uri'] = this.issuer + endpoints.jwks
-    for (const endpoint of this.#endpoints.values()) Object.assign(metadata, endpoint.metadata?.())
-    metadata['grant_types_supported'] = [...grantTypes]
-    metadata['response_types_supported'] = [...responseTypes]
-    if (hasAuthorization) {
-      metadata['response_modes_supported'] = [...new Set([...responseTypes].map((t) => (t.split(' ').includes('token') ? 'fragment' : 'query')))]
-    }
-    if (this.options.scopesSupported !== undefined) metadata['scopes_supported'] = [...this.options.scopesSupported]
-    metadata['token_endpoint_auth_methods_supported'] = [...authMethods]
-    if (hasAuthorization && this.options.authorizationResponseIss) metadata['authorization_response_iss_parameter_supported'] = true
-    return { ...metadata, ...extra }
+    return buildMetadata(this, this.#registry)
   }
 
   /**
@@ -603,17 +441,17 @@ export class AuthorizationServer {
 
   /** The names of the registered client authentication methods. */
   clientAuthMethodNames(): string[] {
-    return [...this.#clientAuthMethods.keys()]
+    return [...this.#registry.clientAuthMethods.keys()]
   }
 
-  #serverError(error: unknown, redirect: ErrorRedirect | undefined): OAuthError {
-    try {
-      this.#onError(error)
-    } catch {
-      // A failing logger must not turn into a crash.
-    }
+  /** Reports an unexpected error to `onError` and returns the `server_error` answered for it (no details). */
+  serverError(error: unknown, redirect: ErrorRedirect | undefined): OAuthError {
+    safeLog(this.#onError, error)
     return new OAuthError('server_error', 'the server failed to process the request', { cause: error, redirect })
   }
-}
 
-const REDIRECT = Symbol('grantkit.redirect')
+  /** Reports an unexpected error to `onError` (a failing logger is ignored). */
+  reportError(error: unknown): void {
+    safeLog(this.#onError, error)
+  }
+}

@@ -13,6 +13,8 @@ export interface TokenContext {
   readonly familyId: string
   /** The server's issuer identifier. */
   readonly issuer: string
+  /** Extra claims of the token (`aud`, `act`, `cnf`, …) from `issueTokens({ claims })`. */
+  readonly claims?: Readonly<Record<string, unknown>> | undefined
 }
 
 /**

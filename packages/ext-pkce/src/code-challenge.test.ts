@@ -110,7 +110,9 @@ describe.each(TEST_STORES)('CodeChallenge on the %s', (_storeName, openStore) =>
 
   describe('metadata (RFC 8414 §2)', () => {
     it.each([
-      [{}, ['S256', 'plain']],
+      // The grant accepts public clients, which may not use plain: advertise only what every client may use.
+      [{}, ['S256']],
+      [{ allowPlainForPublicClients: true }, ['S256', 'plain']],
       [{ methods: ['S256'] as const }, ['S256']],
     ])('advertises code_challenge_methods_supported for %j', async (options, expected) => {
       const { server } = await setup(options as CodeChallengeOptions)
@@ -205,8 +207,14 @@ describe.each(TEST_STORES)('CodeChallenge on the %s', (_storeName, openStore) =>
       expect((await token(server, { code }, 'web')).status).toBe(200)
     })
 
-    it('still requires PKCE from public clients through the grant when requirePublicClients is false (RFC 9700 §2.1.1)', async () => {
+    it('lets requirePublicClients: false relax RFC 9700 §2.1.1 in one place: the grant does not overrule the extension', async () => {
       const { server } = await setup({ requirePublicClients: false })
+      const code = await issueCode(server, {})
+      expect((await token(server, { code })).status).toBe(200)
+    })
+
+    it('requires PKCE from public clients by default whatever required says (required: false only frees confidential clients)', async () => {
+      const { server } = await setup({ required: false })
       expect(redirectParams(await authorize(server, {}))).toMatchObject({ error: 'invalid_request' })
     })
 

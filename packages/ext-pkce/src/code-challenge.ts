@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto'
 import {
   OAuthError,
+  configError,
   getParam,
   isPublicClient,
   timingSafeEqualString,
   type AuthorizationHookContext,
+  type Client,
   type GrantClass,
   type GrantExtension,
   type TokenHookContext,
@@ -74,6 +76,8 @@ export function createS256CodeChallenge(codeVerifier: string): string {
  * @see https://www.rfc-editor.org/rfc/rfc9700#section-2.1.1
  */
 export class CodeChallenge implements GrantExtension {
+  /** This extension owns the PKCE policy: the grant's `REQUIRE_PKCE_FOR_PUBLIC_CLIENTS` is not consulted. */
+  readonly codeChallengePolicy = true
   /** Whether every client must send a challenge. */
   readonly required: boolean
   /** The accepted methods. */
@@ -82,15 +86,17 @@ export class CodeChallenge implements GrantExtension {
   readonly requirePublicClients: boolean
   /** Whether public clients may use `plain`. */
   readonly allowPlainForPublicClients: boolean
+  /** Whether a grant it is registered on accepts public clients (`none`); then `plain` is advertised only if they may use it. */
+  #servesPublicClients = false
 
   constructor(options: CodeChallengeOptions = {}) {
-    if (typeof options !== 'object' || options === null) throw new TypeError('CodeChallenge: options must be an object')
+    if (typeof options !== 'object' || options === null) throw configError('CodeChallenge: options must be an object')
     const { required = false, methods = METHODS, requirePublicClients = true, allowPlainForPublicClients = false } = options
-    if (typeof required !== 'boolean') throw new TypeError('CodeChallenge: "required" must be a boolean')
-    if (typeof requirePublicClients !== 'boolean') throw new TypeError('CodeChallenge: "requirePublicClients" must be a boolean')
-    if (typeof allowPlainForPublicClients !== 'boolean') throw new TypeError('CodeChallenge: "allowPlainForPublicClients" must be a boolean')
+    if (typeof required !== 'boolean') throw configError('CodeChallenge: "required" must be a boolean')
+    if (typeof requirePublicClients !== 'boolean') throw configError('CodeChallenge: "requirePublicClients" must be a boolean')
+    if (typeof allowPlainForPublicClients !== 'boolean') throw configError('CodeChallenge: "allowPlainForPublicClients" must be a boolean')
     if (!Array.isArray(methods) || methods.length === 0 || methods.some((m) => !METHODS.includes(m))) {
-      throw new TypeError('CodeChallenge: "methods" must be a non-empty array of "S256" and/or "plain"')
+      throw configError('CodeChallenge: "methods" must be a non-empty array of "S256" and/or "plain"')
     }
     this.required = required
     this.methods = Object.freeze([...new Set(methods)])
@@ -101,17 +107,26 @@ export class CodeChallenge implements GrantExtension {
   /** Accepts only grants serving both endpoints, as the authorization code grant does. */
   register(grantClass: GrantClass): void {
     if (!grantClass.AUTHORIZATION_ENDPOINT || !grantClass.TOKEN_ENDPOINT) {
-      throw new TypeError(`CodeChallenge: ${grantClass.name || 'the grant'} must serve both the authorization and the token endpoint`)
+      throw configError(`CodeChallenge: ${grantClass.name || 'the grant'} must serve both the authorization and the token endpoint`)
     }
+    if (grantClass.TOKEN_ENDPOINT_AUTH_METHODS.includes('none')) this.#servesPublicClients = true
   }
 
   /**
-   * RFC 8414 `code_challenge_methods_supported`.
+   * RFC 8414 `code_challenge_methods_supported`: only the methods every
+   * client of the grant may use, so `plain` is left out while public
+   * clients (which the grant accepts) are refused it.
    *
    * @see https://www.rfc-editor.org/rfc/rfc8414#section-2
    */
   metadata(): Record<string, unknown> {
-    return { code_challenge_methods_supported: [...this.methods] }
+    const plainForAll = this.allowPlainForPublicClients || !this.#servesPublicClients
+    return { code_challenge_methods_supported: this.methods.filter((m) => m !== 'plain' || plainForAll) }
+  }
+
+  /** Whether a challenge is required of this client (`required`, or `requirePublicClients` for a public one). */
+  requiresChallenge(client: Client): boolean {
+    return this.required || (this.requirePublicClients && isPublicClient(client))
   }
 
   /**
@@ -125,7 +140,7 @@ export class CodeChallenge implements GrantExtension {
     const challenge = getParam(params, 'code_challenge')
     const method = getParam(params, 'code_challenge_method')
     if (challenge === undefined) {
-      if (this.required || (this.requirePublicClients && isPublicClient(client))) {
+      if (this.requiresChallenge(client)) {
         throw new OAuthError('invalid_request', 'code challenge required (RFC 7636 §4.4.1)')
       }
       if (method !== undefined) throw new OAuthError('invalid_request', 'code_challenge_method was sent without code_challenge')
@@ -158,10 +173,13 @@ export class CodeChallenge implements GrantExtension {
    * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.6
    * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.8.2
    */
-  afterValidateTokenRequest({ grant, code }: TokenHookContext): void {
+  afterValidateTokenRequest({ grant, client, code }: TokenHookContext): void {
     if (code === undefined) throw new TypeError('CodeChallenge: the grant did not pass the authorization code to afterValidateTokenRequest')
     const verifier = grant.param('code_verifier')
     if (code.codeChallenge === null) {
+      // Checked again at the token endpoint: a code store that lost the
+      // challenge must not turn PKCE off without anyone noticing.
+      if (this.requiresChallenge(client)) throw new OAuthError('invalid_grant', 'the authorization code was issued without the required code challenge')
       // RFC 9700 §4.8.2: "authorization servers MUST ensure that if there was
       // no code_challenge in the authorization request, a request to the
       // token endpoint containing a code_verifier is rejected."

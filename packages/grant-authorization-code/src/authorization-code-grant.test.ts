@@ -29,6 +29,10 @@ const CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM'
 class TestRefreshTokenGrant extends BaseGrant {
   static override GRANT_TYPE: string | null = 'refresh_token'
   static override TOKEN_ENDPOINT = true
+  // registerGrant refuses a token-endpoint grant that overrides neither token method.
+  override async validateTokenRequest(): Promise<void> {
+    throw new Error('this stand-in serves no request in these tests')
+  }
 }
 
 /** Stands in for PKCE: accepts any `code_challenge` as an S256 challenge. */

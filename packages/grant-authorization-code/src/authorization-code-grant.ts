@@ -1,6 +1,7 @@
 import {
   BaseGrant,
   OAuthError,
+  configError,
   formatScope,
   generateToken,
   hashToken,
@@ -8,7 +9,10 @@ import {
   parseScope,
   type AuthorizationCodeRecord,
   type AuthorizationRequest,
+  type AuthorizationServer,
   type Client,
+  type GrantClass,
+  type StoreCapability,
   type GrantUser,
   type OAuthResponse,
 } from '@grantkit/core'
@@ -30,10 +34,12 @@ import {
  * Static configuration (override in a subclass):
  * - `TOKEN_ENDPOINT_AUTH_METHODS`: `client_secret_basic`,
  *   `client_secret_post` and `none` (public clients) by default;
- * - `REQUIRE_PKCE_FOR_PUBLIC_CLIENTS`: `true` by default, so a public client's
- *   authorization request without a PKCE challenge accepted by an extension
- *   (register `CodeChallenge` from `@grantkit/ext-pkce`) is rejected with
- *   `invalid_request` (RFC 9700 §2.1.1).
+ * - `REQUIRE_PKCE_FOR_PUBLIC_CLIENTS`: `true` by default, so without a PKCE
+ *   extension a public client's authorization request is rejected with
+ *   `invalid_request` (RFC 9700 §2.1.1). With `CodeChallenge` from
+ *   `@grantkit/ext-pkce` registered, the extension owns the whole PKCE
+ *   policy (its `required`, `requirePublicClients` and
+ *   `allowPlainForPublicClients` options) and this static is not consulted.
  *
  * @example
  * ```ts
@@ -55,11 +61,21 @@ export class AuthorizationCodeGrant extends BaseGrant {
    * `false` in a subclass only for legacy public clients you cannot update.
    */
   static REQUIRE_PKCE_FOR_PUBLIC_CLIENTS = true
+  static override STORE_CAPABILITIES: readonly StoreCapability[] = ['clients', 'authorizationCodes', 'tokens']
+
+  /** Checks `REQUIRE_PKCE_FOR_PUBLIC_CLIENTS` too, at `registerGrant`. */
+  static override validateConfiguration(this: GrantClass, server: AuthorizationServer): void {
+    BaseGrant.validateConfiguration.call(this, server)
+    const value: unknown = (this as unknown as typeof AuthorizationCodeGrant).REQUIRE_PKCE_FOR_PUBLIC_CLIENTS
+    if (typeof value !== 'boolean') throw configError(`${this.name}.REQUIRE_PKCE_FOR_PUBLIC_CLIENTS must be a boolean`)
+  }
 
   /** The redeemed code, once {@link validateTokenRequest} succeeded. */
   authorizationCode: AuthorizationCodeRecord | null = null
   /** The user the redeemed code was issued to, once {@link validateTokenRequest} succeeded. */
   user: GrantUser | null = null
+  /** The code as the default `parseAuthorizationCode` read it from the store: consumed by this grant after its tokens are saved. */
+  #fromStore: AuthorizationCodeRecord | null = null
 
   // ---- hooks (override to keep codes or users elsewhere) ---------------------
 
@@ -97,44 +113,46 @@ export class AuthorizationCodeGrant extends BaseGrant {
    * Finds the code a client presents at the token endpoint; `null` makes
    * the request fail with `invalid_grant`.
    *
-   * The default **consumes** the code: it redeems it atomically in the store
-   * (`consumeAuthorizationCode`), so of concurrent redemptions exactly one
-   * gets the record. A code redeemed before (a replay) revokes every token
-   * issued from it and answers `null` (RFC 6749 §4.1.2: "If an authorization
-   * code is used more than once, the authorization server MUST deny the
-   * request and SHOULD revoke (when possible) all tokens previously issued
-   * based on that authorization code"). A code of another client, an
-   * unknown or an expired code answer `null`. The code is consumed even when
-   * a later check (client, `redirect_uri`, PKCE) fails: it never gets a
-   * second chance.
+   * The default reads the code from the store without consuming it; the
+   * grant consumes it (`consumeAuthorizationCode`, atomic: of concurrent
+   * redemptions exactly one wins) only after the tokens are saved, so a
+   * failure on the way (a database fault) leaves the code usable, and a
+   * replay that consumes in between revokes the saved tokens with their
+   * family. A code redeemed before (a replay) revokes every token issued
+   * from it and answers `null` (RFC 6749 §4.1.2: "If an authorization code
+   * is used more than once, the authorization server MUST deny the request
+   * and SHOULD revoke (when possible) all tokens previously issued based on
+   * that authorization code"). A code presented by another client, or one
+   * that then fails a check (`redirect_uri`, PKCE), is consumed at once: it
+   * never gets a second chance. Unknown and expired codes answer `null`.
    *
-   * An override that only looks the code up must also override
-   * {@link deleteAuthorizationCode}.
+   * An override that reads codes elsewhere must also override
+   * {@link deleteAuthorizationCode} and list less in `STORE_CAPABILITIES`.
    *
    * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.3
    */
   async parseAuthorizationCode(code: string, client: Client): Promise<AuthorizationCodeRecord | null> {
-    const now = this.now()
-    const result = await this.store.consumeAuthorizationCode(hashToken(code), now)
-    if (result === null) return null
-    if (!result.consumed) {
-      // Mark the replay before revoking, so that a redemption still saving its
-      // tokens sees it afterwards (see createTokenResponse).
-      await this.store.markUsed(replayKey(result.code), result.code.expiresAt, now)
-      await this.store.revokeTokenFamily(result.code.familyId, now)
-      const { clientId, userId, familyId } = result.code
-      this.server.reportSecurityEvent({ type: 'authorization_code_replay', clientId, userId, familyId })
+    const record = await this.store.findAuthorizationCode(hashToken(code), this.now())
+    if (record === null) return null
+    if (record.consumedAt !== null) {
+      await this.#replayed(record)
       return null
     }
-    if (result.code.clientId !== client.clientId) return null
-    return result.code
+    this.#fromStore = record
+    if (record.clientId !== client.clientId) {
+      // A code presented by another client is spent all the same (RFC 6749 §4.1.3).
+      await this.#spend(record)
+      return null
+    }
+    return record
   }
 
   /**
    * Removes a redeemed code, before tokens are issued for it. The default
-   * does nothing: the default {@link parseAuthorizationCode} consumed the
-   * code already, and the store keeps it (until it expires) to detect
-   * replays. Override it when `parseAuthorizationCode` only looks codes up.
+   * does nothing: a code read by the default {@link parseAuthorizationCode}
+   * is consumed in the store right after its tokens are saved (and kept,
+   * until it expires, to detect replays). Override it when
+   * `parseAuthorizationCode` reads codes from elsewhere.
    */
   async deleteAuthorizationCode(_authorizationCode: AuthorizationCodeRecord): Promise<void> {}
 
@@ -169,7 +187,7 @@ export class AuthorizationCodeGrant extends BaseGrant {
     }
     const authorization = await super.validateAuthorizationRequest()
     // RFC 9700 §2.1.1: "Public clients MUST use PKCE [RFC7636] to this end".
-    if (grantClass.REQUIRE_PKCE_FOR_PUBLIC_CLIENTS && isPublicClient(authorization.client) && authorization.codeChallenge === undefined) {
+    if (this.#grantRequiresPkce(authorization.client) && authorization.codeChallenge === undefined) {
       throw new OAuthError('invalid_request', 'public clients must send a PKCE code challenge (RFC 9700 §2.1.1)')
     }
     return authorization
@@ -205,17 +223,29 @@ export class AuthorizationCodeGrant extends BaseGrant {
     const redirectUri = this.param('redirect_uri')
     const record = await this.parseAuthorizationCode(code, client)
     if (record === null) throw new OAuthError('invalid_grant', 'the authorization code is invalid, expired or already used')
-    // Checked again here so that an overridden parseAuthorizationCode cannot
-    // forget them: "ensure that the authorization code was issued to the
-    // authenticated confidential client" (RFC 6749 §4.1.3).
-    if (record.clientId !== client.clientId) throw new OAuthError('invalid_grant', 'the authorization code was issued to another client')
-    if (record.expiresAt.getTime() <= this.now().getTime()) throw new OAuthError('invalid_grant', 'the authorization code expired')
-    this.checkRedirectUri(record, client, redirectUri)
-    await this.runHook('afterValidateTokenRequest', { grant: this, client, code: record })
-    const user = await this.authenticateUser(record)
-    if (user === null) throw new OAuthError('invalid_grant', 'the user of the authorization code is unknown')
-    this.authorizationCode = record
-    this.user = user
+    try {
+      // Checked again here so that an overridden parseAuthorizationCode cannot
+      // forget them: "ensure that the authorization code was issued to the
+      // authenticated confidential client" (RFC 6749 §4.1.3).
+      if (record.clientId !== client.clientId) throw new OAuthError('invalid_grant', 'the authorization code was issued to another client')
+      if (record.expiresAt.getTime() <= this.now().getTime()) throw new OAuthError('invalid_grant', 'the authorization code expired')
+      this.checkRedirectUri(record, client, redirectUri)
+      await this.runHook('afterValidateTokenRequest', { grant: this, client, code: record })
+      // RFC 9700 §2.1.1: a public client's code must have carried a PKCE
+      // challenge. Checked here too, so that a storage override that drops
+      // the challenge cannot switch PKCE off without anyone noticing.
+      if (this.#grantRequiresPkce(client) && record.codeChallenge === null) {
+        throw new OAuthError('invalid_grant', 'the authorization code was issued without the PKCE challenge a public client needs')
+      }
+      const user = await this.authenticateUser(record)
+      if (user === null) throw new OAuthError('invalid_grant', 'the user of the authorization code is unknown')
+      this.authorizationCode = record
+      this.user = user
+    } catch (error) {
+      // A code that fails a check is spent (it never gets a second chance).
+      if (this.#fromStore !== null) await this.#spend(this.#fromStore)
+      throw error
+    }
   }
 
   /**
@@ -239,17 +269,51 @@ export class AuthorizationCodeGrant extends BaseGrant {
       refreshToken: this.includeRefreshToken(client, user),
       familyId: authorizationCode.familyId,
     })
-    // A replay racing this redemption may have revoked the family before the
-    // tokens above were saved. Both sides mark the same key in the replay
-    // store — the replay before revoking, this request after saving — so the
-    // second one to mark sees the first: if a replay got there first, revoke
-    // what was just issued (RFC 6749 §4.1.2). Of N concurrent redemptions
-    // exactly one still answers 200; its tokens are dead if a replay was seen.
-    const now = this.now()
-    if (!(await this.store.markUsed(replayKey(authorizationCode), authorizationCode.expiresAt, now))) {
-      await this.store.revokeTokenFamily(authorizationCode.familyId, now)
+    const fromStore = this.#fromStore
+    if (fromStore !== null) {
+      // Consume only now that the tokens are saved: a failure before this
+      // line leaves the code usable and the saved tokens unknown to anyone.
+      // Of N concurrent redemptions exactly one consumes; the others (and
+      // any replay) find the code consumed and revoke the family, which
+      // already holds the winner's tokens: nothing can slip past a replay.
+      const result = await this.store.consumeAuthorizationCode(fromStore.codeHash, this.now())
+      if (result === null || !result.consumed) {
+        if (result === null) await this.#revokeIssued()
+        else await this.#replayed(result.code)
+        throw new OAuthError('invalid_grant', 'the authorization code is invalid, expired or already used')
+      }
     }
     return this.tokenResponse(body)
+  }
+
+  /** Consumes a code that failed a check; a code consumed already meanwhile is a replay. */
+  async #spend(record: AuthorizationCodeRecord): Promise<void> {
+    const result = await this.store.consumeAuthorizationCode(record.codeHash, this.now())
+    if (result !== null && !result.consumed) await this.#replayed(result.code)
+  }
+
+  /** RFC 6749 §4.1.2: a code used more than once revokes what it issued. */
+  async #replayed(record: AuthorizationCodeRecord): Promise<void> {
+    await this.store.revokeTokenFamily(record.familyId, this.now())
+    const { clientId, userId, familyId } = record
+    this.server.reportSecurityEvent({ type: 'authorization_code_replay', clientId, userId, familyId })
+  }
+
+  /** Revokes the tokens this request saved (their code expired before it could be consumed). */
+  async #revokeIssued(): Promise<void> {
+    const now = this.now()
+    for (const record of this.issuedRecords) await this.store.revokeToken(record.tokenHash, now)
+  }
+
+  /**
+   * Whether the grant itself requires a PKCE challenge of this client:
+   * `REQUIRE_PKCE_FOR_PUBLIC_CLIENTS` for public clients, unless a
+   * registered extension owns the PKCE policy (`CodeChallenge` does, with
+   * its `requirePublicClients` option: one place decides).
+   */
+  #grantRequiresPkce(client: Client): boolean {
+    if (this.extensions.some((e) => e.codeChallengePolicy === true)) return false
+    return (this.constructor as typeof AuthorizationCodeGrant).REQUIRE_PKCE_FOR_PUBLIC_CLIENTS && isPublicClient(client)
   }
 
   /**
@@ -268,7 +332,3 @@ export class AuthorizationCodeGrant extends BaseGrant {
   }
 }
 
-/** The replay-store key shared by a code's redemption and its replays. */
-function replayKey(code: AuthorizationCodeRecord): string {
-  return `authorization_code:${code.codeHash}`
-}

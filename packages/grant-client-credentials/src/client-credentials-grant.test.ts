@@ -22,6 +22,10 @@ function basic(id: string, secret: string): string {
 class RegisteredRefreshTokenGrant extends BaseGrant {
   static override GRANT_TYPE = 'refresh_token'
   static override TOKEN_ENDPOINT = true
+  // registerGrant refuses a token-endpoint grant that overrides neither token method.
+  override async validateTokenRequest(): Promise<void> {
+    throw new Error('this stand-in serves no request in these tests')
+  }
 }
 
 class PostClientCredentialsGrant extends ClientCredentialsGrant {

@@ -23,6 +23,10 @@ const ALICE: GrantUser = { id: 'user-alice' }
 class TestRefreshTokenGrant extends BaseGrant {
   static override GRANT_TYPE: string | null = 'refresh_token'
   static override TOKEN_ENDPOINT = true
+  // registerGrant refuses a token-endpoint grant that overrides neither token method.
+  override async validateTokenRequest(): Promise<void> {
+    throw new Error('this stand-in serves no request in these tests')
+  }
 }
 
 const CLIENTS: Record<string, ClientInput> = {

@@ -9,7 +9,7 @@ import {
   type OAuthResponse,
 } from '@grantkit/core'
 import { generateKeyPairSync, type KeyObject } from 'node:crypto'
-import { SignJWT, UnsecuredJWT, exportJWK, generateKeyPair, generateSecret, type CryptoKey, type JWK, type JWTPayload } from 'jose'
+import { CompactSign, SignJWT, UnsecuredJWT, exportJWK, generateKeyPair, generateSecret, type CryptoKey, type JWK, type JWTPayload } from 'jose'
 import { beforeAll, describe, expect, it, vi } from 'vitest'
 import { openTempSqliteStore, readSqliteRows, TEST_STORES, type OpenTestStore, type TestStore } from '../../../test-support/stores.js'
 import { JWTBearerGrant, JWT_BEARER_GRANT_TYPE, type AssertionVerificationKey } from './jwt-bearer-grant.js'
@@ -48,6 +48,10 @@ beforeAll(async () => {
 class RegisteredRefreshTokenGrant extends BaseGrant {
   static override GRANT_TYPE = 'refresh_token'
   static override TOKEN_ENDPOINT = true
+  // registerGrant refuses a token-endpoint grant that overrides neither token method.
+  override async validateTokenRequest(): Promise<void> {
+    throw new Error('RegisteredRefreshTokenGrant serves no request in these tests')
+  }
 }
 
 class BasicOnlyJWTBearerGrant extends JWTBearerGrant {
@@ -75,6 +79,7 @@ async function setupOn<S extends GrantkitStore = TestStore>(openStore: OpenTestS
     { clientId: 'nokeys', clientSecret: 'nokeys-secret', grantTypes: [JWT_BEARER_GRANT_TYPE], scope: 'read', metadata: { jwks_uri: 'https://client.example/jwks' } },
     { clientId: 'post', clientSecret: 'post-secret', grantTypes: [JWT_BEARER_GRANT_TYPE], scope: 'read', tokenEndpointAuthMethod: 'client_secret_post', metadata: { jwks } },
     { clientId: 'spa', grantTypes: [JWT_BEARER_GRANT_TYPE], scope: 'read', tokenEndpointAuthMethod: 'none', metadata: { jwks } },
+    { clientId: 'spa-code', grantTypes: ['authorization_code'], scope: 'read', tokenEndpointAuthMethod: 'none', metadata: { jwks } },
   ]) {
     const { client } = await createClient({ ...input, secretHash: 'sha256' })
     clients.push(client)
@@ -108,6 +113,51 @@ function sign(payload: JWTPayload = claims(), { alg = 'ES256', kid = 'es-1', key
   const signingKey = key ?? (alg.startsWith('ES') ? keys.es.privateKey : keys.rsa.privateKey)
   return new SignJWT(payload).setProtectedHeader(header).sign(signingKey)
 }
+
+/**
+ * An ES256 assertion whose claims are `claims(overrides)` with some values
+ * written as raw JSON text, e.g. `{ exp: '1e400' }` (which JSON.parse reads
+ * as Infinity, and SignJWT cannot produce).
+ */
+function signRaw(raw: Record<string, string>, overrides: Record<string, unknown> = {}): Promise<string> {
+  const base = claims(overrides) as Record<string, unknown>
+  const members = Object.entries(base).filter(([name]) => !(name in raw)).map(([name, value]) => `${JSON.stringify(name)}:${JSON.stringify(value)}`)
+  for (const [name, json] of Object.entries(raw)) members.push(`${JSON.stringify(name)}:${json}`)
+  return new CompactSign(new TextEncoder().encode(`{${members.join(',')}}`)).setProtectedHeader({ alg: 'ES256', kid: 'es-1' }).sign(keys.es.privateKey)
+}
+
+/** Records the store calls made while `recording` is on (method and arguments). */
+function recordingStore<S extends object>(store: S): { store: S; calls: { method: string; args: unknown[] }[]; recording: { on: boolean } } {
+  const calls: { method: string; args: unknown[] }[] = []
+  const recording = { on: false }
+  const proxy = new Proxy(store, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver)
+      if (typeof value !== 'function') return value
+      return (...args: unknown[]) => {
+        if (recording.on) calls.push({ method: String(property), args })
+        return (value as (...a: unknown[]) => unknown).apply(target, args)
+      }
+    },
+  })
+  return { store: proxy, calls, recording }
+}
+
+/**
+ * An assertion as Go's golang.org/x/oauth2/jwt makes it: RS256, `typ: JWT`,
+ * its ClaimSet's JSON (`"jti":""` when unset, iat 10 s back, exp an hour
+ * after iat), then PrivateClaims appended as JSON members — so a private
+ * `jti` is a second "jti" member, which JSON.parse lets win.
+ */
+function signGo(iss: string, privateClaims: Record<string, unknown> = {}): Promise<string> {
+  const iat = NOW - 10
+  let json = JSON.stringify({ iss, aud: TOKEN_ENDPOINT, exp: iat + 3600, iat, sub: 'u-1', jti: '' })
+  const extra = JSON.stringify(privateClaims)
+  if (extra !== '{}') json = `${json.slice(0, -1)},${extra.slice(1)}`
+  return new CompactSign(new TextEncoder().encode(json)).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: 'rsa-1' }).sign(keys.rsa.privateKey)
+}
+
+const goStyle = (assertion: string) => `grant_type=${encodeURIComponent(JWT_BEARER_GRANT_TYPE)}&assertion=${assertion}`
 
 describe.each(TEST_STORES)('JWTBearerGrant (RFC 7523 §2.1, §3) on the %s', (_storeName, openStore) => {
   const setup = <S extends GrantkitStore = TestStore>(options?: SetupOptions<S>) => setupOn<S>(openStore, options)
@@ -331,11 +381,15 @@ describe.each(TEST_STORES)('JWTBearerGrant (RFC 7523 §2.1, §3) on the %s', (_s
       expect((await exchange(await sign(claims()))).body).toMatchObject({ error: 'invalid_grant' })
     })
 
-    it('answers server_error for "none" in ALGORITHMS (a configuration mistake)', async () => {
+    it('refuses "none" in ALGORITHMS at registration, and per request if set after (a configuration mistake)', async () => {
       class Unsafe extends JWTBearerGrant {
         static override ALGORITHMS = ['ES256', 'none']
       }
-      const { exchange, errors } = await setup({ grant: Unsafe })
+      const server = new AuthorizationServer({ issuer: ISSUER, store: await openStore() })
+      expect(() => server.registerGrant(Unsafe)).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_GRANTKIT_CONFIG', message: expect.stringMatching(/without "none"/) }))
+      class LaterUnsafe extends JWTBearerGrant {}
+      const { exchange, errors } = await setup({ grant: LaterUnsafe })
+      LaterUnsafe.ALGORITHMS = ['ES256', 'none']
       const response = await exchange(new UnsecuredJWT(claims()).encode())
       expect(response.status).toBe(500)
       expect(String(errors[0])).toMatch(/without "none"/)
@@ -382,6 +436,288 @@ describe.each(TEST_STORES)('JWTBearerGrant (RFC 7523 §2.1, §3) on the %s', (_s
       const { findUserById: _a, findUserByUsername: _b, saveUser: _c, ...withoutUsers } = await openStore()
       const { exchange } = await setup({ store: withoutUsers })
       expect((await exchange(await sign(claims({ sub: 'anyone' })))).status).toBe(200)
+    })
+  })
+
+  describe('RFC 7523 §3 item 4: an "exp" unreasonably far in the future is refused (MAX_LIFETIME, default 3600 s)', () => {
+    it.each<[string, () => Promise<string>]>([
+      ['1e20', () => sign(claims({ exp: 1e20 }))],
+      ['past the largest Date (year 275760)', () => sign(claims({ exp: 8.64e12 + 1 }))],
+      ['Number.MAX_SAFE_INTEGER', () => sign(claims({ exp: Number.MAX_SAFE_INTEGER }))],
+      ['one second beyond MAX_LIFETIME + CLOCK_SKEW', () => sign(claims({ exp: NOW + 3600 + 60 + 1 }))],
+    ])('refuses exp = %s with invalid_grant and records no replay key nor token', async (_case, make) => {
+      const { exchange, store, errors } = await setup()
+      const response = await exchange(await make())
+      expect(response.status).toBe(400)
+      expect(response.body).toMatchObject({ error: 'invalid_grant', error_description: expect.stringMatching(/"exp".*too far in the future/) })
+      expect(errors).toEqual([])
+      expect(store.snapshot().replay).toEqual([])
+      expect(store.snapshot().tokens).toEqual([])
+    })
+
+    it('accepts the one-hour assertion of Go x/oauth2/jwt (iat now, exp now + 3600) and remembers its jti until exp + skew', async () => {
+      const { exchange, store } = await setup()
+      expect((await exchange(await sign(claims({ iat: NOW, exp: NOW + 3600, jti: 'go' })))).status).toBe(200)
+      expect(store.snapshot().replay).toEqual([{ key: 'jwt-bearer:svc:go', expiresAt: new Date((NOW + 3600 + 60) * 1000) }])
+    })
+
+    it('tolerates a client clock up to CLOCK_SKEW ahead: exp = now + MAX_LIFETIME + CLOCK_SKEW, replay key valid and bounded', async () => {
+      const { exchange, store } = await setup()
+      expect((await exchange(await sign(claims({ iat: NOW + 60, exp: NOW + 3660, jti: 'edge' })))).status).toBe(200)
+      const [row] = store.snapshot().replay
+      expect(row?.expiresAt).toEqual(new Date((NOW + 3600 + 2 * 60) * 1000))
+      expect(Number.isFinite(row?.expiresAt.getTime())).toBe(true)
+    })
+
+    it('follows MAX_LIFETIME set in a subclass', async () => {
+      class ShortJWTBearerGrant extends JWTBearerGrant {
+        static override MAX_LIFETIME = 300
+      }
+      const { exchange } = await setup({ grant: ShortJWTBearerGrant })
+      expect((await exchange(await sign(claims({ exp: NOW + 300 })))).status).toBe(200)
+      expect((await exchange(await sign(claims({ exp: NOW + 361 })))).body).toMatchObject({
+        error: 'invalid_grant',
+        error_description: expect.stringMatching(/at most 300 s ahead/),
+      })
+    })
+
+    it('refuses a lifetime from "iat" to "exp" longer than MAX_LIFETIME (RFC 7523 §3 item 6: "iat" unreasonably far in the past)', async () => {
+      const { exchange } = await setup()
+      const response = await exchange(await sign(claims({ iat: NOW - 7200, exp: NOW + 300 })))
+      expect(response.body).toMatchObject({ error: 'invalid_grant', error_description: expect.stringMatching(/lifetime.*longer than 3600 s/) })
+    })
+
+    it('answers server_error, storing nothing, when the server clock is not a valid date (never an invalid expiry)', async () => {
+      const { exchange, clock, store, errors } = await setup()
+      const assertion = await sign()
+      clock.t = Number.NaN
+      const response = await exchange(assertion)
+      expect(response.status).toBe(500)
+      expect(String(errors[0])).toMatch(/clock/)
+      expect(store.snapshot().replay).toEqual([])
+      expect(store.snapshot().tokens).toEqual([])
+    })
+  })
+
+  describe('RFC 7519 §2 NumericDate: "exp", "nbf" and "iat" must be whole, non-negative seconds (RFC 7523 §3 items 4 to 6)', () => {
+    it.each<[string, () => Promise<string>, RegExp]>([
+      ['exp is 1e400 (Infinity once parsed)', () => signRaw({ exp: '1e400' }), /"exp".*NumericDate/],
+      ['exp is a fraction', () => sign(claims({ exp: NOW + 300.5 })), /"exp".*NumericDate/],
+      ['exp is null', () => signRaw({ exp: 'null' }), /"exp".*NumericDate/],
+      ['exp is a string', () => sign(claims({ exp: String(NOW + 300) })), /"exp".*NumericDate/],
+      ['exp is negative', () => sign(claims({ exp: -1 })), /"exp".*NumericDate/],
+      ['nbf is 1e400', () => signRaw({ nbf: '1e400' }), /"nbf"/],
+      ['nbf is -1e400 (-Infinity)', () => signRaw({ nbf: '-1e400' }), /"nbf".*NumericDate/],
+      ['nbf is negative', () => sign(claims({ nbf: -5 })), /"nbf".*NumericDate/],
+      ['nbf is a fraction', () => sign(claims({ nbf: NOW - 0.5 })), /"nbf".*NumericDate/],
+      ['iat is 1e400', () => signRaw({ iat: '1e400' }), /"iat".*NumericDate/],
+      ['iat is -1e400', () => signRaw({ iat: '-1e400' }), /"iat".*NumericDate/],
+      ['iat is a fraction', () => sign(claims({ iat: NOW - 0.25 })), /"iat".*NumericDate/],
+      ['iat is negative', () => sign(claims({ iat: -1 })), /"iat".*NumericDate/],
+      ['iat is 1e20', () => sign(claims({ iat: 1e20 })), /"iat".*future/],
+    ])('should fail because %s (invalid_grant, nothing recorded)', async (_case, make, description) => {
+      const { exchange, store, errors } = await setup()
+      const response = await exchange(await make())
+      expect(response.status).toBe(400)
+      expect(response.body).toMatchObject({ error: 'invalid_grant', error_description: expect.stringMatching(description) })
+      expect(errors).toEqual([])
+      expect(store.snapshot().replay).toEqual([])
+      expect(store.snapshot().tokens).toEqual([])
+    })
+  })
+
+  describe('NUL in "iss", "sub", "jti" or "kid" (RFC 7523 §3.1: invalid_grant) is refused before any store call', () => {
+    it.each<[string, () => Promise<string>, RegExp]>([
+      ['iss', () => sign(claims({ iss: 'svc\u0000' })), /"iss".*NUL/],
+      ['sub', () => sign(claims({ sub: 'u-1\u0000admin' })), /"sub".*NUL/],
+      ['jti', () => sign(claims({ jti: 'a\u0000b' })), /"jti".*NUL/],
+      ['kid', () => sign(claims(), { kid: 'es-1\u0000' }), /"kid".*NUL/],
+    ])('refuses a NUL in %s with a 400, and makes no store call', async (_case, make, description) => {
+      const recorded = recordingStore(await openStore())
+      const { exchange } = await setup({ store: recorded.store })
+      const assertion = await make()
+      recorded.recording.on = true
+      const response = await exchange(assertion)
+      recorded.recording.on = false
+      expect(response.status).toBe(400)
+      expect(response.body).toMatchObject({ error: 'invalid_grant', error_description: expect.stringMatching(description) })
+      expect(recorded.calls).toEqual([])
+    })
+
+    it('refuses a NUL in iss without client authentication too, before looking the issuer up', async () => {
+      const recorded = recordingStore(await openStore())
+      const { token } = await setup({ store: recorded.store })
+      const assertion = await sign(claims({ iss: 'spa\u0000' }))
+      recorded.recording.on = true
+      const response = await token(goStyle(assertion), {})
+      recorded.recording.on = false
+      expect(response.body).toMatchObject({ error: 'invalid_grant', error_description: expect.stringMatching(/"iss".*NUL/) })
+      expect(recorded.calls).toEqual([])
+    })
+  })
+
+  describe('RFC 7523 §3.1 and §2.1 interop: without client authentication, the client is the assertion\'s issuer', () => {
+    it('issues a token to a public client that sends only grant_type and assertion (Go x/oauth2/jwt, Python assertion clients)', async () => {
+      const { token, store } = await setup()
+      const response = await token(goStyle(await sign(claims({ iss: 'spa', exp: NOW + 3600 }))), {})
+      expect(response.status).toBe(200)
+      expect(response.body).toMatchObject({ token_type: 'Bearer', scope: 'read' })
+      expect(await store.findToken(hashToken(response.body?.['access_token'] as string))).toMatchObject({ clientId: 'spa', userId: 'u-1', scope: 'read' })
+    })
+
+    it('still refuses a confidential client that does not authenticate (invalid_client, 401), without using up its jti', async () => {
+      const { token, exchange } = await setup()
+      const assertion = await sign(claims({ iss: 'svc' }))
+      const response = await token(goStyle(assertion), {})
+      expect(response.status).toBe(401)
+      expect(response.body).toMatchObject({ error: 'invalid_client', error_description: 'client authentication is required' })
+      expect(response.headers['www-authenticate']).toMatch(/^Basic /)
+      expect((await exchange(assertion)).status).toBe(200)
+    })
+
+    it('answers an unknown issuer exactly as a confidential one (no client enumeration)', async () => {
+      const { token } = await setup()
+      const confidential = await token(goStyle(await sign(claims({ iss: 'svc' }))), {})
+      const unknown = await token(goStyle(await sign(claims({ iss: 'nobody' }))), {})
+      expect(unknown.status).toBe(confidential.status)
+      expect(unknown.body).toEqual(confidential.body)
+    })
+
+    it('refuses a public issuer that is not allowed the grant type (unauthorized_client)', async () => {
+      const { token } = await setup()
+      const response = await token(goStyle(await sign(claims({ iss: 'spa-code' }))), {})
+      expect(response.status).toBe(400)
+      expect(response.body).toMatchObject({ error: 'unauthorized_client' })
+    })
+
+    it('refuses it when a subclass does not accept "none" in TOKEN_ENDPOINT_AUTH_METHODS', async () => {
+      const { token } = await setup({ grant: BasicOnlyJWTBearerGrant })
+      const response = await token(goStyle(await sign(claims({ iss: 'spa' }))), {})
+      expect(response.status).toBe(401)
+      expect(response.body).toMatchObject({ error: 'invalid_client' })
+    })
+
+    it.each<[string, () => Promise<string>, RegExp]>([
+      ['signed by a key the client did not register', () => sign(claims({ iss: 'spa' }), { key: keys.stranger.privateKey }), /signature is invalid/],
+      ['signed with HS256', () => sign(claims({ iss: 'spa' }), { alg: 'HS256', key: keys.hmac }), /algorithm "HS256"/],
+      ['for another audience', () => sign(claims({ iss: 'spa', aud: 'https://other.example/token' })), /audience/],
+      ['expired', () => sign(claims({ iss: 'spa', exp: NOW - 61 })), /expired/],
+      ['without jti', () => sign(claims({ iss: 'spa', jti: undefined })), /no "jti"/],
+    ])('keeps every check of the assertion: refuses one %s (invalid_grant)', async (_case, make, description) => {
+      const { token, store } = await setup()
+      const response = await token(goStyle(await make()), {})
+      expect(response.body).toMatchObject({ error: 'invalid_grant', error_description: expect.stringMatching(description) })
+      expect(store.snapshot().tokens).toEqual([])
+    })
+
+    it('accepts Go x/oauth2/jwt with a jti in PrivateClaims (its ClaimSet also sends "jti":""), once', async () => {
+      const { token, store } = await setup()
+      const body = goStyle(await signGo('spa', { jti: 'go-private-jti' }))
+      expect((await token(body, {})).status).toBe(200)
+      expect(store.snapshot().replay.map((r) => r.key)).toEqual(['jwt-bearer:spa:go-private-jti'])
+      expect((await token(body, {})).body).toMatchObject({ error: 'invalid_grant', error_description: 'the assertion was already used' })
+    })
+
+    it('refuses a replay of the public client\'s assertion (RFC 7523 §3 item 7)', async () => {
+      const { token } = await setup()
+      const body = goStyle(await sign(claims({ iss: 'spa' })))
+      expect((await token(body, {})).status).toBe(200)
+      expect((await token(body, {})).body).toMatchObject({ error: 'invalid_grant', error_description: 'the assertion was already used' })
+    })
+  })
+
+  describe('RFC 7523 §3 item 7: "jti" MAY be included — required by default (REQUIRE_JTI = true)', () => {
+    it('requires jti by default', async () => {
+      expect(JWTBearerGrant.REQUIRE_JTI).toBe(true)
+      const { exchange } = await setup()
+      expect((await exchange(await sign(claims({ jti: undefined })))).body).toMatchObject({ error: 'invalid_grant', error_description: 'the assertion has no "jti" claim' })
+    })
+
+    it('counts an empty jti as none: Go x/oauth2/jwt\'s default "jti":"" is refused by default, accepted with REQUIRE_JTI = false', async () => {
+      const strict = await setup()
+      expect((await strict.token(goStyle(await signGo('spa')), {})).body).toMatchObject({ error: 'invalid_grant', error_description: 'the assertion has no "jti" claim' })
+      class NoJtiJWTBearerGrant extends JWTBearerGrant {
+        static override REQUIRE_JTI = false
+      }
+      const lenient = await setup({ grant: NoJtiJWTBearerGrant })
+      const body = goStyle(await signGo('spa'))
+      expect((await lenient.token(body, {})).status).toBe(200)
+      expect(lenient.store.snapshot().replay).toEqual([])
+    })
+
+    it('with REQUIRE_JTI = false, still uses a jti that is sent only once', async () => {
+      class NoJtiJWTBearerGrant extends JWTBearerGrant {
+        static override REQUIRE_JTI = false
+      }
+      const { exchange } = await setup({ grant: NoJtiJWTBearerGrant })
+      const assertion = await sign(claims({ jti: 'once' }))
+      expect((await exchange(assertion)).status).toBe(200)
+      expect((await exchange(assertion)).body).toMatchObject({ error: 'invalid_grant', error_description: 'the assertion was already used' })
+    })
+  })
+
+  describe('static configuration is checked at registration (TypeError, code ERR_GRANTKIT_CONFIG)', () => {
+    const YEAR = 365 * 24 * 3600
+    it.each<[string, Record<string, unknown>, RegExp]>([
+      ['MAX_AGE negative', { MAX_AGE: -1 }, /MAX_AGE/],
+      ['MAX_AGE zero', { MAX_AGE: 0 }, /MAX_AGE/],
+      ['MAX_AGE not an integer', { MAX_AGE: 1.5 }, /MAX_AGE/],
+      ['MAX_AGE Infinity', { MAX_AGE: Infinity }, /MAX_AGE/],
+      ['MAX_AGE a string', { MAX_AGE: '60' }, /MAX_AGE/],
+      ['MAX_LIFETIME zero', { MAX_LIFETIME: 0 }, /MAX_LIFETIME/],
+      ['MAX_LIFETIME negative', { MAX_LIFETIME: -3600 }, /MAX_LIFETIME/],
+      ['MAX_LIFETIME not an integer', { MAX_LIFETIME: 60.5 }, /MAX_LIFETIME/],
+      ['MAX_LIFETIME NaN', { MAX_LIFETIME: Number.NaN }, /MAX_LIFETIME/],
+      ['MAX_LIFETIME Infinity (unbounded)', { MAX_LIFETIME: Infinity }, /MAX_LIFETIME/],
+      ['MAX_LIFETIME null (unbounded)', { MAX_LIFETIME: null }, /MAX_LIFETIME/],
+      ['MAX_LIFETIME over a year', { MAX_LIFETIME: YEAR + 1 }, /MAX_LIFETIME/],
+      ['CLOCK_SKEW negative', { CLOCK_SKEW: -1 }, /CLOCK_SKEW/],
+      ['CLOCK_SKEW NaN', { CLOCK_SKEW: Number.NaN }, /CLOCK_SKEW/],
+      ['CLOCK_SKEW not an integer', { CLOCK_SKEW: 0.5 }, /CLOCK_SKEW/],
+      ['CLOCK_SKEW over an hour', { CLOCK_SKEW: 3601 }, /CLOCK_SKEW/],
+      ['REQUIRE_JTI a string', { REQUIRE_JTI: 'false' }, /REQUIRE_JTI/],
+      ['REQUIRE_JTI a number', { REQUIRE_JTI: 0 }, /REQUIRE_JTI/],
+      ['ALGORITHMS empty', { ALGORITHMS: [] }, /ALGORITHMS/],
+      ['ALGORITHMS a string', { ALGORITHMS: 'ES256' }, /ALGORITHMS/],
+      ['ALGORITHMS with none', { ALGORITHMS: ['none'] }, /ALGORITHMS/],
+    ])('refuses %s, from validateConfiguration and registerGrant', async (_case, statics, message) => {
+      class Bad extends JWTBearerGrant {}
+      Object.assign(Bad, statics)
+      const refusal = expect.objectContaining({ name: 'TypeError', code: 'ERR_GRANTKIT_CONFIG', message: expect.stringMatching(message) })
+      const server = new AuthorizationServer({ issuer: ISSUER, store: await openStore() })
+      expect(() => Bad.validateConfiguration(server)).toThrow(refusal)
+      expect(() => server.registerGrant(Bad)).toThrow(refusal)
+    })
+
+    it.each<[string, Record<string, unknown>]>([
+      ['the defaults', {}],
+      ['MAX_AGE 120', { MAX_AGE: 120 }],
+      ['MAX_LIFETIME 300 and CLOCK_SKEW 0', { MAX_LIFETIME: 300, CLOCK_SKEW: 0 }],
+      ['MAX_LIFETIME one year', { MAX_LIFETIME: YEAR }],
+      ['REQUIRE_JTI false', { REQUIRE_JTI: false }],
+      ['ALGORITHMS HS256', { ALGORITHMS: ['HS256'] }],
+    ])('accepts %s', async (_case, statics) => {
+      class Fine extends JWTBearerGrant {}
+      Object.assign(Fine, statics)
+      const server = new AuthorizationServer({ issuer: ISSUER, store: await openStore() })
+      expect(() => Fine.validateConfiguration(server)).not.toThrow()
+      expect(() => server.registerGrant(Fine)).not.toThrow()
+    })
+
+    it.each<[string, Record<string, unknown>]>([
+      ['MAX_AGE -1', { MAX_AGE: -1 }],
+      ['MAX_LIFETIME Infinity', { MAX_LIFETIME: Infinity }],
+      ['REQUIRE_JTI "yes"', { REQUIRE_JTI: 'yes' }],
+    ])('refuses each request, storing nothing, when %s is set after registration (per-request fallback)', async (_case, statics) => {
+      class Later extends JWTBearerGrant {}
+      const { exchange, errors, store } = await setup({ grant: Later })
+      Object.assign(Later, statics)
+      const response = await exchange(await sign(claims({ exp: NOW + 1e9 })))
+      expect(response.status).toBe(500)
+      expect(response.body).toMatchObject({ error: 'server_error' })
+      expect(errors).toEqual([expect.objectContaining({ name: 'TypeError', code: 'ERR_GRANTKIT_CONFIG' })])
+      expect(store.snapshot().replay).toEqual([])
+      expect(store.snapshot().tokens).toEqual([])
     })
   })
 })

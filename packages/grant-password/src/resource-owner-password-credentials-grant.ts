@@ -1,4 +1,4 @@
-import { BaseGrant, OAuthError, type Client, type GrantUser, type OAuthResponse } from '@grantkit/core'
+import { BaseGrant, OAuthError, configError, type AuthorizationServer, type Client, type GrantClass, type GrantUser, type OAuthResponse } from '@grantkit/core'
 
 /**
  * The resource owner password credentials grant: a trusted client sends the
@@ -37,6 +37,18 @@ export abstract class ResourceOwnerPasswordCredentialsGrant extends BaseGrant {
   static override AUTHORIZATION_ENDPOINT = false
   static override TOKEN_ENDPOINT = true
 
+  /**
+   * A subclass must implement `authenticateUser` (a compile error in
+   * TypeScript; for JavaScript callers this `TypeError` at `registerGrant`
+   * instead of a failure on every request).
+   */
+  static override validateConfiguration(this: GrantClass, server: AuthorizationServer): void {
+    BaseGrant.validateConfiguration.call(this, server)
+    if (typeof (this.prototype as Partial<ResourceOwnerPasswordCredentialsGrant>).authenticateUser !== 'function') {
+      throw configError(`${this.name || 'ResourceOwnerPasswordCredentialsGrant'} must implement authenticateUser(username, password)`)
+    }
+  }
+
   /** The authenticated resource owner, set by {@link validateTokenRequest}. */
   user: GrantUser | null = null
   /** The validated scopes, set by {@link validateTokenRequest}. */
@@ -55,10 +67,6 @@ export abstract class ResourceOwnerPasswordCredentialsGrant extends BaseGrant {
    * resolves `scope` against the client, then checks the credentials.
    */
   override async validateTokenRequest(): Promise<void> {
-    // For JavaScript callers, who get no compile error for the abstract hook.
-    if (typeof this.authenticateUser !== 'function') {
-      throw new TypeError(`${this.grantClass.name || 'ResourceOwnerPasswordCredentialsGrant'} must implement authenticateUser(username, password)`)
-    }
     // RFC 6749 §4.3.2: "require client authentication for confidential clients".
     const client = await this.authenticateTokenEndpointClient()
     const username = this.requireParam('username')

@@ -4,6 +4,7 @@ import {
   createClient,
   createOAuthRequest,
   hashToken,
+  memoryStore,
   type Client,
   type GrantExtension,
   type GrantUser,
@@ -425,15 +426,15 @@ describe.each(TEST_STORES)('RefreshTokenGrant (RFC 6749 §6) on the %s', (_store
   })
 
   describe('with a misconfigured subclass', () => {
-    it('answers server_error and reports a TypeError for a negative REUSE_GRACE_PERIOD', async () => {
-      class Broken extends RefreshTokenGrant {
-        static override REUSE_GRACE_PERIOD = -1
-      }
-      const { issue, refresh, errors } = await setup(Broken)
-      const response = await refresh((await issue()).refreshToken)
-      expect(response.status).toBe(500)
-      expect(response.body).toMatchObject({ error: 'server_error' })
-      expect(String(errors[0])).toMatch(/REUSE_GRACE_PERIOD/)
+    it.each([
+      ['a negative REUSE_GRACE_PERIOD', { REUSE_GRACE_PERIOD: -1 }, /REUSE_GRACE_PERIOD/],
+      ['a string ROTATE_REFRESH_TOKEN', { ROTATE_REFRESH_TOKEN: 'yes' }, /ROTATE_REFRESH_TOKEN/],
+    ])('refuses %s at registration with a TypeError, never a 500 per request', async (_, statics, message) => {
+      class Broken extends RefreshTokenGrant {}
+      Object.assign(Broken, statics)
+      const server = new AuthorizationServer({ issuer: 'https://auth.example.com', store: memoryStore() })
+      expect(() => server.registerGrant(Broken)).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_GRANTKIT_CONFIG', message: expect.stringMatching(message) }))
+      expect(server.hasGrantType('refresh_token')).toBe(false)
     })
   })
 })

@@ -1,4 +1,17 @@
-import { BaseGrant, OAuthError, hashToken, parseScope, type Client, type GrantUser, type OAuthResponse, type TokenRecord } from '@grantkit/core'
+import {
+  BaseGrant,
+  OAuthError,
+  configError,
+  hashToken,
+  parseScope,
+  type AuthorizationServer,
+  type Client,
+  type GrantClass,
+  type GrantUser,
+  type OAuthResponse,
+  type StoreCapability,
+  type TokenRecord,
+} from '@grantkit/core'
 
 /** The static configuration of {@link RefreshTokenGrant}, as its subclasses see it. */
 interface RefreshTokenGrantClass {
@@ -56,6 +69,18 @@ export class RefreshTokenGrant extends BaseGrant {
   static ROTATE_REFRESH_TOKEN: boolean = true
   /** Seconds after a rotation during which a reuse is refused without revoking the family. */
   static REUSE_GRACE_PERIOD: number = 0
+  static override STORE_CAPABILITIES: readonly StoreCapability[] = ['clients', 'tokens', 'refreshRotation']
+
+  /** Checks `ROTATE_REFRESH_TOKEN` and `REUSE_GRACE_PERIOD` once, at `registerGrant`. */
+  static override validateConfiguration(this: GrantClass, server: AuthorizationServer): void {
+    BaseGrant.validateConfiguration.call(this, server)
+    const options = this as unknown as RefreshTokenGrantClass
+    if (typeof options.ROTATE_REFRESH_TOKEN !== 'boolean') throw configError(`${options.name}.ROTATE_REFRESH_TOKEN must be a boolean`)
+    const grace: unknown = options.REUSE_GRACE_PERIOD
+    if (typeof grace !== 'number' || !Number.isFinite(grace) || grace < 0) {
+      throw configError(`${options.name}.REUSE_GRACE_PERIOD must be a number of seconds, 0 or more`)
+    }
+  }
 
   /** The presented refresh token's record, set by {@link validateTokenRequest}. */
   credential: TokenRecord | null = null
@@ -140,10 +165,6 @@ export class RefreshTokenGrant extends BaseGrant {
     const credential = this.credential
     if (client === null || credential === null) throw new TypeError('createTokenResponse called before validateTokenRequest')
     const options = this.#options()
-    if (options.ROTATE_REFRESH_TOKEN && !(await this.revokeOldCredential(credential))) {
-      // Another request rotated it first (a concurrent use or a reuse), or it was revoked or expired meanwhile.
-      await this.#rejectReuse(credential, options)
-    }
     const body = await this.issueTokens({
       client,
       user: this.user,
@@ -153,14 +174,17 @@ export class RefreshTokenGrant extends BaseGrant {
       refreshTokenScopes: parseScope(credential.scope),
       familyId: credential.familyId,
     })
-    if (options.ROTATE_REFRESH_TOKEN) {
-      // A reuse racing this rotation may have revoked the family before the
-      // tokens above were saved. Its revocation also revokes the presented
-      // token, so a read here, after saving, tells: if the presented token is
-      // revoked now, revoke what was just issued too. (A reuse after this
-      // read revokes the saved tokens itself.)
-      const current = await this.store.findToken(credential.tokenHash)
-      if (current !== null && current.revokedAt !== null) await this.store.revokeTokenFamily(credential.familyId, this.now())
+    // Rotate only now that the successors are saved: a failure before this
+    // line leaves the presented token usable (an honest retry is not a
+    // reuse), and a reuse revoking the family at any moment either revokes
+    // the presented token first (so this rotation fails) or finds the
+    // successors already saved (and revokes them too).
+    if (options.ROTATE_REFRESH_TOKEN && !(await this.revokeOldCredential(credential))) {
+      // Another request rotated it first (a concurrent use or a reuse), or it
+      // was revoked or expired meanwhile: the successors were never sent.
+      const now = this.now()
+      for (const record of this.issuedRecords) await this.store.revokeToken(record.tokenHash, now)
+      await this.#rejectReuse(credential, options)
     }
     return this.tokenResponse(body)
   }
@@ -184,13 +208,6 @@ export class RefreshTokenGrant extends BaseGrant {
   }
 
   #options(): RefreshTokenGrantClass {
-    const options = this.constructor as unknown as RefreshTokenGrantClass
-    const grace = options.REUSE_GRACE_PERIOD
-    if (typeof options.ROTATE_REFRESH_TOKEN !== 'boolean') throw new TypeError(`${options.name}.ROTATE_REFRESH_TOKEN must be a boolean`)
-    if (typeof grace !== 'number' || !Number.isFinite(grace) || grace < 0) {
-      throw new TypeError(`${options.name}.REUSE_GRACE_PERIOD must be a number of seconds, 0 or more`)
-    }
-    return options
+    return this.constructor as unknown as RefreshTokenGrantClass
   }
 }
-

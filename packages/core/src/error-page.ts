@@ -6,14 +6,15 @@ const HTML_ESCAPES: Record<string, string> = {
   "'": '&#39;',
 }
 
-/**
- * Escapes text for HTML element content and quoted attribute values.
- */
+/** Escapes text for HTML element content and quoted attribute values. */
 export function escapeHtml(value: unknown): string {
   return String(value).replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] as string)
 }
 
-/** The plain error page shown when an authorization error cannot be redirected. */
+/**
+ * The plain page shown when an authorization error cannot be redirected
+ * (RFC 6749 §4.1.2.1); every adapter answers it unless the app renders its own.
+ */
 export function errorPage(error: string, description: string): string {
   return `<!doctype html>
 <html lang="en">

@@ -1,4 +1,6 @@
-/** The default time an endpoint may take before it answers `server_error`: 10 s. */
+import { configError } from '../config-error.js'
+
+/** The default time an endpoint (reading the body included) may take before it answers `server_error`: 10 s. */
 export const DEFAULT_REQUEST_TIMEOUT = 10_000
 
 /** Raised when an endpoint's work (usually the store) does not finish in time. */
@@ -13,7 +15,7 @@ export class RequestTimeoutError extends Error {
 export function assertTimeout(value: unknown, where: string): void {
   if (value === undefined || value === false) return
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new TypeError(`${where} must be a positive number of milliseconds or false`)
+    throw configError(`${where} must be a positive number of milliseconds or false`)
   }
 }
 
@@ -27,7 +29,7 @@ interface Watched {
 // setTimeout/clearTimeout pair and a Promise.race per request cost more than
 // the work they guard. The sweeper runs only while deadlines are pending.
 const pending = new Set<Watched>()
-let sweeper: NodeJS.Timeout | undefined
+let sweeper: ReturnType<typeof setInterval> | undefined
 let sweepEvery = 0
 
 function sweep(): void {
@@ -52,7 +54,7 @@ function watch(watched: Watched): void {
     if (sweeper !== undefined) clearInterval(sweeper)
     sweepEvery = every
     sweeper = setInterval(sweep, every)
-    sweeper.unref()
+    ;(sweeper as { unref?: () => void }).unref?.()
   }
 }
 

@@ -1,0 +1,70 @@
+import { bearerErrorResponse, requiredScopes, type AccessTokenInfo } from './bearer.js'
+import { configError } from './config-error.js'
+import { isOAuthError } from './errors.js'
+import { toOutcome, type HttpOutcome } from './http-handler.js'
+import { DEFAULT_REQUEST_TIMEOUT, assertTimeout, deadline } from './internal/deadline.js'
+import { defaultErrorLogger, safeLog } from './log.js'
+import type { RequestHeaders } from './request.js'
+import type { AuthorizationServer } from './server.js'
+
+/** Options of {@link createResourceGuard}, shared by every adapter's `requireToken`. */
+export interface ResourceGuardOptions {
+  /** Scopes the token must hold (all of them), space-separated or a list. */
+  scope?: string | readonly string[]
+  /** Require a token issued for a resource owner: a client-only token gets 403 `insufficient_scope` (RFC 6750 §3.1). Default `false`. */
+  user?: boolean
+  /**
+   * Milliseconds the token lookup may take before the request is answered
+   * 500 `server_error` (a hanging store must not hold requests open).
+   * Default 10 000; `false` for none.
+   */
+  timeout?: number | false
+  /** Called with unexpected errors (a failing store), answered 500 `server_error` without details. Default: one line with the error's name and code. */
+  onError?: (error: unknown) => void
+}
+
+/** The request of a protected resource, as the guard needs it. */
+export interface ResourceRequest {
+  readonly method: string
+  readonly url: string
+  readonly headers: RequestHeaders
+}
+
+/** The guard's verdict: the token's grant, or the outcome to answer instead. */
+export type ResourceGuardResult = { readonly ok: true; readonly token: AccessTokenInfo } | { readonly ok: false; readonly outcome: HttpOutcome }
+
+/**
+ * The protected-resource check of every adapter's `requireToken`: a valid
+ * bearer token (RFC 6750 §2.1) with the required scopes (and user), or the
+ * RFC 6750 §3 answer — the bare 401 challenge without a token (§3.1), 401
+ * `invalid_token`, 403 `insufficient_scope`, or 500 `server_error` when the
+ * store fails or outlives `timeout`.
+ */
+export function createResourceGuard(
+  server: AuthorizationServer,
+  options: ResourceGuardOptions = {},
+): (request: ResourceRequest, hooks?: { readonly onError?: ((error: unknown) => void) | undefined }) => Promise<ResourceGuardResult> {
+  if (typeof server !== 'object' || server === null || typeof server.authenticateBearerToken !== 'function') {
+    throw configError('requireToken: expected an AuthorizationServer')
+  }
+  if (typeof options !== 'object' || options === null) throw configError('requireToken: options must be an object')
+  const scope = options.scope
+  if (scope !== undefined && typeof scope !== 'string' && !(Array.isArray(scope) && scope.every((s) => typeof s === 'string'))) {
+    throw configError('requireToken: "scope" must be a string or an array of strings')
+  }
+  if (options.user !== undefined && typeof options.user !== 'boolean') throw configError('requireToken: "user" must be a boolean')
+  assertTimeout(options.timeout, 'requireToken: "timeout"')
+  if (options.onError !== undefined && typeof options.onError !== 'function') throw configError('requireToken: "onError" must be a function')
+  const onError = options.onError ?? defaultErrorLogger('requireToken')
+  const timeout = options.timeout ?? DEFAULT_REQUEST_TIMEOUT
+  const requirements = { scope: [...requiredScopes(scope)], user: options.user === true }
+  return async (request, hooks = {}) => {
+    try {
+      const token = await deadline(timeout)(server.authenticateBearerToken(request, requirements))
+      return { ok: true, token }
+    } catch (error) {
+      if (!isOAuthError(error)) safeLog(hooks.onError ?? onError, error)
+      return { ok: false, outcome: toOutcome(bearerErrorResponse(error), request.method) }
+    }
+  }
+}
