@@ -10,7 +10,11 @@ export const DEFAULT_BODY_LIMIT = 64 * 1024
  *
  * - `none`: the request has no body (a GET);
  * - `bytes`: read the raw body; `read(limit)` must reject with
- *   {@link bodyTooLarge} as soon as more than `limit` bytes arrived;
+ *   {@link bodyTooLarge} as soon as more than `limit` bytes arrived.
+ *   Whether there is a body at all comes from the headers
+ *   (`Content-Length` / `Transfer-Encoding`) unless the adapter knows
+ *   better and says so in `present` (a Fetch `Request`: `body !== null`,
+ *   which HTTP/2 and in-process requests have without either header);
  * - `text`: the raw body as text, already read (e.g. by Fastify's parser);
  * - `parsed`: what the app's own body parser made of it (a global
  *   `bodyParser()` mounted before the OAuth routes);
@@ -19,7 +23,7 @@ export const DEFAULT_BODY_LIMIT = 64 * 1024
  */
 export type BodySource =
   | { readonly kind: 'none' }
-  | { readonly kind: 'bytes'; read(limit: number): Promise<Uint8Array>; discard?(): void }
+  | { readonly kind: 'bytes'; read(limit: number): Promise<Uint8Array>; discard?(): void; readonly present?: boolean }
   | { readonly kind: 'text'; readonly text: string }
   | { readonly kind: 'parsed'; readonly value: unknown }
   | { readonly kind: 'consumed' }
@@ -77,7 +81,7 @@ export interface ReadBody {
 export async function readBody(source: BodySource, headers: RequestHeaders, format: BodyFormat, limit: number): Promise<ReadBody> {
   const empty: ReadBody = { form: new URLSearchParams() }
   if (source.kind === 'none' || format === 'none') return empty
-  if (source.kind === 'bytes' && !announcesBody(headers)) return empty
+  if (source.kind === 'bytes' && !(source.present ?? announcesBody(headers))) return empty
   const type = mediaType(headers)
   const expected = MEDIA_TYPES[format]
   if (source.kind === 'parsed') return fromParsed(source.value, type, format, expected)

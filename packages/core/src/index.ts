@@ -71,3 +71,5 @@ export type {
   UserRecord,
   UserStore,
 } from './store.js'
+export { codeDates, refuseInvalidDates, tokenDates } from './store-dates.js'
+export type { RecordDates } from './store-dates.js'

@@ -1,4 +1,5 @@
 import type { Client } from './client.js'
+import { codeDates, refuseInvalidDates, tokenDates } from './store-dates.js'
 import type { AuthorizationCodeRecord, FullStore, TokenRecord, UserRecord } from './store.js'
 
 /** A {@link FullStore} in process memory, with a look at what it holds. */
@@ -45,18 +46,18 @@ export function memoryStore(): MemoryStore {
     },
 
     async saveAuthorizationCode(code) {
-      checkDates('saveAuthorizationCode', { createdAt: code.createdAt, expiresAt: code.expiresAt }, { consumedAt: code.consumedAt })
+      refuseInvalidDates('memoryStore.saveAuthorizationCode', codeDates(code).required, codeDates(code).nullable)
       codes.set(code.codeHash, copy(code))
     },
     async findAuthorizationCode(codeHash, now) {
       // Read-only (store contract): the token endpoint checks the request against the code before consuming it.
-      checkDates('findAuthorizationCode', { now })
+      refuseInvalidDates('memoryStore.findAuthorizationCode', { now })
       const code = codes.get(codeHash)
       if (code === undefined || code.expiresAt.getTime() <= now.getTime()) return null
       return copy(code)
     },
     async consumeAuthorizationCode(codeHash, now) {
-      checkDates('consumeAuthorizationCode', { now })
+      refuseInvalidDates('memoryStore.consumeAuthorizationCode', { now })
       const code = codes.get(codeHash)
       if (code === undefined || code.expiresAt.getTime() <= now.getTime()) return null
       if (code.consumedAt !== null) return { consumed: false, code: copy(code) }
@@ -67,7 +68,7 @@ export function memoryStore(): MemoryStore {
     async saveTokens(records) {
       // Every record is checked before the first is stored: the contract writes nothing when one date is invalid.
       records.forEach((t, i) =>
-        checkDates('saveTokens', { issuedAt: t.issuedAt, expiresAt: t.expiresAt }, { revokedAt: t.revokedAt, rotatedAt: t.rotatedAt }, `tokens[${i}].`),
+        refuseInvalidDates(`memoryStore.saveTokens (tokens[${i}])`, tokenDates(t).required, tokenDates(t).nullable),
       )
       for (const token of records) {
         tokens.set(token.tokenHash, copyToken(token))
@@ -81,7 +82,7 @@ export function memoryStore(): MemoryStore {
       return token === undefined ? null : copyToken(token)
     },
     async rotateRefreshToken(tokenHash, now) {
-      checkDates('rotateRefreshToken', { now })
+      refuseInvalidDates('memoryStore.rotateRefreshToken', { now })
       const token = tokens.get(tokenHash)
       if (token === undefined || token.type !== 'refresh_token') return null
       if (token.revokedAt !== null || token.rotatedAt !== null || token.expiresAt.getTime() <= now.getTime()) {
@@ -91,14 +92,14 @@ export function memoryStore(): MemoryStore {
       return { rotated: true, token: copyToken(token) }
     },
     async revokeToken(tokenHash, now) {
-      checkDates('revokeToken', { now })
+      refuseInvalidDates('memoryStore.revokeToken', { now })
       const token = tokens.get(tokenHash)
       if (token === undefined) return false
       if (token.revokedAt === null) tokens.set(tokenHash, { ...token, revokedAt: new Date(now.getTime()) })
       return true
     },
     async revokeTokenFamily(familyId, now) {
-      checkDates('revokeTokenFamily', { now })
+      refuseInvalidDates('memoryStore.revokeTokenFamily', { now })
       let count = 0
       for (const hash of families.get(familyId) ?? []) {
         const token = tokens.get(hash)
@@ -113,7 +114,7 @@ export function memoryStore(): MemoryStore {
     async markUsed(key, expiresAt, now) {
       // An invalid expiresAt would be stored as NaN, which no `now` ever passes: the key would
       // stay recorded forever, and an invalid `now` would answer as if every record had expired.
-      checkDates('markUsed', { expiresAt, now })
+      refuseInvalidDates('memoryStore.markUsed', { expiresAt, now })
       const existing = replay.get(key)
       if (existing !== undefined && existing > now.getTime()) return false
       replay.set(key, expiresAt.getTime())
@@ -139,7 +140,7 @@ export function memoryStore(): MemoryStore {
     },
 
     async purgeExpired(now) {
-      checkDates('purgeExpired', { now })
+      refuseInvalidDates('memoryStore.purgeExpired', { now })
       const t = now.getTime()
       let count = 0
       for (const [hash, code] of codes) {
@@ -177,29 +178,6 @@ export function memoryStore(): MemoryStore {
     },
   }
 }
-
-/**
- * The store contract (store.ts): a date that is not a valid `Date` (NaN time,
- * e.g. from a far-future JWT `exp`) is refused with a `TypeError` before
- * anything is written. Every method that takes or stores a date calls this
- * first. `nullable` holds the fields whose type allows `null` (`consumedAt`,
- * `revokedAt`, `rotatedAt`); `prefix` names the record in the message.
- */
-function checkDates(
-  method: string,
-  dates: Readonly<Record<string, Date>>,
-  nullable: Readonly<Record<string, Date | null>> = {},
-  prefix = '',
-): void {
-  const fields: [string, unknown][] = [...Object.entries(dates), ...Object.entries(nullable).filter(([, v]) => v !== null)]
-  for (const [name, value] of fields) {
-    if (!(value instanceof Date) || Number.isNaN(value.getTime())) {
-      throw new TypeError(`memoryStore.${method}: "${prefix}${name}" must be a valid Date, got ${describeDate(value)}`)
-    }
-  }
-}
-
-const describeDate = (value: unknown): string => (value instanceof Date ? 'an invalid Date' : value === null ? 'null' : typeof value)
 
 const date = (value: Date | null): Date | null => (value === null ? null : new Date(value.getTime()))
 

@@ -104,6 +104,24 @@ type Ctx = Awaited<ReturnType<typeof setupOn>> & { refreshToken: string; accessT
 describe.each(TEST_STORES)('RefreshTokenGrant (RFC 6749 §6) on the %s', (_storeName, openStore) => {
   const setup = (grant?: typeof RefreshTokenGrant, extensions?: GrantExtension[]) => setupOn(openStore, grant, extensions)
 
+  describe('when the store fails between saving the successors and rotating (RFC 9700 §4.14.2)', () => {
+    it('leaves the presented refresh token usable, so the honest retry is no reuse and revokes nothing', async () => {
+      const { store, issue, refresh, events, record } = await setup()
+      const { refreshToken } = await issue()
+      const rotate = store.rotateRefreshToken.bind(store)
+      let failures = 1
+      store.rotateRefreshToken = async (hash, now) => {
+        if (failures-- > 0) throw new Error('connection reset')
+        return rotate(hash, now)
+      }
+      expect((await refresh(refreshToken)).status).toBe(500)
+      const retried = await refresh(refreshToken)
+      expect(retried.status).toBe(200)
+      expect(events).toEqual([])
+      expect((await record(retried.body!['access_token'])).revokedAt).toBeNull()
+    })
+  })
+
   it('declares the refresh_token grant type at the token endpoint, rotation on', () => {
     expect(RefreshTokenGrant.GRANT_TYPE).toBe('refresh_token')
     expect(RefreshTokenGrant.TOKEN_ENDPOINT).toBe(true)

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Collection, Db } from 'mongodb'
-import type { FullStore } from '@grantkit/core'
+import { codeDates, refuseInvalidDates, tokenDates, type FullStore } from '@grantkit/core'
 import { claim } from './internal/claims.js'
 import {
   clientFromDocument,
@@ -94,7 +94,9 @@ const compareIds = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0
  * A grantkit store on MongoDB (official `mongodb` driver v6), also tested on
  * FerretDB v1. Stores only hashes of codes and tokens (they are the `_id`s),
  * keeps dates as BSON dates, checks expiry in every query, and uses no
- * multi-document transactions.
+ * multi-document transactions. An invalid `Date` (argument or record field)
+ * is refused with a `TypeError` before anything is written, never stored as
+ * 1970.
  *
  * Every "exactly one winner" operation is a compare-and-set:
  * `findOneAndUpdate` with the full condition in the filter (atomic on
@@ -158,9 +160,18 @@ export function mongoStore(db: Db, options: MongoStoreOptions = {}): MongoStore 
     },
 
     async saveAuthorizationCode(code) {
+      refuseInvalidDates('mongoStore.saveAuthorizationCode', codeDates(code).required, codeDates(code).nullable)
       await codes.insertOne(codeToDocument(code))
     },
+    async findAuthorizationCode(codeHash, now) {
+      // Read-only, in any consumed state (store contract): the token endpoint checks the request
+      // against the code, saves the tokens and only then consumes it. Expiry is checked in the query.
+      refuseInvalidDates('mongoStore.findAuthorizationCode', { now })
+      const doc = await codes.findOne({ _id: codeHash, expiresAt: { $gt: now } })
+      return doc === null ? null : codeFromDocument(doc)
+    },
     async consumeAuthorizationCode(codeHash, now) {
+      refuseInvalidDates('mongoStore.consumeAuthorizationCode', { now })
       // RFC 6749 §4.1.2: "The client MUST NOT use the authorization code more than once."
       const before = await codes.findOneAndUpdate(
         { _id: codeHash, consumedAt: null, expiresAt: { $gt: now } },
@@ -177,6 +188,10 @@ export function mongoStore(db: Db, options: MongoStoreOptions = {}): MongoStore 
     },
 
     async saveTokens(records) {
+      // Every record is checked before the insert: the contract writes nothing when one date is invalid.
+      records.forEach((t, i) =>
+        refuseInvalidDates(`mongoStore.saveTokens (tokens[${i}])`, tokenDates(t).required, tokenDates(t).nullable),
+      )
       if (records.length === 0) return
       await tokens.insertMany(records.map(tokenToDocument), { ordered: true })
     },
@@ -185,6 +200,7 @@ export function mongoStore(db: Db, options: MongoStoreOptions = {}): MongoStore 
       return doc === null ? null : tokenFromDocument(doc)
     },
     async rotateRefreshToken(tokenHash, now) {
+      refuseInvalidDates('mongoStore.rotateRefreshToken', { now })
       // RFC 9700 §4.14.2: a rotated refresh token is invalidated; the first use wins, a second is a replay.
       const before = await tokens.findOneAndUpdate(
         { _id: tokenHash, type: 'refresh_token', revokedAt: null, rotatedAt: null, expiresAt: { $gt: now } },
@@ -199,16 +215,20 @@ export function mongoStore(db: Db, options: MongoStoreOptions = {}): MongoStore 
       return { rotated: false, token: tokenFromDocument(current) }
     },
     async revokeToken(tokenHash, now) {
+      refuseInvalidDates('mongoStore.revokeToken', { now })
       const result = await tokens.updateOne({ _id: tokenHash, revokedAt: null }, { $set: { revokedAt: now } })
       if (result.matchedCount > 0) return true
       return (await tokens.countDocuments({ _id: tokenHash }, { limit: 1 })) > 0
     },
     async revokeTokenFamily(familyId, now) {
+      refuseInvalidDates('mongoStore.revokeTokenFamily', { now })
       const result = await tokens.updateMany({ familyId, revokedAt: null }, { $set: { revokedAt: now } })
       return result.modifiedCount
     },
 
     async markUsed(key, expiresAt, now) {
+      // An invalid expiresAt would be stored as 1970 (an expired key, so the jti could be replayed at once).
+      refuseInvalidDates('mongoStore.markUsed', { expiresAt, now })
       // RFC 7523 §3: the server "MAY ensure that JWTs are not replayed by maintaining the set of used jti values".
       // Two rounds at most: the second only when the record vanished (purged) between our insert and our read.
       for (let round = 0; round < 2; round++) {
@@ -254,6 +274,7 @@ export function mongoStore(db: Db, options: MongoStoreOptions = {}): MongoStore 
     },
 
     async purgeExpired(now) {
+      refuseInvalidDates('mongoStore.purgeExpired', { now })
       const expired = { expiresAt: { $lte: now } }
       let count = 0
       for (const name of [names.codes, names.tokens, names.replay]) {

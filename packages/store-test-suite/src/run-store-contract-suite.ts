@@ -38,6 +38,17 @@ const at = (seconds: number): Date => new Date(T0.getTime() + seconds * 1000)
 
 const id = (prefix: string): string => `${prefix}-${randomUUID()}`
 
+// Dates with NaN time, which the store contract refuses with a TypeError. The
+// first is what `new Date(exp * 1000)` gives for a far-future JWT `exp` (past
+// the Date range of ±8.64e15 ms), the case that let an assertion be replayed.
+const farFutureExp = new Date(Number.MAX_SAFE_INTEGER * 1000)
+const notADate = new Date('not a date')
+
+/** Asserts that `call` is refused with a TypeError, whether the store throws synchronously or rejects. */
+async function expectTypeError(call: () => Promise<unknown>): Promise<void> {
+  await expect((async () => call())()).rejects.toBeInstanceOf(TypeError)
+}
+
 function codeRecord(overrides: Partial<AuthorizationCodeRecord> = {}): AuthorizationCodeRecord {
   return {
     codeHash: hashToken(generateToken()),
@@ -268,6 +279,49 @@ export function runStoreContractSuite(
         expect(results.filter((r) => r?.consumed === true)).toHaveLength(1)
         expect(results.filter((r) => r?.consumed === false)).toHaveLength(concurrency - 1)
       })
+
+      // The token endpoint reads the code, checks the request against it, saves the tokens and only
+      // then consumes it (store contract), so finding must never consume.
+      describe('findAuthorizationCode', () => {
+        it('returns null for an unknown code', async () => {
+          expect(await store().findAuthorizationCode(hashToken(generateToken()), at(1))).toBeNull()
+        })
+
+        it('returns an unused code with every field, consumedAt null', async () => {
+          const code = codeRecord({ codeChallenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', codeChallengeMethod: 'S256', extra: { nonce: 'n-1' } })
+          await store().saveAuthorizationCode(code)
+          expect(await store().findAuthorizationCode(code.codeHash, at(1))).toEqual(defined(code))
+        })
+
+        it('returns a consumed code unchanged, so a replay is detectable (RFC 6749 §4.1.2)', async () => {
+          const code = codeRecord()
+          await store().saveAuthorizationCode(code)
+          expect((await store().consumeAuthorizationCode(code.codeHash, at(5)))?.consumed).toBe(true)
+          const found = await store().findAuthorizationCode(code.codeHash, at(6))
+          expect(found).toEqual({ ...defined(code), consumedAt: at(5) })
+        })
+
+        it('returns null for an expired code (expiresAt <= now), consumed or not', async () => {
+          const fresh = codeRecord()
+          await store().saveAuthorizationCode(fresh)
+          expect(await store().findAuthorizationCode(fresh.codeHash, at(59))).not.toBeNull()
+          expect(await store().findAuthorizationCode(fresh.codeHash, fresh.expiresAt)).toBeNull()
+          expect(await store().findAuthorizationCode(fresh.codeHash, at(61))).toBeNull()
+
+          const used = codeRecord()
+          await store().saveAuthorizationCode(used)
+          await store().consumeAuthorizationCode(used.codeHash, at(1))
+          expect(await store().findAuthorizationCode(used.codeHash, at(120))).toBeNull()
+        })
+
+        it('does not consume: a consume after it still gets consumed:true (RFC 6749 §4.1.2)', async () => {
+          const code = codeRecord()
+          await store().saveAuthorizationCode(code)
+          expect((await store().findAuthorizationCode(code.codeHash, at(1)))?.consumedAt).toBeNull()
+          expect((await store().findAuthorizationCode(code.codeHash, at(2)))?.consumedAt).toBeNull()
+          expect(await store().consumeAuthorizationCode(code.codeHash, at(3))).toEqual({ consumed: true, code: defined(code) })
+        })
+      })
     })
 
     describe('TokenStore', () => {
@@ -426,6 +480,85 @@ export function runStoreContractSuite(
         const key = id('jti')
         const results = await race(concurrency, () => store().markUsed(key, at(60), at(0)))
         expect(results.filter((r) => r)).toHaveLength(1)
+      })
+    })
+
+    describe('invalid dates (store contract: refused with a TypeError before anything is written)', () => {
+      it('markUsed refuses an invalid expiresAt (a far-future JWT exp) and records nothing, so the jti cannot be replayed (RFC 7523 §3)', async () => {
+        const key = id('jti')
+        await expectTypeError(() => store().markUsed(key, farFutureExp, at(0)))
+        expect(await store().markUsed(key, at(60), at(0))).toBe(true)
+        expect(await store().markUsed(key, at(60), at(1))).toBe(false)
+      })
+
+      it('markUsed refuses an invalid now, recording nothing and leaving a recorded key as it was', async () => {
+        const fresh = id('jti')
+        await expectTypeError(() => store().markUsed(fresh, at(60), notADate))
+        expect(await store().markUsed(fresh, at(60), at(0))).toBe(true)
+
+        const recorded = id('jti')
+        expect(await store().markUsed(recorded, at(60), at(0))).toBe(true)
+        await expectTypeError(() => store().markUsed(recorded, at(600), notADate))
+        // Still the first record, which expired at 60 s: not replaced by one until 600 s.
+        expect(await store().markUsed(recorded, at(120), at(61))).toBe(true)
+      })
+
+      it.each(['issuedAt', 'expiresAt', 'revokedAt', 'rotatedAt'] as const)(
+        'saveTokens refuses a token with an invalid %s and saves none of the tokens given with it',
+        async (field) => {
+          const access = tokenRecord()
+          const refresh = tokenRecord({ type: 'refresh_token', familyId: access.familyId, clientId: access.clientId, [field]: notADate })
+          await expectTypeError(() => store().saveTokens([access, refresh]))
+          expect(await store().findToken(access.tokenHash)).toBeNull()
+          expect(await store().findToken(refresh.tokenHash)).toBeNull()
+        },
+      )
+
+      it.each(['createdAt', 'expiresAt', 'consumedAt'] as const)(
+        'saveAuthorizationCode refuses a code with an invalid %s and stores nothing (RFC 6749 §4.1.2)',
+        async (field) => {
+          const code = codeRecord({ [field]: field === 'expiresAt' ? farFutureExp : notADate })
+          await expectTypeError(() => store().saveAuthorizationCode(code))
+          expect(await h().dumpRaw()).not.toContain(code.codeHash)
+          expect(await store().consumeAuthorizationCode(code.codeHash, at(1))).toBeNull()
+        },
+      )
+
+      it('consumeAuthorizationCode refuses an invalid now and leaves the code unconsumed (RFC 6749 §4.1.2)', async () => {
+        const code = codeRecord()
+        await store().saveAuthorizationCode(code)
+        await expectTypeError(() => store().consumeAuthorizationCode(code.codeHash, notADate))
+        expect(await store().consumeAuthorizationCode(code.codeHash, at(1))).toEqual({ consumed: true, code: defined(code) })
+      })
+
+      it('rotateRefreshToken refuses an invalid now and leaves the token rotatable (RFC 9700 §4.14.2)', async () => {
+        const refresh = tokenRecord({ type: 'refresh_token', expiresAt: at(86400) })
+        await store().saveTokens([refresh])
+        await expectTypeError(() => store().rotateRefreshToken(refresh.tokenHash, notADate))
+        expect((await store().findToken(refresh.tokenHash))?.rotatedAt).toBeNull()
+        expect(await store().rotateRefreshToken(refresh.tokenHash, at(1))).toEqual({ rotated: true, token: defined(refresh) })
+      })
+
+      it('revokeToken and revokeTokenFamily refuse an invalid now and revoke nothing', async () => {
+        const token = tokenRecord()
+        await store().saveTokens([token])
+        await expectTypeError(() => store().revokeToken(token.tokenHash, notADate))
+        await expectTypeError(() => store().revokeTokenFamily(token.familyId, notADate))
+        expect((await store().findToken(token.tokenHash))?.revokedAt).toBeNull()
+        expect(await store().revokeTokenFamily(token.familyId, at(1))).toBe(1)
+      })
+
+      it('findAuthorizationCode refuses an invalid now rather than answering as if the code never expired', async () => {
+        const code = codeRecord()
+        await store().saveAuthorizationCode(code)
+        await expectTypeError(() => store().findAuthorizationCode(code.codeHash, notADate))
+      })
+
+      it('purgeExpired (when the store has one) refuses an invalid now', async (ctx) => {
+        const s = store()
+        if (typeof s.purgeExpired !== 'function') return ctx.skip()
+        const purge = s.purgeExpired.bind(s)
+        await expectTypeError(() => purge(notADate))
       })
     })
 

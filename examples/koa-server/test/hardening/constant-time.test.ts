@@ -71,7 +71,7 @@ describe('secret comparisons run in constant time (RFC 6819 §5.1.4.1.3, RFC 674
       type: '',
       body: undefined as unknown,
     }
-    await hook(ctx as never, { request: {} as never, form, actionUrl: '/authorize' })
+    await hook(ctx as never, { request: {} as never, form, actionUrl: '/authorize', headers: {} })
     expect(ctx.status).toBe(403)
     expect(timingSafeEqual).toHaveBeenCalledTimes(1)
   })

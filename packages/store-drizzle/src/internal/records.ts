@@ -48,6 +48,11 @@ export interface TokenRow {
   extra: Json | null
 }
 
+export interface ReplayKeyRow {
+  key: string
+  expiresAt: Date
+}
+
 export function clientToRow(client: Client): ClientRow {
   return {
     clientId: client.clientId,

@@ -1,0 +1,205 @@
+import { codeDates, refuseInvalidDates, tokenDates, type FullStore, type TokenRecord } from '@grantkit/core'
+import { and, eq, getTableColumns, gt, isNull, lte, sql } from 'drizzle-orm'
+import { groupCommit } from './group-commit.js'
+import { encode, lazy, param, ph } from './params.js'
+import { clientToRow, codeToRow, consumeResult, rotateResult, rowToClient, rowToCode, rowToToken, tokenToRow, userToRow, type TokenRow } from './records.js'
+import type { SqlDialect } from './sql-dialect.js'
+
+/**
+ * The SQL store, written once for every dialect: `dialect` says how a
+ * statement is prepared and run, and the rest is the same SQL. Every
+ * check-and-set is one statement — an `UPDATE … WHERE <still usable>
+ * RETURNING` or an `INSERT … ON CONFLICT DO UPDATE … WHERE` — so it is atomic
+ * across connections and processes; hot statements are prepared on first use
+ * (tables may not exist yet when the store is created) and reused.
+ */
+export function sqlStore(dialect: SqlDialect): FullStore {
+  const { db, tables, prepare } = dialect
+  const { clients, authorizationCodes: codes, tokens, replayKeys, users } = tables
+  const where = (method: string) => `${dialect.name}.${method}`
+
+  const findClient = lazy(() => prepare(db.select().from(clients).where(eq(clients.clientId, ph('clientId')))))
+  const consumeCode = lazy(() =>
+    prepare(
+      db
+        .update(codes)
+        .set({ consumedAt: sql`${param('now', codes.consumedAt)}` })
+        .where(and(eq(codes.codeHash, ph('hash')), isNull(codes.consumedAt), gt(codes.expiresAt, param('now', codes.expiresAt))))
+        .returning(),
+    ),
+  )
+  // Expiry is checked in the query, as the contract asks of every read.
+  const findLiveCode = lazy(() =>
+    prepare(db.select().from(codes).where(and(eq(codes.codeHash, ph('hash')), gt(codes.expiresAt, param('now', codes.expiresAt))))),
+  )
+  const findToken = lazy(() => prepare(db.select().from(tokens).where(eq(tokens.tokenHash, ph('hash')))))
+  const rotate = lazy(() =>
+    prepare(
+      db
+        .update(tokens)
+        .set({ rotatedAt: sql`${param('now', tokens.rotatedAt)}` })
+        .where(
+          and(
+            eq(tokens.tokenHash, ph('hash')),
+            eq(tokens.type, 'refresh_token'),
+            isNull(tokens.revokedAt),
+            isNull(tokens.rotatedAt),
+            gt(tokens.expiresAt, param('now', tokens.expiresAt)),
+          ),
+        )
+        .returning(),
+    ),
+  )
+  const revoke = lazy(() =>
+    prepare(
+      db
+        .update(tokens)
+        // Keeps the first revocation time; one statement answers "did it exist".
+        .set({ revokedAt: sql`coalesce(${tokens.revokedAt}, ${param('now', tokens.revokedAt)})` })
+        .where(eq(tokens.tokenHash, ph('hash')))
+        .returning({ tokenHash: tokens.tokenHash }),
+    ),
+  )
+  const revokeFamily = lazy(() =>
+    prepare(
+      db
+        .update(tokens)
+        .set({ revokedAt: sql`${param('now', tokens.revokedAt)}` })
+        .where(and(eq(tokens.familyId, ph('familyId')), isNull(tokens.revokedAt)))
+        .returning({ tokenHash: tokens.tokenHash }),
+    ),
+  )
+  const markUsed = lazy(() =>
+    prepare(
+      db
+        .insert(replayKeys)
+        .values({ key: ph('key'), expiresAt: sql`${param('expiresAt', replayKeys.expiresAt)}` })
+        .onConflictDoUpdate({
+          target: replayKeys.key,
+          set: { expiresAt: sql`excluded.${sql.identifier(replayKeys.expiresAt.name)}` },
+          // Only a record that has expired may be taken over.
+          setWhere: lte(replayKeys.expiresAt, param('now', replayKeys.expiresAt)),
+        })
+        .returning({ key: replayKeys.key }),
+    ),
+  )
+  const findUserById = lazy(() => prepare(db.select().from(users).where(eq(users.id, ph('id')))))
+  const findUserByUsername = lazy(() => prepare(db.select().from(users).where(eq(users.username, ph('username')))))
+
+  const tokenColumns = Object.keys(getTableColumns(tokens)) as (keyof TokenRow)[]
+  /** Prepared multi-row token inserts, one per row count. */
+  const insertTokens = new Map<number, ReturnType<typeof prepareInsertTokens>>()
+  function prepareInsertTokens(n: number) {
+    const rows = Array.from({ length: n }, (_, i) => Object.fromEntries(tokenColumns.map((c) => [c, sql`${ph(`${c}${i}`)}`])))
+    return prepare(db.insert(tokens).values(rows))
+  }
+  /** One multi-row INSERT: atomic, one commit. */
+  async function insertTokenRows(records: readonly TokenRecord[]): Promise<void> {
+    if (records.length > dialect.preparedTokenRows) {
+      await db.insert(tokens).values(records.map(tokenToRow))
+      return
+    }
+    let insert = insertTokens.get(records.length)
+    if (insert === undefined) insertTokens.set(records.length, (insert = prepareInsertTokens(records.length)))
+    const values: Record<string, unknown> = {}
+    records.forEach((record, i) => {
+      const row = tokenToRow(record)
+      for (const c of tokenColumns) values[`${c}${i}`] = encode(tokens[c], row[c])
+    })
+    await insert.run(values)
+  }
+  const saveTokenRows = dialect.groupCommit ? groupCommit({ insert: insertTokenRows, maxRows: dialect.preparedTokenRows }) : insertTokenRows
+
+  return {
+    async findClient(clientId) {
+      const [row] = await findClient().all({ clientId })
+      return row === undefined ? null : rowToClient(row)
+    },
+    async saveClient(client) {
+      const { clientId: _, ...update } = clientToRow(client)
+      await db.insert(clients).values(clientToRow(client)).onConflictDoUpdate({ target: clients.clientId, set: update })
+    },
+    async deleteClient(clientId) {
+      const deleted = await db.delete(clients).where(eq(clients.clientId, clientId)).returning({ clientId: clients.clientId })
+      return deleted.length > 0
+    },
+    async listClients() {
+      const rows = await db.select().from(clients).orderBy(dialect.byteOrder(clients.clientId))
+      return rows.map(rowToClient)
+    },
+
+    async saveAuthorizationCode(code) {
+      refuseInvalidDates(where('saveAuthorizationCode'), codeDates(code).required, codeDates(code).nullable)
+      await db.insert(codes).values(codeToRow(code))
+    },
+    async findAuthorizationCode(codeHash, now) {
+      refuseInvalidDates(where('findAuthorizationCode'), { now })
+      // Read-only: the token endpoint consumes the code only after it saved the tokens.
+      const [row] = await findLiveCode().all({ hash: codeHash, now })
+      return row === undefined ? null : rowToCode(row)
+    },
+    async consumeAuthorizationCode(codeHash, now) {
+      refuseInvalidDates(where('consumeAuthorizationCode'), { now })
+      // RFC 6749 §4.1.2: "The client MUST NOT use the authorization code more
+      // than once." The UPDATE is the compare-and-set: a concurrent caller
+      // waits on the row lock (PostgreSQL) or the write lock (SQLite),
+      // re-checks `consumed_at IS NULL` and loses.
+      const [won] = await consumeCode().all({ hash: codeHash, now })
+      return consumeResult(won, async () => (await findLiveCode().all({ hash: codeHash, now }))[0], now)
+    },
+
+    async saveTokens(records) {
+      // Every record is checked before any of them joins an insert.
+      records.forEach((record, i) => refuseInvalidDates(`${where('saveTokens')} (tokens[${i}])`, tokenDates(record).required, tokenDates(record).nullable))
+      // drizzle refuses an INSERT without rows.
+      if (records.length > 0) await saveTokenRows(records)
+    },
+    async findToken(tokenHash) {
+      const [row] = await findToken().all({ hash: tokenHash })
+      return row === undefined ? null : rowToToken(row)
+    },
+    async rotateRefreshToken(tokenHash, now) {
+      refuseInvalidDates(where('rotateRefreshToken'), { now })
+      // RFC 9700 §4.14.2: a refresh token is exchanged at most once.
+      const [won] = await rotate().all({ hash: tokenHash, now })
+      return rotateResult(won, async () => (await findToken().all({ hash: tokenHash }))[0])
+    },
+    async revokeToken(tokenHash, now) {
+      refuseInvalidDates(where('revokeToken'), { now })
+      const rows = await revoke().all({ hash: tokenHash, now })
+      return rows.length > 0
+    },
+    async revokeTokenFamily(familyId, now) {
+      refuseInvalidDates(where('revokeTokenFamily'), { now })
+      const rows = await revokeFamily().all({ familyId, now })
+      return rows.length
+    },
+
+    async markUsed(key, expiresAt, now) {
+      refuseInvalidDates(where('markUsed'), { expiresAt, now })
+      const rows = await markUsed().all({ key, expiresAt, now })
+      return rows.length > 0
+    },
+
+    async findUserById(id) {
+      const [row] = await findUserById().all({ id })
+      return row === undefined ? null : userToRow(row)
+    },
+    async findUserByUsername(username) {
+      const [row] = await findUserByUsername().all({ username })
+      return row === undefined ? null : userToRow(row)
+    },
+    async saveUser(user) {
+      const row = userToRow(user)
+      await db.insert(users).values(row).onConflictDoUpdate({ target: users.id, set: { username: row.username, passwordHash: row.passwordHash } })
+    },
+
+    async purgeExpired(now) {
+      refuseInvalidDates(where('purgeExpired'), { now })
+      const codesGone = await db.delete(codes).where(lte(codes.expiresAt, now)).returning({ k: codes.codeHash })
+      const tokensGone = await db.delete(tokens).where(lte(tokens.expiresAt, now)).returning({ k: tokens.tokenHash })
+      const keysGone = await db.delete(replayKeys).where(lte(replayKeys.expiresAt, now)).returning({ k: replayKeys.key })
+      return codesGone.length + tokensGone.length + keysGone.length
+    },
+  }
+}
