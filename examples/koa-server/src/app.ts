@@ -1,7 +1,7 @@
 import Koa from 'koa'
 import { Router } from '@koa/router'
 import { oauthRouter, requireToken, type TokenState } from '@grantkit/adapter-koa'
-import type { AuthorizationServer, FullStore } from '@grantkit/core'
+import { describeError, type AuthorizationServer, type FullStore } from '@grantkit/core'
 import { authenticateStoreUser } from '@grantkit/grant-password'
 import { consentHook } from './consent-page.js'
 
@@ -22,9 +22,8 @@ export interface AppOptions {
  * messages can carry SQL, key values or file paths.
  */
 export function errorLine(error: unknown): string {
-  const name = error instanceof Error ? error.name : typeof error
-  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined
-  return `[error] ${name}${typeof code === 'string' || typeof code === 'number' ? ` (${String(code).slice(0, 32)})` : ''}`
+  // Core's rule for every package: the error's name and code (and its causes'), never a driver's message.
+  return `[error] ${describeError(error)}`
 }
 
 /**

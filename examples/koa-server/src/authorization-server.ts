@@ -7,7 +7,7 @@ import { JWTBearerGrant } from '@grantkit/grant-jwt-bearer'
 import { ResourceOwnerPasswordCredentialsGrant, authenticateStoreUser } from '@grantkit/grant-password'
 import { RefreshTokenGrant } from '@grantkit/grant-refresh-token'
 
-/** Every client authentication method: the client's registered method decides (CONTRACT.md). */
+/** Every client authentication method: the client's registered method decides (docs/demo-server.md). */
 const ALL_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none'] as const
 
 /** The scopes advertised when the store's clients name none. */

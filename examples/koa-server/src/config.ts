@@ -1,4 +1,4 @@
-/** The demo server's settings, read from the environment (see CONTRACT.md). */
+/** The demo server's settings, read from the environment (see docs/demo-server.md). */
 export interface Config {
   readonly host: string
   readonly port: number

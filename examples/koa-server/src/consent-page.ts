@@ -141,7 +141,7 @@ export function consentHook(options: ConsentOptions): AuthorizeHook {
     }
     const user = username === '' ? null : await authenticate(username, form.get('password') ?? '')
     if (user === null) {
-      // No redirect: the resource owner may try again (CONTRACT.md).
+      // No redirect: the resource owner may try again (docs/demo-server.md).
       render(ctx, authorization, { username, message: 'Wrong username or password.' })
       return undefined
     }

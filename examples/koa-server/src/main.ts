@@ -87,7 +87,9 @@ async function main(): Promise<void> {
   http.on('request', app.callback())
   out(`[grantkit] store: ${opened.description}`)
   out(`[grantkit] listening on ${defaultIssuer(config.host, port)} (issuer ${issuer})`)
-  out(`[grantkit] metadata: ${issuer}/.well-known/oauth-authorization-server`)
+  // RFC 8414 §3.1: the well-known segment goes between the host and the issuer's path.
+  const issuerUrl = new URL(issuer)
+  out(`[grantkit] metadata: ${issuerUrl.origin}/.well-known/oauth-authorization-server${issuerUrl.pathname.replace(/\/$/, '')}`)
 
   let stopping = false
   const stop = (signal: string) => {

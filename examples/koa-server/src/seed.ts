@@ -21,7 +21,7 @@ export interface SeedUser {
   password: string
 }
 
-/** The `OAUTH_SEED` file (CONTRACT.md). */
+/** The `OAUTH_SEED` file (docs/demo-server.md). */
 export interface Seed {
   clients?: SeedClient[]
   users?: SeedUser[]

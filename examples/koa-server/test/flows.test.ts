@@ -19,7 +19,7 @@ async function tokenError(promise: Promise<unknown>): Promise<string> {
   throw new Error('expected an OAuth error response')
 }
 
-describe.each(storeCases())('the demo server with the $name store (CONTRACT.md)', ({ setup }) => {
+describe.each(storeCases())('the demo server with the $name store (docs/demo-server.md)', ({ setup }) => {
   let demo: DemoServer
   let as: oauth.AuthorizationServer
   let removeDir: () => Promise<void>

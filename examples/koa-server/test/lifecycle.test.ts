@@ -18,7 +18,7 @@ async function started(env: Record<string, string>, cwd: string): Promise<DemoSe
   return demo
 }
 
-describe('the demo server lifecycle (CONTRACT.md "Start")', () => {
+describe('the demo server lifecycle (docs/demo-server.md "Starting and stopping")', () => {
   it('uses ./data/grantkit.sqlite under the working directory by default and creates demo credentials once', async () => {
     const tmp = await tempDir()
     cleanups.push(tmp.remove)
@@ -70,6 +70,19 @@ describe('the demo server lifecycle (CONTRACT.md "Start")', () => {
     const named = await started({ OAUTH_STORE: 'memory:', PORT: port, OAUTH_ISSUER: `http://127.0.0.1:${port}` }, tmp.dir)
     const metadata = (await (await fetch(`${named.issuer}/.well-known/oauth-authorization-server`)).json()) as Record<string, unknown>
     expect(metadata['issuer']).toBe(`http://127.0.0.1:${port}`)
+  })
+
+  it('prints the metadata URL of an issuer with a path as RFC 8414 §3.1 builds it, and serves it there', async () => {
+    const tmp = await tempDir()
+    cleanups.push(tmp.remove)
+    const demo = await startDemoServer({ OAUTH_STORE: 'memory:' }, tmp.dir)
+    cleanups.push(() => demo.stop())
+    const port = new URL(demo.issuer).port
+    await demo.stop()
+    const tenant = await started({ OAUTH_STORE: 'memory:', PORT: port, OAUTH_ISSUER: `http://127.0.0.1:${port}/tenant-a` }, tmp.dir)
+    const url = `http://127.0.0.1:${port}/.well-known/oauth-authorization-server/tenant-a`
+    expect(tenant.output()).toContain(`[grantkit] metadata: ${url}\n`)
+    expect(((await (await fetch(url)).json()) as Record<string, unknown>)['issuer']).toBe(`http://127.0.0.1:${port}/tenant-a`)
   })
 
   it.each([

@@ -93,7 +93,7 @@ describe('the token endpoint of the demo server (RFC 6749 §3.2, §5.2)', () => 
   })
 })
 
-describe('the login and consent page (CONTRACT.md, RFC 6749 §4.1.1)', () => {
+describe('the login and consent page (docs/demo-server.md, RFC 6749 §4.1.1)', () => {
   it('answers a valid request with 200 HTML holding one POST form with username, password, CSRF and decision buttons', async () => {
     const url = authorizationUrl({ scope: 'profile email' })
     const form = await openLoginForm(url)

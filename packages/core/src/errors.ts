@@ -7,6 +7,8 @@ import { OAUTH_ERROR_BRAND, hasBrand } from './internal/brand.js'
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2 (token endpoint)
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1 (protected resources)
  * @see https://www.rfc-editor.org/rfc/rfc7009#section-2.2.1 (revocation)
+ * @see https://www.rfc-editor.org/rfc/rfc8628#section-3.5 (device authorization)
+ * @see https://www.rfc-editor.org/rfc/rfc8693#section-2.2.2 (token exchange)
  */
 export type OAuthErrorCode =
   | 'invalid_request'
@@ -22,6 +24,25 @@ export type OAuthErrorCode =
   | 'invalid_token'
   | 'insufficient_scope'
   | 'unsupported_token_type'
+  // RFC 8707 §2, RFC 8693 §2.2.2
+  | 'invalid_target'
+  // RFC 8628 §3.5
+  | 'authorization_pending'
+  | 'slow_down'
+  | 'expired_token'
+  // OpenID Connect Core §3.1.2.6
+  | 'interaction_required'
+  | 'login_required'
+  | 'account_selection_required'
+  | 'consent_required'
+  | 'invalid_request_uri'
+  | 'invalid_request_object'
+  // RFC 7591 §3.2.2
+  | 'invalid_redirect_uri'
+  | 'invalid_client_metadata'
+  // RFC 9449 §5, §8
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce'
 
 /** Marks the base class itself, so that `instanceof` a subclass keeps its usual meaning. */
 const BASE_CLASS = Symbol('grantkit.OAuthError.base')
@@ -42,6 +63,20 @@ const DEFAULT_STATUS: Record<OAuthErrorCode, number> = {
   invalid_token: 401,
   insufficient_scope: 403,
   unsupported_token_type: 400,
+  invalid_target: 400,
+  authorization_pending: 400,
+  slow_down: 400,
+  expired_token: 400,
+  interaction_required: 400,
+  login_required: 400,
+  account_selection_required: 400,
+  consent_required: 400,
+  invalid_request_uri: 400,
+  invalid_request_object: 400,
+  invalid_redirect_uri: 400,
+  invalid_client_metadata: 400,
+  invalid_dpop_proof: 400,
+  use_dpop_nonce: 400,
 }
 
 /** Where an authorization-endpoint error is sent back to the client (RFC 6749 §4.1.2.1). */
@@ -127,6 +162,15 @@ export function invalidGrant(description: string): OAuthError {
 /** Builds an `invalid_scope` error. */
 export function invalidScope(description: string): OAuthError {
   return new OAuthError('invalid_scope', description)
+}
+
+/**
+ * Builds the `invalid_target` error (400): the server will not issue a token
+ * for a requested `resource` or `audience` (RFC 8707 §2, RFC 8693 §2.2.2).
+ * Keep `description` free of request values.
+ */
+export function invalidTarget(description: string): OAuthError {
+  return new OAuthError('invalid_target', description)
 }
 
 /** Builds an `unauthorized_client` error. */

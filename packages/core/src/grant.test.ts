@@ -50,7 +50,7 @@ class TicketResponseGrant extends BaseGrant {
   }
 }
 
-describe('custom grant types (the reference "Custom Grant Types", RFC 6749 §4.5)', () => {
+describe('custom grant types (Authlib’s "Custom Grant Types", RFC 6749 §4.5)', () => {
   async function world(extensions: GrantExtension[] = []) {
     const s = setup()
     s.server.registerGrant(MyCustomGrant, extensions)

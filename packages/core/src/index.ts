@@ -1,4 +1,4 @@
-export { OAuthError, invalidClient, invalidGrant, invalidRequest, invalidScope, isOAuthError, unauthorizedClient } from './errors.js'
+export { OAuthError, invalidClient, invalidGrant, invalidRequest, invalidScope, invalidTarget, isOAuthError, unauthorizedClient } from './errors.js'
 export type { ErrorRedirect, OAuthErrorCode, OAuthErrorOptions } from './errors.js'
 export { authorizationParams, brandRequest, createOAuthRequest, getHeader, getParam, isOAuthRequest, parseFormEncoded, requireParam } from './request.js'
 export type { OAuthRequest, OAuthRequestInit, RequestHeaders } from './request.js'
@@ -60,6 +60,9 @@ export type {
   AuthorizationCodeStore,
   ClientStore,
   ConsumeResult,
+  DeviceCodeRecord,
+  DeviceCodeStore,
+  DevicePollResult,
   FullStore,
   GrantkitStore,
   PurgeableStore,

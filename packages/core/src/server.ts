@@ -220,7 +220,7 @@ export class AuthorizationServer {
   // ---- registration ---------------------------------------------------------
 
   /**
-   * Registers a grant class with optional extensions (Authlib's
+   * Registers a grant class with optional extensions (Authlib’s
    * `register_grant(GrantClass, [extension])`). Every check happens here,
    * once, with a `TypeError` carrying a `code`: the grant's statics
    * (`validateConfiguration`), a grant type or response type registered

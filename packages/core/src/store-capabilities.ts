@@ -12,9 +12,10 @@ import { configError } from './config-error.js'
  * - `refreshRotation`: `rotateRefreshToken`;
  * - `replay`: `markUsed` (`ReplayStore`);
  * - `users`: `findUserById`, `findUserByUsername` (`UserStore`);
- * - `purge`: `purgeExpired` (`PurgeableStore`).
+ * - `purge`: `purgeExpired` (`PurgeableStore`);
+ * - `deviceCodes`: RFC 8628 device authorizations (`DeviceCodeStore`).
  */
-export type StoreCapability = 'clients' | 'authorizationCodes' | 'tokens' | 'refreshRotation' | 'replay' | 'users' | 'purge'
+export type StoreCapability = 'clients' | 'authorizationCodes' | 'tokens' | 'refreshRotation' | 'replay' | 'users' | 'purge' | 'deviceCodes'
 
 /** The methods of each {@link StoreCapability}. */
 export const STORE_CAPABILITY_METHODS: Readonly<Record<StoreCapability, readonly string[]>> = Object.freeze({
@@ -25,6 +26,7 @@ export const STORE_CAPABILITY_METHODS: Readonly<Record<StoreCapability, readonly
   replay: ['markUsed'],
   users: ['findUserById', 'findUserByUsername'],
   purge: ['purgeExpired'],
+  deviceCodes: ['saveDeviceCode', 'findDeviceCodeByUserCode', 'decideDeviceCode', 'pollDeviceCode', 'redeemDeviceCode'],
 })
 
 /** Whether `store` offers `capability` (has every one of its methods). */

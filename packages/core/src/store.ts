@@ -172,6 +172,73 @@ export interface UserStore {
   saveUser(user: UserRecord): Promise<void>
 }
 
+/**
+ * A device authorization (RFC 8628 §3.2) as stored: the device code and the
+ * user code (both hashed), the client and scope, and where the user's
+ * decision stands.
+ */
+export interface DeviceCodeRecord {
+  /** `hashToken(device_code)`; the device code itself is never stored. */
+  readonly deviceCodeHash: string
+  /** `hashToken(normalised user_code)` (upper case, no dashes); the user code itself is never stored. */
+  readonly userCodeHash: string
+  readonly clientId: string
+  /** The requested scope, space-separated. */
+  readonly scope: string
+  /** `pending` until the user decides; `approved` or `denied` after; `redeemed` once tokens were issued. */
+  readonly status: 'pending' | 'approved' | 'denied' | 'redeemed'
+  /** The user who approved, once approved. */
+  readonly userId: string | null
+  /** The token family the tokens will belong to. */
+  readonly familyId: string
+  /** Seconds the client must wait between polls (RFC 8628 §3.2 `interval`); grows by 5 on each `slow_down` (§3.5). */
+  readonly interval: number
+  /** The last poll of the token endpoint, or `null` before the first. */
+  readonly lastPolledAt: Date | null
+  readonly createdAt: Date
+  readonly expiresAt: Date
+  /** Extension data (e.g. RFC 8707 resources); JSON-serialisable. */
+  readonly extra?: Readonly<Record<string, unknown>> | undefined
+}
+
+/** The result of {@link DeviceCodeStore.pollDeviceCode}. */
+export interface DevicePollResult {
+  /** The record after this poll was recorded (a `slow_down` has the grown interval). */
+  readonly record: DeviceCodeRecord
+  /** `true` when this poll came sooner than `interval` seconds after the previous one (RFC 8628 §3.5 `slow_down`). */
+  readonly slowDown: boolean
+}
+
+/** Persists device authorizations (RFC 8628). */
+export interface DeviceCodeStore {
+  /** Saves a new device authorization. */
+  saveDeviceCode(record: DeviceCodeRecord): Promise<void>
+  /** The unexpired authorization with this user code hash in whatever status, or `null`. Read-only. */
+  findDeviceCodeByUserCode(userCodeHash: string, now: Date): Promise<DeviceCodeRecord | null>
+  /**
+   * Records the user's decision, atomically: when the authorization is
+   * `pending` and `expiresAt > now`, sets it `approved` (with `userId`, and
+   * `scope` when given) or `denied` and returns the new record; otherwise
+   * `null`. Of N concurrent calls for one user code exactly one succeeds:
+   * a user code is single use.
+   */
+  decideDeviceCode(userCodeHash: string, decision: { readonly approved: true; readonly userId: string; readonly scope?: string } | { readonly approved: false }, now: Date): Promise<DeviceCodeRecord | null>
+  /**
+   * Records a poll of the token endpoint, atomically: when the
+   * authorization exists and `expiresAt > now`, sets `lastPolledAt = now`;
+   * when the previous poll was less than `interval` seconds before `now`, it
+   * also adds 5 to `interval` and answers `slowDown: true` (RFC 8628 §3.5).
+   * Unknown or expired: `null`.
+   */
+  pollDeviceCode(deviceCodeHash: string, now: Date): Promise<DevicePollResult | null>
+  /**
+   * Marks an `approved`, unexpired authorization `redeemed`, atomically, and
+   * returns it as it was before; otherwise `null`. Of N concurrent calls
+   * exactly one gets the record: a device code is redeemed once.
+   */
+  redeemDeviceCode(deviceCodeHash: string, now: Date): Promise<DeviceCodeRecord | null>
+}
+
 /** Housekeeping: removes what can no longer be used. */
 export interface PurgeableStore {
   /** Deletes codes, tokens and replay keys that expired before `now`; returns how many rows/documents went. */

@@ -124,7 +124,7 @@ function token(server: AuthorizationServer, body: Record<string, string> | strin
 describe.each(TEST_STORES)('AuthorizationCodeGrant on the %s', (_storeName, openStore) => {
   const setup = (grantClass?: GrantClass, extensions?: GrantExtension[], options?: SetupOptions) => setupOn(openStore, grantClass, extensions, options)
 
-  it('has the reference defaults as static configuration', () => {
+  it('has Authlib’s defaults as static configuration', () => {
     expect(AuthorizationCodeGrant.GRANT_TYPE).toBe('authorization_code')
     expect(AuthorizationCodeGrant.RESPONSE_TYPES).toEqual(['code'])
     expect(AuthorizationCodeGrant.AUTHORIZATION_ENDPOINT).toBe(true)

@@ -23,7 +23,7 @@ import {
  *
  * With a store configured nothing needs overriding: the default hooks save
  * codes (hashed) in the store and redeem them atomically. Override the hooks
- * to keep codes elsewhere, as the reference's SQLAlchemy example does:
+ * to keep codes elsewhere, as Authlib’s SQLAlchemy example does:
  *
  * - {@link createAuthorizationCode} generates and saves a code;
  * - {@link parseAuthorizationCode} finds (and by default consumes) a code;

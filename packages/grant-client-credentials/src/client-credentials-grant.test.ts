@@ -175,7 +175,7 @@ describe.each(TEST_STORES)('ClientCredentialsGrant (RFC 6749 §4.4) on the %s', 
     })
   })
 
-  describe('when a subclass adds client_secret_post (the reference example)', () => {
+  describe('when a subclass adds client_secret_post (Authlib’s example)', () => {
     it('accepts the secret in the body', async () => {
       const { token } = await setup(PostClientCredentialsGrant)
       const response = await token('grant_type=client_credentials&client_id=post-client&client_secret=post-secret', {})

@@ -7,7 +7,7 @@ const NO_SCOPES: readonly string[] = Object.freeze([])
  * token for itself, with no resource owner (`userId` is `null`).
  *
  * - `GRANT_TYPE`: `client_credentials`
- * - `TOKEN_ENDPOINT_AUTH_METHODS`: `['client_secret_basic']` (the reference
+ * - `TOKEN_ENDPOINT_AUTH_METHODS`: `['client_secret_basic']` (Authlib’s
  *   default; add `client_secret_post` or a registered method such as
  *   `private_key_jwt` in a subclass)
  * - public clients are refused with `unauthorized_client`, whatever the

@@ -90,7 +90,7 @@ function fragment(response: OAuthResponse): Record<string, string> {
 describe.each(TEST_STORES)('ImplicitGrant on the %s', (_storeName, openStore) => {
   const setup = (grantClass?: GrantClass, extensions?: GrantExtension[]) => setupOn(openStore, grantClass, extensions)
 
-  it('has the reference defaults as static configuration', () => {
+  it('has Authlib’s defaults as static configuration', () => {
     expect(ImplicitGrant.GRANT_TYPE).toBe('implicit')
     expect(ImplicitGrant.RESPONSE_TYPES).toEqual(['token'])
     expect(ImplicitGrant.AUTHORIZATION_ENDPOINT).toBe(true)

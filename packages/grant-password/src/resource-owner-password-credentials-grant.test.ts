@@ -215,7 +215,7 @@ describe.each(TEST_STORES)('ResourceOwnerPasswordCredentialsGrant (RFC 6749 §4.
     })
   })
 
-  describe('when a subclass adds client_secret_post (the reference example)', () => {
+  describe('when a subclass adds client_secret_post (Authlib’s example)', () => {
     it('accepts the client secret in the body', async () => {
       const { token } = await setup({ grant: PostPasswordGrant })
       const response = await token(LOGIN + '&client_id=post-app&client_secret=post-secret', {})

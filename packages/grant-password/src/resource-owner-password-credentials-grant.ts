@@ -9,7 +9,7 @@ import { BaseGrant, OAuthError, configError, type AuthorizationServer, type Clie
  * `authenticateStoreUser` does the work.
  *
  * - `GRANT_TYPE`: `password`
- * - `TOKEN_ENDPOINT_AUTH_METHODS`: `['client_secret_basic']` (the reference
+ * - `TOKEN_ENDPOINT_AUTH_METHODS`: `['client_secret_basic']` (Authlib’s
  *   default; widen it in a subclass)
  * - a refresh token is issued when {@link BaseGrant.includeRefreshToken} says
  *   so (the client may use `refresh_token` and a grant for it is registered)

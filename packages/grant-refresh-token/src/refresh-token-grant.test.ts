@@ -104,6 +104,18 @@ type Ctx = Awaited<ReturnType<typeof setupOn>> & { refreshToken: string; accessT
 describe.each(TEST_STORES)('RefreshTokenGrant (RFC 6749 §6) on the %s', (_storeName, openStore) => {
   const setup = (grant?: typeof RefreshTokenGrant, extensions?: GrantExtension[]) => setupOn(openStore, grant, extensions)
 
+  it('carries the claims of the grant (audience, act, cnf) over to the refreshed tokens', async () => {
+    const { server, refresh, record } = await setup()
+    const issuer = new RefreshTokenGrant(server, createOAuthRequest({ method: 'POST', url: '/token' }), [])
+    const client = (await server.store.findClient('app'))!
+    const body = await issuer.issueTokens({ client, user: { id: 'u-1' }, scopes: ['read'], refreshToken: true, claims: { aud: ['https://api.example.com'], act: { sub: 'svc' } } })
+    const refreshed = await refresh(body.refresh_token as string)
+    expect(refreshed.status).toBe(200)
+    for (const token of [refreshed.body!['access_token'], refreshed.body!['refresh_token']]) {
+      expect((await record(token)).extra).toEqual({ claims: { aud: ['https://api.example.com'], act: { sub: 'svc' } } })
+    }
+  })
+
   describe('when the store fails between saving the successors and rotating (RFC 9700 §4.14.2)', () => {
     it('leaves the presented refresh token usable, so the honest retry is no reuse and revokes nothing', async () => {
       const { store, issue, refresh, events, record } = await setup()
@@ -382,7 +394,7 @@ describe.each(TEST_STORES)('RefreshTokenGrant (RFC 6749 §6) on the %s', (_store
     })
   })
 
-  describe('with a subclass changing TOKEN_ENDPOINT_AUTH_METHODS (the reference example)', () => {
+  describe('with a subclass changing TOKEN_ENDPOINT_AUTH_METHODS (Authlib’s example)', () => {
     it('accepts client_secret_post when added', async () => {
       const { issue, refresh } = await setup(PostRefreshTokenGrant)
       const { refreshToken } = await issue('post-app', ['read'])
@@ -400,8 +412,8 @@ describe.each(TEST_STORES)('RefreshTokenGrant (RFC 6749 §6) on the %s', (_store
     })
   })
 
-  describe('with the reference chapter’s hooks overridden', () => {
-    // The application's own users, as in the reference's `User.query.get(credential.user_id)`.
+  describe('with Authlib’s hooks overridden', () => {
+    // The application's own users, as in Authlib’s `User.query.get(credential.user_id)`.
     const appUsers = new Map<string, { id: string; username: string; active: boolean }>()
 
     class AppRefreshTokenGrant extends grants.RefreshTokenGrant {

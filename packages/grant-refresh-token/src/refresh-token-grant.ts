@@ -32,7 +32,7 @@ interface RefreshTokenGrantClass {
  *
  * Static options:
  * - `GRANT_TYPE`: `refresh_token`;
- * - `TOKEN_ENDPOINT_AUTH_METHODS`: `['client_secret_basic']` (the reference
+ * - `TOKEN_ENDPOINT_AUTH_METHODS`: `['client_secret_basic']` (Authlib’s
  *   default; public clients need a subclass that adds `none`);
  * - `ROTATE_REFRESH_TOKEN` (default `true`, RFC 9700 §4.14.2): issue a new
  *   refresh token and retire the presented one. When `false`, the presented
@@ -173,6 +173,8 @@ export class RefreshTokenGrant extends BaseGrant {
       // RFC 6749 §6: "the refresh token scope MUST be identical to that of the refresh token included by the client in the request".
       refreshTokenScopes: parseScope(credential.scope),
       familyId: credential.familyId,
+      // The grant's claims (an RFC 8707 audience, an RFC 8693 `act`, an RFC 9449 `cnf`) carry over to its refreshed tokens.
+      claims: claimsOf(credential),
     })
     // Rotate only now that the successors are saved: a failure before this
     // line leaves the presented token usable (an honest retry is not a
@@ -210,4 +212,10 @@ export class RefreshTokenGrant extends BaseGrant {
   #options(): RefreshTokenGrantClass {
     return this.constructor as unknown as RefreshTokenGrantClass
   }
+}
+
+/** The extra claims a token was issued with (`issueTokens({ claims })`), if any. */
+function claimsOf(record: TokenRecord): Readonly<Record<string, unknown>> | undefined {
+  const claims = record.extra?.['claims']
+  return typeof claims === 'object' && claims !== null && !Array.isArray(claims) ? (claims as Record<string, unknown>) : undefined
 }

@@ -134,12 +134,15 @@ export async function startDemoServer(env: Record<string, string>, cwd: string):
   }
   const deadline = Date.now() + 30_000
   let issuer: string | undefined
+  let metadata: string | undefined
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`the demo server exited with ${child.exitCode}:\n${output}`)
     issuer ??= /issuer (\S+)\)/.exec(output)?.[1]
-    if (issuer !== undefined) {
+    // The metadata URL the server prints (RFC 8414 §3.1: under the issuer's path, when it has one).
+    metadata ??= /\[grantkit\] metadata: (\S+)/.exec(output)?.[1]
+    if (issuer !== undefined && metadata !== undefined) {
       try {
-        const res = await fetch(`${issuer}/.well-known/oauth-authorization-server`)
+        const res = await fetch(metadata)
         if (res.status === 200) return { issuer, output: () => output, stop, pid: child.pid as number, kill }
       } catch {
         // not listening yet

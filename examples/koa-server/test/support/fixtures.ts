@@ -10,7 +10,7 @@ export const POST_CLIENT = { client_id: 'post-app', client_secret: 'post-app-sec
 export const PUBLIC_CLIENT = { client_id: 'public-app' }
 export const JWT_CLIENT = { client_id: 'jwt-app', client_secret: 'jwt-app-secret' }
 
-/** A seed (CONTRACT.md format) exercising every grant and auth method. */
+/** A seed (docs/demo-server.md format) exercising every grant and auth method. */
 export function seed(options: { callback?: string; jwks?: unknown } = {}) {
   const callback = options.callback ?? CALLBACK
   return {
