@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { memoryStore, type AuthorizationCodeRecord, type Client, type FullStore, type MemoryStore, type TokenRecord } from '@grantkit/core'
+import { memoryStore, type AuthorizationCodeRecord, type Client, type DeviceCodeRecord, type FullStore, type MemoryStore, type TokenRecord } from '@grantkit/core'
 import { openSqlite, sqliteStore, sqliteTables } from '@grantkit/store-drizzle'
 import Database from 'better-sqlite3'
 import { sql } from 'drizzle-orm'
@@ -62,7 +62,7 @@ export async function openTempSqliteStore(): Promise<TestStore & { file: string 
     db.$client.close()
     rmSync(dir, { recursive: true, force: true })
   })
-  const { clients, authorizationCodes, tokens, replayKeys, users } = sqliteTables
+  const { clients, authorizationCodes, tokens, replayKeys, users, deviceCodes } = sqliteTables
   const byRowid = sql`rowid`
   return {
     ...sqliteStore(db),
@@ -73,6 +73,8 @@ export async function openTempSqliteStore(): Promise<TestStore & { file: string 
       tokens: db.select().from(tokens).orderBy(byRowid).all().map((row) => withoutNull<TokenRecord>(row, ['extra'])),
       replay: db.select().from(replayKeys).orderBy(byRowid).all(),
       users: db.select().from(users).orderBy(byRowid).all(),
+      // `lastPollSlowDown` is the SQL store's own bookkeeping, not part of the record.
+      deviceCodes: db.select().from(deviceCodes).orderBy(byRowid).all().map(({ lastPollSlowDown: _, ...row }) => withoutNull<DeviceCodeRecord>(row, ['extra'])),
     }),
   }
 }

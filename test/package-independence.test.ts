@@ -15,9 +15,15 @@ const ALLOWED: Record<string, readonly string[]> = {
   '@grantkit/grant-password': ['@grantkit/core'],
   '@grantkit/grant-client-credentials': ['@grantkit/core'],
   '@grantkit/grant-refresh-token': ['@grantkit/core'],
+  '@grantkit/grant-token-exchange': ['@grantkit/core'],
   '@grantkit/grant-jwt-bearer': ['@grantkit/core', 'jose'],
   '@grantkit/ext-pkce': ['@grantkit/core'],
-  '@grantkit/adapter-koa': ['@grantkit/core', 'koa', '@koa/router'],
+  '@grantkit/adapter-koa': ['@grantkit/core', 'koa', '@koa/router', '@types/koa'],
+  '@grantkit/adapter-express': ['@grantkit/core', 'express'],
+  '@grantkit/adapter-fastify': ['@grantkit/core', 'fastify'],
+  '@grantkit/adapter-fetch': ['@grantkit/core'],
+  '@grantkit/adapter-test-suite': ['@grantkit/core', 'vitest'],
+  '@grantkit/grant-device-code': ['@grantkit/core'],
   '@grantkit/store-drizzle': ['@grantkit/core', 'drizzle-orm', 'better-sqlite3', 'pg'],
   '@grantkit/store-mongo': ['@grantkit/core', 'mongodb'],
 }
@@ -84,4 +90,12 @@ describe('package independence ("keep the core tiny and the packages independent
     })
   })
 
+  it('keeps @grantkit/adapter-fetch on Web standards: its built files import no Node built-in', () => {
+    const pkg = published.find((p) => p.manifest.name === '@grantkit/adapter-fetch')
+    expect(pkg, 'adapter-fetch is a published package').toBeDefined()
+    for (const file of ['dist/index.js', 'dist/index.cjs']) {
+      const source = readFileSync(join(pkg!.path, file), 'utf8')
+      expect(specifiersOf(source).filter((s) => builtins.has(s) || builtins.has(s.split('/')[0] as string))).toEqual([])
+    }
+  })
 })

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { cpus, release } from 'node:os'
 import { SCENARIOS, type Scenario } from './fixture.js'
 import { REPO_ROOT, type BenchOptions, type RunResult } from './runner.js'
-import type { TargetSpec } from './targets.js'
+import { ADAPTER_PAIRS, type TargetSpec } from './targets.js'
 
 export interface Summary {
   target: string
@@ -80,7 +80,8 @@ export function goals(summaries: readonly Summary[]): { goal: string; value: str
     const r = x.requestsPerSecond / y.requestsPerSecond
     return { goal: label, value: `${r.toFixed(2)}×`, met: r >= min }
   }
-  const p99 = summaries.filter((s) => s.target.startsWith('grantkit') && s.status === 'ok')
+  // Issue 7's targets (grantkit on Koa, each store); the other adapters have a table of their own.
+  const p99 = summaries.filter((s) => ['grantkit-memory', 'grantkit-sqlite', 'grantkit-postgres'].includes(s.target) && s.status === 'ok')
   const worst = p99.reduce((max, s) => Math.max(max, s.p99), 0)
   return [
     ratio('grantkit-memory', 'koa-floor', 'client_credentials', 0.9, 'memory store, client_credentials ≥ 0.9× Koa floor'),
@@ -106,12 +107,17 @@ export function renderMarkdown(results: readonly RunResult[], options: BenchOpti
     `- ${[
       ['@grantkit/core', version('@grantkit/core')],
       ['@grantkit/adapter-koa', version('@grantkit/adapter-koa')],
+      ['@grantkit/adapter-express', version('@grantkit/adapter-express')],
+      ['@grantkit/adapter-fastify', version('@grantkit/adapter-fastify')],
+      ['@grantkit/adapter-fetch', version('@grantkit/adapter-fetch')],
       ['@grantkit/store-drizzle', version('@grantkit/store-drizzle')],
       ['@node-oauth/oauth2-server', version('@node-oauth/oauth2-server')],
       ['@jmondi/oauth2-server', version('@jmondi/oauth2-server')],
       ['oidc-provider', version('oidc-provider')],
       ['koa', version('koa')],
       ['@koa/bodyparser', version('@koa/bodyparser')],
+      ['express', version('express')],
+      ['fastify', version('fastify')],
       ['autocannon', version('autocannon')],
     ]
       .map(([n, v]) => `${n} ${v}`)
@@ -145,5 +151,40 @@ export function renderMarkdown(results: readonly RunResult[], options: BenchOpti
     }
     lines.push('')
   }
+  lines.push(...adapterTable(summaries))
   return lines.join('\n')
+}
+
+/**
+ * Each adapter (memory store) beside the floor of its framework, for every scenario either of them ran: the
+ * adapter's req/s as a share of the floor's, and its p99 as a multiple of the floor's. A pair neither of
+ * whose targets ran is left out; a cell that is not ok shows its status.
+ */
+export function adapterTable(summaries: readonly Summary[]): string[] {
+  const rows: string[] = []
+  // req/s and p99 of a cell, or its status (the scenario tables above give the reason).
+  const show = (s: Summary | undefined) => (s === undefined ? ['not run', ''] : s.status === 'ok' ? [fmt(s.requestsPerSecond), ms(s.p99)] : [s.status, ''])
+  const times = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}×` : '')
+  for (const scenario of SCENARIOS) {
+    for (const pair of ADAPTER_PAIRS) {
+      const adapter = summaries.find((s) => s.target === pair.adapter && s.scenario === scenario)
+      const floor = summaries.find((s) => s.target === pair.floor && s.scenario === scenario)
+      if (adapter === undefined && floor === undefined) continue
+      const measured = adapter?.status === 'ok' && floor?.status === 'ok'
+      const ratios = measured ? [times(adapter.requestsPerSecond, floor.requestsPerSecond), times(adapter.p99, floor.p99)] : ['', '']
+      rows.push(`| ${[scenario, pair.framework, ...show(adapter), ...show(floor), ...ratios].join(' | ')} |`)
+    }
+  }
+  if (rows.length === 0) return []
+  return [
+    '## Adapters beside their framework\'s floor',
+    '',
+    'grantkit (memory store) on each adapter, and a fixed token JSON on the same framework parsing the form as that framework ' +
+      'usually does (the floor). Koa is `grantkit-memory`; the Fetch API targets run on node:http through the same small bridge.',
+    '',
+    '| scenario | framework | grantkit req/s | grantkit p99 ms | floor req/s | floor p99 ms | req/s ÷ floor | p99 ÷ floor |',
+    '|---|---|---:|---:|---:|---:|---:|---:|',
+    ...rows,
+    '',
+  ]
 }

@@ -31,4 +31,40 @@ export const TARGETS: readonly TargetSpec[] = [
   { name: 'oidc-provider', label: 'oidc-provider (memory adapter)', file: 'oidc-provider.ts', packageName: 'oidc-provider' },
   { name: 'koa-floor', label: 'Koa + @koa/bodyparser, fixed JSON (floor)', file: 'koa-floor.ts', packageName: 'koa', floor: true },
   { name: 'http-floor', label: 'node:http, fixed JSON (floor)', file: 'http-floor.ts', floor: true },
+  // Each adapter on its framework (memory store), beside that framework's floor.
+  {
+    name: 'grantkit-express',
+    label: 'grantkit on Express (memory store)',
+    file: 'grantkit-express.ts',
+    env: { BENCH_STORE: 'memory' },
+    packageName: '@grantkit/adapter-express',
+  },
+  { name: 'express-floor', label: 'Express + express.urlencoded, fixed JSON (floor)', file: 'express-floor.ts', packageName: 'express', floor: true },
+  {
+    name: 'grantkit-fastify',
+    label: 'grantkit on Fastify (memory store)',
+    file: 'grantkit-fastify.ts',
+    env: { BENCH_STORE: 'memory' },
+    packageName: '@grantkit/adapter-fastify',
+  },
+  { name: 'fastify-floor', label: 'Fastify + form content-type parser, fixed JSON (floor)', file: 'fastify-floor.ts', packageName: 'fastify', floor: true },
+  {
+    name: 'grantkit-fetch',
+    label: 'grantkit on the Fetch API (node:http bridge, memory store)',
+    file: 'grantkit-fetch.ts',
+    env: { BENCH_STORE: 'memory' },
+    packageName: '@grantkit/adapter-fetch',
+  },
+  { name: 'fetch-floor', label: 'Fetch API + request.text(), fixed JSON (floor, node:http bridge)', file: 'fetch-floor.ts', floor: true },
+]
+
+/**
+ * Each grantkit adapter target (memory store) and the floor on the same framework: RESULTS.md sets them side
+ * by side, with the adapter's share of its framework's floor. `grantkit-memory` is grantkit on the Koa adapter.
+ */
+export const ADAPTER_PAIRS: readonly { readonly framework: string; readonly adapter: string; readonly floor: string }[] = [
+  { framework: 'Koa', adapter: 'grantkit-memory', floor: 'koa-floor' },
+  { framework: 'Express', adapter: 'grantkit-express', floor: 'express-floor' },
+  { framework: 'Fastify', adapter: 'grantkit-fastify', floor: 'fastify-floor' },
+  { framework: 'Fetch API', adapter: 'grantkit-fetch', floor: 'fetch-floor' },
 ]

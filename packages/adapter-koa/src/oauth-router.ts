@@ -39,11 +39,9 @@ export interface OAuthRouterOptions extends Omit<HttpHandlerOptions, 'onError'> 
   onError?: (error: unknown, ctx: Context) => void
 }
 
-/** The body of a Koa request: what a body parser mounted before the router left, or the stream. */
+/** The body of a Koa request: the stream, or what a body parser mounted before the router made of it. */
 function bodyOf(ctx: Context): BodySource {
-  const parsed = (ctx.request as { body?: unknown }).body
-  if (parsed !== undefined) return { kind: 'parsed', value: parsed }
-  return nodeBodySource(ctx.req)
+  return nodeBodySource(ctx.req, { parsed: (ctx.request as { body?: unknown }).body })
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Client } from './client.js'
 import { OAuthError, invalidClient } from './errors.js'
-import { getHeader, getParam, type OAuthRequest } from './request.js'
+import { getHeader, getParam, refuseNul, type OAuthRequest } from './request.js'
 import { verifySecret } from './secrets.js'
 import type { ClientStore } from './store.js'
 
@@ -40,13 +40,31 @@ export function parseBasicCredentials(header: string | undefined): { clientId: s
   const decoded = Buffer.from(encoded, 'base64').toString('utf8')
   const colon = decoded.indexOf(':')
   if (colon === -1) throw invalidClient('malformed Basic credentials')
+  let clientId: string
+  let clientSecret: string
   try {
-    const clientId = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '))
-    const clientSecret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' '))
-    return { clientId, clientSecret }
+    clientId = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '))
+    clientSecret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' '))
   } catch {
     throw invalidClient('malformed Basic credentials')
   }
+  // A NUL never reaches a store (PostgreSQL refuses it in text).
+  refuseNul(clientId)
+  refuseNul(clientSecret)
+  return { clientId, clientSecret }
+}
+
+/** Whether the request carries Basic credentials with an empty secret (`id:`), which RFC 6749 §2.3.1 lets a public client send. */
+function basicWithEmptySecret(request: OAuthRequest): { clientId: string } | null {
+  const header = getHeader(request.headers, 'authorization')
+  if (header === undefined || header.length < 6 || header.slice(0, 6).toLowerCase() !== 'basic ') return null
+  let credentials: { clientId: string; clientSecret: string } | null
+  try {
+    credentials = parseBasicCredentials(header)
+  } catch {
+    return null
+  }
+  return credentials !== null && credentials.clientSecret === '' ? { clientId: credentials.clientId } : null
 }
 
 async function verifyConfidentialClient(context: ClientAuthContext, clientId: string, secret: string): Promise<Client> {
@@ -65,7 +83,7 @@ export function clientSecretBasic(): ClientAuthMethod {
   return {
     matches(request) {
       const header = getHeader(request.headers, 'authorization')
-      return header !== undefined && header.length >= 6 && header.slice(0, 6).toLowerCase() === 'basic '
+      return header !== undefined && header.length >= 6 && header.slice(0, 6).toLowerCase() === 'basic ' && basicWithEmptySecret(request) === null
     },
     async authenticate(request, context) {
       const credentials = parseBasicCredentials(getHeader(request.headers, 'authorization'))
@@ -86,7 +104,8 @@ export function clientSecretBasic(): ClientAuthMethod {
 export function clientSecretPost(): ClientAuthMethod {
   return {
     matches(request) {
-      return request.body.has('client_secret')
+      // An empty `client_secret=` is a public client's (RFC 6749 §3.1: as if omitted): `none`.
+      return getParam(request.body, 'client_secret') !== undefined
     },
     async authenticate(request, context) {
       const clientId = getParam(request.body, 'client_id')
@@ -104,16 +123,24 @@ export function clientSecretPost(): ClientAuthMethod {
 export function noneAuth(): ClientAuthMethod {
   return {
     matches(request) {
+      // RFC 6749 §2.3.1 lets a client omit an empty secret; simple-oauth2 and
+      // requests-oauthlib send it anyway, as `client_secret=` or Basic `id:`.
+      const emptyBasic = basicWithEmptySecret(request)
+      if (request.headers['authorization'] !== undefined && emptyBasic === null) return false
       return (
-        request.headers['authorization'] === undefined &&
-        request.body.has('client_id') &&
-        !request.body.has('client_secret') &&
+        (emptyBasic !== null || request.body.has('client_id')) &&
+        getParam(request.body, 'client_secret') === undefined &&
         !request.body.has('client_assertion')
       )
     },
     async authenticate(request, context) {
-      const clientId = getParam(request.body, 'client_id')
-      if (clientId === undefined) throw invalidClient('client authentication failed')
+      const emptyBasic = basicWithEmptySecret(request)
+      const bodyId = getParam(request.body, 'client_id')
+      if (emptyBasic !== null && bodyId !== undefined && bodyId !== emptyBasic.clientId) {
+        throw new OAuthError('invalid_request', 'client_id in the body does not match the Authorization header')
+      }
+      const clientId = emptyBasic?.clientId ?? bodyId
+      if (clientId === undefined || clientId === '') throw invalidClient('client authentication failed')
       const client = await context.store.findClient(clientId)
       if (client === null || client.tokenEndpointAuthMethod !== 'none') throw invalidClient('client authentication failed')
       return client

@@ -1,3 +1,4 @@
+import { configError } from './config-error.js'
 import { generateToken, hashSecret, type SecretHashAlgorithm } from './secrets.js'
 
 /** Names of the RFC 7591 §2 client authentication methods grantkit ships. */
@@ -70,10 +71,49 @@ export interface ClientInput {
 }
 
 /**
+ * Why a redirect URI may not be registered, or `null` when it may:
+ * - RFC 6749 §3.1.2: an absolute URI without a fragment;
+ * - RFC 9700 §4.1.1 / RFC 6749 §3.1.2.1: `https`, or `http` only on a
+ *   loopback host (RFC 8252 §7.3: `127.0.0.1`, `[::1]`, `localhost`);
+ * - RFC 8252 §7.1: or a private-use scheme, a reverse domain name such as
+ *   `com.example.app:/callback` (a scheme with a dot) — never `javascript:`,
+ *   `data:` or any other scheme a browser acts on.
+ */
+export function redirectUriProblem(uri: unknown): string | null {
+  if (typeof uri !== 'string' || uri === '') return 'must be a non-empty string'
+  for (let i = 0; i < uri.length; i++) {
+    const c = uri.charCodeAt(i)
+    if (c <= 0x20 || c === 0x7f) return 'must not contain spaces or control characters'
+  }
+  let url: URL
+  try {
+    url = new URL(uri)
+  } catch {
+    return 'must be an absolute URI (RFC 6749 §3.1.2)'
+  }
+  if (uri.includes('#')) return 'must not have a fragment (RFC 6749 §3.1.2)'
+  const scheme = url.protocol.slice(0, -1).toLowerCase()
+  if (scheme === 'https') return url.host === '' ? 'must name a host' : null
+  if (scheme === 'http') {
+    const host = url.hostname.toLowerCase()
+    return host === '127.0.0.1' || host === '[::1]' || host === 'localhost' ? null : 'may use http only on a loopback host (RFC 8252 §7.3); use https'
+  }
+  // RFC 8252 §7.1: "a URI scheme based on a domain name under their control, expressed in reverse order".
+  if (/^[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+$/.test(scheme)) return null
+  return 'must use https, http on a loopback host, or a private-use scheme (RFC 8252 §7.1)'
+}
+
+/**
  * Builds a {@link Client} record with the secret hashed; returns the record
- * and the clear secret (to show once, never to store).
+ * and the clear secret (to show once, never to store). Every redirect URI is
+ * checked first ({@link redirectUriProblem}): a `TypeError` for one that may
+ * not be registered.
  */
 export async function createClient(input: ClientInput): Promise<{ client: Client; clientSecret: string | null }> {
+  for (const uri of input.redirectUris ?? []) {
+    const problem = redirectUriProblem(uri)
+    if (problem !== null) throw configError(`createClient: the redirect URI ${JSON.stringify(String(uri)).slice(0, 80)} ${problem}`)
+  }
   const method = input.tokenEndpointAuthMethod ?? 'client_secret_basic'
   const isPublic = method === 'none'
   const secret = isPublic ? null : (input.clientSecret ?? generateToken(32))

@@ -270,3 +270,96 @@ describe('the resource guard builds every RFC 6750 §3 answer', () => {
     expect(result).toEqual({ ok: false, outcome: { kind: 'empty', status: 401, headers: expect.objectContaining({ 'www-authenticate': `Bearer realm="${ISSUER}"` }) } })
   })
 })
+
+describe('hardening, second round (core findings)', () => {
+  it('parses 16,000 distinct scopes in linear time and refuses more than the bound (RFC 6819 §4.4.1.11)', async () => {
+    const { parseScope, SCOPE_LIMITS } = await import('./scope.js')
+    const many = Array.from({ length: 16_000 }, (_, i) => `s${i}`).join(' ')
+    expect(() => parseScope(many)).toThrow(expect.objectContaining({ code: 'invalid_scope' }))
+    const allowed = Array.from({ length: SCOPE_LIMITS.maxTokens }, (_, i) => `s${i}`)
+    expect(parseScope([...allowed, ...allowed].join(' '))).toEqual(allowed)
+    expect(() => parseScope('x'.repeat(SCOPE_LIMITS.maxTokenLength + 1))).toThrow(expect.objectContaining({ code: 'invalid_scope' }))
+  })
+
+  it.each([
+    ['a description with quotes and a section sign', 'parameter "code" is missing (RFC 6749 §4.1.3)', "parameter 'code' is missing (RFC 6749 section 4.1.3)"],
+    ['a backslash and a newline', 'a\\b\nc', 'a/b c'],
+    ['typographic quotes and non-ASCII', 'the client’s “name” — é', "the client's 'name' - "],
+  ])('keeps error_description to the RFC 6749 §5.2 characters: %s', (_, raw, expected) => {
+    const error = new OAuthError('invalid_request', raw)
+    expect(error.description).toBe(expected)
+    expect(error.toJSON().error_description).toMatch(/^[\x20\x21\x23-\x5B\x5D-\x7E]*$/)
+  })
+
+  it('never echoes a requested scope or response type into the client callback (RFC 6749 §4.1.2.1)', async () => {
+    const { server, store } = setup()
+    server.registerGrant(TestCodeGrant)
+    await saveClient(store, { clientId: 'web', redirectUris: [REDIRECT], responseTypes: ['code'], scope: 'read' })
+    const queries: Record<string, string>[] = [
+      { response_type: 'code', client_id: 'web', scope: '<script>alert(1)</script>' },
+      { response_type: 'evil<b>', client_id: 'web' },
+    ]
+    for (const query of queries) {
+      const response = await server.createAuthorizationResponse(createOAuthRequest({ url: '/authorize', query }), { id: 'u' })
+      const description = new URL(response.headers['location']!).searchParams.get('error_description')!
+      expect(description).not.toMatch(/script|evil/)
+    }
+  })
+
+  it.each([
+    ['a form parameter', { grant_type: 'urn:test:token', scope: 'a\u0000b' }, undefined],
+    ['a client_id', { grant_type: 'urn:test:token', client_id: 'x\u0000' }, undefined],
+    ['Basic credentials', { grant_type: 'urn:test:token' }, `Basic ${Buffer.from('x\u0000:y').toString('base64')}`],
+  ])('refuses a NUL byte in %s with invalid_request before any store call', async (_, body, authorization) => {
+    const { server, store } = setup()
+    server.registerGrant(TestTokenGrant)
+    let calls = 0
+    store.findClient = async () => {
+      calls++
+      return null
+    }
+    const encoded = new URLSearchParams(body).toString()
+    const response = await createHttpHandler(server, { onError: () => {} }).handle({
+      method: 'POST',
+      path: '/token',
+      query: '',
+      url: '/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(encoded.length), ...(authorization === undefined ? {} : { authorization }) },
+      body: { kind: 'text', text: encoded },
+    })
+    expect(response).toMatchObject({ status: 400 })
+    expect(JSON.parse((response as { body: string }).body)).toMatchObject({ error: 'invalid_request' })
+    expect(calls).toBe(0)
+  })
+
+  it.each([
+    ['an empty client_secret in the body', (id: string) => ({ body: { grant_type: 'urn:test:token', client_id: id, client_secret: '' }, headers: {} })],
+    ['Basic credentials with an empty secret', (id: string) => ({ body: { grant_type: 'urn:test:token' }, headers: { authorization: `Basic ${Buffer.from(`${id}:`).toString('base64')}` } })],
+  ])('authenticates a public client that sends %s as "none" (RFC 6749 §2.3.1)', async (_, build) => {
+    const { server, store } = setup()
+    server.registerGrant(TestTokenGrant)
+    const { clientId } = await saveClient(store, { tokenEndpointAuthMethod: 'none', grantTypes: ['urn:test:token'] })
+    const { body, headers } = build(clientId)
+    const response = await server.createTokenResponse(createOAuthRequest({ method: 'POST', url: '/token', headers, body }))
+    expect(response.status).toBe(200)
+  })
+
+})
+
+describe('redirect URIs are checked at registration (RFC 6749 §3.1.2, RFC 8252 §7)', () => {
+  it.each([
+    ['javascript:alert(1)'],
+    ['data:text/html,<script>alert(1)</script>'],
+    ['not a url'],
+    ['https://client.example/cb#fragment'],
+    ['http://client.example/cb'],
+    ['file:///etc/passwd'],
+    ['myapp:/cb'],
+  ])('refuses %s with a TypeError', async (uri) => {
+    await expect(createClient({ redirectUris: [uri] })).rejects.toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_GRANTKIT_CONFIG' }))
+  })
+
+  it.each([['https://client.example/cb?x=1'], ['http://127.0.0.1:8080/cb'], ['http://[::1]/cb'], ['http://localhost/cb'], ['com.example.app:/oauth2redirect']])('accepts %s', async (uri) => {
+    await expect(createClient({ redirectUris: [uri] })).resolves.toMatchObject({ client: { redirectUris: [uri] } })
+  })
+})

@@ -135,9 +135,10 @@ export class OAuthError extends Error {
   redirect: ErrorRedirect | undefined
 
   constructor(code: OAuthErrorCode, description: string, options: OAuthErrorOptions = {}) {
-    super(description, options.cause === undefined ? undefined : { cause: options.cause })
+    const safe = safeDescription(description)
+    super(safe, options.cause === undefined ? undefined : { cause: options.cause })
     this.code = code
-    this.description = description
+    this.description = safe
     this.status = options.status ?? DEFAULT_STATUS[code]
     this.headers = options.headers ?? {}
     this.redirect = options.redirect
@@ -147,6 +148,30 @@ export class OAuthError extends Error {
   toJSON(): { error: OAuthErrorCode; error_description: string } {
     return { error: this.code, error_description: this.description }
   }
+}
+
+/** Characters RFC 6749 §5.2 allows in `error_description`: `%x20-21 / %x23-5B / %x5D-7E`. */
+const DESCRIPTION_CHARS = /^[\x20\x21\x23-\x5B\x5D-\x7E]*$/
+
+/**
+ * An `error_description` RFC 6749 §5.2 allows — "Values for the
+ * "error_description" parameter MUST NOT include characters outside the set
+ * %x20-21 / %x23-5B / %x5D-7E" — enforced in one place, the `OAuthError`
+ * constructor: `"` becomes `'`, `\` becomes `/`, `§` becomes "section",
+ * typographic quotes and dashes their ASCII forms, and anything else outside
+ * the set (control characters, other non-ASCII) is dropped. Descriptions
+ * never carry request values, so nothing an attacker sent is echoed.
+ */
+export function safeDescription(description: string): string {
+  if (DESCRIPTION_CHARS.test(description)) return description
+  return description
+    .replace(/"|[\u201C\u201D]/g, "'")
+    .replace(/[\u2018\u2019]/g, "'")
+    .replace(/\\/g, '/')
+    .replace(/§\s?/g, 'section ')
+    .replace(/[\u2013\u2014]/g, '-')
+    .replace(/[\t\r\n]/g, ' ')
+    .replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/g, '')
 }
 
 /** Builds an `invalid_request` error. */

@@ -295,7 +295,7 @@ export abstract class BaseGrant {
     // authorization.responseType is already sorted, so sort the registered ones too.
     const sorted = (type: string) => type.split(' ').filter((s) => s !== '').sort().join(' ')
     if (!client.responseTypes.some((type) => sorted(type) === authorization.responseType)) {
-      throw new OAuthError('unauthorized_client', `client is not allowed the response type "${authorization.responseType}"`)
+      throw new OAuthError('unauthorized_client', 'the client is not allowed this response type')
     }
     const grantType = this.grantClass.GRANT_TYPE
     if (grantType !== null && !client.grantTypes.includes(grantType)) {
@@ -364,8 +364,8 @@ export abstract class BaseGrant {
    * otherwise a subset of `allowed` (default: the client's scope), else
    * `invalid_scope` (RFC 6749 §3.3).
    */
-  resolveScopes(requested: string | undefined, client: Client, allowed: readonly string[] = clientScopes(client)): string[] {
-    return resolveScope(requested, allowed)
+  resolveScopes(requested: string | undefined, client: Client, allowed: readonly string[] = clientScopes(client), message?: string): string[] {
+    return resolveScope(requested, allowed, message)
   }
 
   /**

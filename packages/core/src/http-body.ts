@@ -1,5 +1,5 @@
 import { OAuthError } from './errors.js'
-import { getHeader, parseFormEncoded, type RequestHeaders } from './request.js'
+import { getHeader, parseFormEncoded, refuseNul, type RequestHeaders } from './request.js'
 
 /** The default request body limit: 64 KiB. */
 export const DEFAULT_BODY_LIMIT = 64 * 1024
@@ -138,8 +138,9 @@ function fromParsed(value: unknown, type: string | undefined, format: BodyFormat
   if (typeof value !== 'object' || Array.isArray(value)) throw alreadyConsumed()
   const form = new URLSearchParams()
   for (const [name, v] of Object.entries(value as Record<string, unknown>)) {
-    if (typeof v === 'string') form.append(name, v)
-    else if (Array.isArray(v) && v.every((item) => typeof item === 'string')) for (const item of v) form.append(name, item)
+    refuseNul(name)
+    if (typeof v === 'string') form.append(name, (refuseNul(v), v))
+    else if (Array.isArray(v) && v.every((item) => typeof item === 'string')) for (const item of v) form.append(name, (refuseNul(item), item))
     // A nested object means a parser with "extended" syntax rewrote the
     // parameters (a[b]=c): the original names are lost, so refuse it.
     else throw new OAuthError('invalid_request', 'the request body was parsed by another middleware into something other than form parameters')

@@ -246,7 +246,7 @@ export function createHttpHandler(server: AuthorizationServer, options: HttpHand
     const headers = corsFor(false)
     // RFC 6749 §3.2: "The client MUST use the HTTP "POST" method when making access token requests."
     if (!route.methods.includes(method)) {
-      return oauthErrorJson(new OAuthError('invalid_request', `${method} is not allowed here`, { status: 405, headers: { allow } }), headers)
+      return oauthErrorJson(new OAuthError('invalid_request', 'this HTTP method is not allowed here', { status: 405, headers: { allow } }), headers)
     }
     const within = deadline(timeout)
     try {
@@ -268,7 +268,7 @@ export function createHttpHandler(server: AuthorizationServer, options: HttpHand
     if (method === 'OPTIONS') return { kind: 'empty', status: 204, headers: { allow, ...corsHeaders(cors, origin, 'GET', true, getHeader(request.headers, 'access-control-request-method')) } }
     const headers = corsHeaders(cors, origin, 'GET', false, undefined)
     if (method !== 'GET' && method !== 'HEAD') {
-      return oauthErrorJson(new OAuthError('invalid_request', `${method} is not allowed here`, { status: 405, headers: { allow } }), headers)
+      return oauthErrorJson(new OAuthError('invalid_request', 'this HTTP method is not allowed here', { status: 405, headers: { allow } }), headers)
     }
     return { kind: 'json', status: 200, headers: { ...headers, 'cache-control': 'public, max-age=300', 'content-type': route.contentType }, body: JSON.stringify(route.document()) }
   }
@@ -281,7 +281,7 @@ export function createHttpHandler(server: AuthorizationServer, options: HttpHand
   ): Promise<HttpOutcome> => {
     const allow = 'GET, HEAD, POST, OPTIONS'
     if (method === 'OPTIONS') return { kind: 'empty', status: 204, headers: { ...PAGE_HEADERS, allow } }
-    if (method !== 'GET' && method !== 'HEAD' && method !== 'POST') return errorPageOutcome(405, 'invalid_request', `${method} is not allowed here`, { allow })
+    if (method !== 'GET' && method !== 'HEAD' && method !== 'POST') return errorPageOutcome(405, 'invalid_request', 'this HTTP method is not allowed here', { allow })
     if (authorize === undefined) throw configError('HttpHandler: the authorization endpoint needs an "authorize" hook')
     const within = deadline(timeout)
     let handle: AuthorizationHandle | undefined
@@ -310,8 +310,9 @@ export function createHttpHandler(server: AuthorizationServer, options: HttpHand
       else throw new TypeError('authorize hook: must return { user }, { deny: true } or undefined')
       return toOutcome(await within(server.createAuthorizationResponse(handle, user)), method, PAGE_HEADERS)
     } catch (error) {
-      // A protocol error the app's hook raised after validation goes back to the client (RFC 6749 §4.1.2.1).
-      if (isOAuthError(error) && error.status < 500) {
+      // A protocol error the app's hook raised after validation goes back to the client (RFC 6749
+      // §4.1.2.1), `temporarily_unavailable` included; only an unexpected failure is the 500 page.
+      if (isOAuthError(error) && error.code !== 'server_error') {
         if (handle !== undefined && error.redirect === undefined) error.redirect = handle.redirect
         return toOutcome(server.authorizationErrorResponse(error), method, PAGE_HEADERS)
       }

@@ -1,4 +1,4 @@
-export { OAuthError, invalidClient, invalidGrant, invalidRequest, invalidScope, invalidTarget, isOAuthError, unauthorizedClient } from './errors.js'
+export { OAuthError, invalidClient, invalidGrant, invalidRequest, invalidScope, invalidTarget, isOAuthError, safeDescription, unauthorizedClient } from './errors.js'
 export type { ErrorRedirect, OAuthErrorCode, OAuthErrorOptions } from './errors.js'
 export { authorizationParams, brandRequest, createOAuthRequest, getHeader, getParam, isOAuthRequest, parseFormEncoded, requireParam } from './request.js'
 export type { OAuthRequest, OAuthRequestInit, RequestHeaders } from './request.js'
@@ -6,8 +6,8 @@ export { emptyResponse, errorPageResponse, errorResponse, jsonResponse, redirect
 export type { OAuthResponse } from './response.js'
 export { generateToken, hashSecret, hashToken, timingSafeEqualString, verifySecret } from './secrets.js'
 export type { SecretHashAlgorithm } from './secrets.js'
-export { formatScope, parseScope, resolveScope } from './scope.js'
-export { clientScopes, createClient, defaultResponseTypes, isPublicClient } from './client.js'
+export { SCOPE_LIMITS, formatScope, parseScope, resolveScope } from './scope.js'
+export { clientScopes, createClient, defaultResponseTypes, isPublicClient, redirectUriProblem } from './client.js'
 export type { BuiltinClientAuthMethod, Client, ClientInput } from './client.js'
 export { clientSecretBasic, clientSecretPost, noneAuth, parseBasicCredentials } from './client-auth.js'
 export type { ClientAuthContext, ClientAuthMethod } from './client-auth.js'
@@ -74,5 +74,5 @@ export type {
   UserRecord,
   UserStore,
 } from './store.js'
-export { codeDates, refuseInvalidDates, tokenDates } from './store-dates.js'
+export { codeDates, deviceCodeDates, refuseInvalidDates, tokenDates } from './store-dates.js'
 export type { RecordDates } from './store-dates.js'

@@ -58,7 +58,9 @@ export class IntrospectionEndpoint {
       active: true,
       scope: record.scope,
       client_id: record.clientId,
-      token_type: record.type === 'access_token' ? 'Bearer' : 'refresh_token',
+      // RFC 7662 §2.2: "Type of the token as defined in Section 5.1 of OAuth 2.0" — the
+      // access-token type (RFC 6749 §7.1), which a refresh token yields too. Not "refresh_token".
+      token_type: 'Bearer',
       exp: Math.floor(record.expiresAt.getTime() / 1000),
       iat: Math.floor(record.issuedAt.getTime() / 1000),
       iss: this.server.issuer,

@@ -1,6 +1,6 @@
 import type { Client } from './client.js'
-import { codeDates, refuseInvalidDates, tokenDates } from './store-dates.js'
-import type { AuthorizationCodeRecord, FullStore, TokenRecord, UserRecord } from './store.js'
+import { codeDates, deviceCodeDates, refuseInvalidDates, tokenDates } from './store-dates.js'
+import type { AuthorizationCodeRecord, DeviceCodeRecord, FullStore, TokenRecord, UserRecord } from './store.js'
 
 /** A {@link FullStore} in process memory, with a look at what it holds. */
 export interface MemoryStore extends FullStore {
@@ -11,14 +11,18 @@ export interface MemoryStore extends FullStore {
     tokens: TokenRecord[]
     replay: { key: string; expiresAt: Date }[]
     users: UserRecord[]
+    deviceCodes: DeviceCodeRecord[]
   }
 }
+
+/** RFC 8628 §3.5: each `slow_down` adds 5 seconds to the polling interval. */
+const SLOW_DOWN_SECONDS = 5
 
 /**
  * A store in process memory, for tests and quick starts. It honours every
  * store contract (JavaScript runs each call's check-and-set without an
- * `await` in between, so consume and rotate are atomic). Records are copied
- * in and out, as a database would. An invalid `Date` (argument or record
+ * `await` in between, so consume, rotate and the device-code transitions are
+ * atomic). Records are copied in and out, as a database would. An invalid `Date` (argument or record
  * field) is refused with a `TypeError` before anything is stored.
  */
 export function memoryStore(): MemoryStore {
@@ -29,6 +33,14 @@ export function memoryStore(): MemoryStore {
   const replay = new Map<string, number>()
   const users = new Map<string, UserRecord>()
   const usernames = new Map<string, string>()
+  const devices = new Map<string, DeviceCodeRecord>()
+  /** userCodeHash → deviceCodeHash, the unique index on user codes. */
+  const userCodes = new Map<string, string>()
+  /** The device authorization with this device code hash, when unexpired at `now`. */
+  const liveDevice = (deviceCodeHash: string | undefined, now: Date): DeviceCodeRecord | null => {
+    const record = deviceCodeHash === undefined ? undefined : devices.get(deviceCodeHash)
+    return record === undefined || record.expiresAt.getTime() <= now.getTime() ? null : record
+  }
 
   return {
     async findClient(clientId) {
@@ -139,6 +151,52 @@ export function memoryStore(): MemoryStore {
       usernames.set(user.username, user.id)
     },
 
+    async saveDeviceCode(record) {
+      refuseInvalidDates('memoryStore.saveDeviceCode', deviceCodeDates(record).required, deviceCodeDates(record).nullable)
+      // Both hashes are unique, as a database's indexes would make them: checked before anything is stored.
+      if (devices.has(record.deviceCodeHash)) throw new Error('memoryStore.saveDeviceCode: device code already stored')
+      if (userCodes.has(record.userCodeHash)) throw new Error('memoryStore.saveDeviceCode: user code already in use')
+      devices.set(record.deviceCodeHash, copy(record))
+      userCodes.set(record.userCodeHash, record.deviceCodeHash)
+    },
+    async findDeviceCodeByUserCode(userCodeHash, now) {
+      refuseInvalidDates('memoryStore.findDeviceCodeByUserCode', { now })
+      const record = liveDevice(userCodes.get(userCodeHash), now)
+      return record === null ? null : copy(record)
+    },
+    async decideDeviceCode(userCodeHash, decision, now) {
+      refuseInvalidDates('memoryStore.decideDeviceCode', { now })
+      // A user code is single use (store contract): only a pending authorization may be decided.
+      const record = liveDevice(userCodes.get(userCodeHash), now)
+      if (record === null || record.status !== 'pending') return null
+      const decided: DeviceCodeRecord = decision.approved
+        ? { ...record, status: 'approved', userId: decision.userId, scope: decision.scope ?? record.scope }
+        : { ...record, status: 'denied' }
+      devices.set(record.deviceCodeHash, decided)
+      return copy(decided)
+    },
+    async pollDeviceCode(deviceCodeHash, now) {
+      refuseInvalidDates('memoryStore.pollDeviceCode', { now })
+      const record = liveDevice(deviceCodeHash, now)
+      if (record === null) return null
+      // RFC 8628 §3.5 slow_down: a poll sooner than `interval` seconds after the previous one.
+      const slowDown = record.lastPolledAt !== null && now.getTime() - record.lastPolledAt.getTime() < record.interval * 1000
+      const polled: DeviceCodeRecord = {
+        ...record,
+        interval: slowDown ? record.interval + SLOW_DOWN_SECONDS : record.interval,
+        lastPolledAt: new Date(now.getTime()),
+      }
+      devices.set(deviceCodeHash, polled)
+      return { record: copy(polled), slowDown }
+    },
+    async redeemDeviceCode(deviceCodeHash, now) {
+      refuseInvalidDates('memoryStore.redeemDeviceCode', { now })
+      const record = liveDevice(deviceCodeHash, now)
+      if (record === null || record.status !== 'approved') return null
+      devices.set(deviceCodeHash, { ...record, status: 'redeemed' })
+      return copy(record)
+    },
+
     async purgeExpired(now) {
       refuseInvalidDates('memoryStore.purgeExpired', { now })
       const t = now.getTime()
@@ -158,6 +216,13 @@ export function memoryStore(): MemoryStore {
           count++
         }
       }
+      for (const [hash, record] of devices) {
+        if (record.expiresAt.getTime() <= t) {
+          devices.delete(hash)
+          userCodes.delete(record.userCodeHash)
+          count++
+        }
+      }
       for (const [key, expires] of replay) {
         if (expires <= t) {
           replay.delete(key)
@@ -174,6 +239,7 @@ export function memoryStore(): MemoryStore {
         tokens: [...tokens.values()].map(copyToken),
         replay: [...replay].map(([key, expires]) => ({ key, expiresAt: new Date(expires) })),
         users: [...users.values()].map(copy),
+        deviceCodes: [...devices.values()].map(copy),
       }
     },
   }

@@ -13,13 +13,17 @@ export interface NodeReadableRequest {
 
 /**
  * The {@link BodySource} of a Node request stream (Koa, Express and Fastify
- * all sit on `http.IncomingMessage`). A stream another middleware already
- * read to its end is `consumed`, so the endpoint answers 400 instead of
+ * all sit on `http.IncomingMessage`): the stream while it is unread; once an
+ * app body parser read it, `parsed` (what it left, e.g. `ctx.request.body`,
+ * `req.body`) or, with nothing left, `consumed` — answered 400 instead of
  * waiting forever for data that will never come.
  */
-export function nodeBodySource(req: NodeReadableRequest): BodySource {
-  if (req.readableEnded === true) return { kind: 'consumed' }
-  return { kind: 'bytes', read: (limit) => readNodeStream(req, limit), discard: () => void req.resume() }
+export function nodeBodySource(req: NodeReadableRequest, options: { readonly parsed?: unknown } = {}): BodySource {
+  // The stream itself when nobody read it — even when a body parser left a
+  // value (a JSON-only parser sets `{}` on a form it skipped, without reading).
+  if (req.readableEnded !== true) return { kind: 'bytes', read: (limit) => readNodeStream(req, limit), discard: () => void req.resume() }
+  // Read by the app's own parser: what it made of the body, or nothing left.
+  return options.parsed === undefined ? { kind: 'consumed' } : { kind: 'parsed', value: options.parsed }
 }
 
 function readNodeStream(req: NodeReadableRequest, limit: number): Promise<Uint8Array> {

@@ -125,12 +125,26 @@ export function parseFormEncoded(text: string): URLSearchParams {
 
 function decodeComponent(raw: string): string {
   const plus = raw.indexOf('+') === -1 ? raw : raw.replace(/\+/g, ' ')
-  if (plus.indexOf('%') === -1) return plus
-  try {
-    return decodeURIComponent(plus)
-  } catch {
-    throw new OAuthError('invalid_request', 'malformed percent-encoding or UTF-8 in the request parameters')
+  let decoded: string
+  if (plus.indexOf('%') === -1) decoded = plus
+  else {
+    try {
+      decoded = decodeURIComponent(plus)
+    } catch {
+      throw new OAuthError('invalid_request', 'malformed percent-encoding or UTF-8 in the request parameters')
+    }
   }
+  refuseNul(decoded)
+  return decoded
+}
+
+/**
+ * A NUL character has no place in an OAuth parameter or credential, and
+ * databases refuse it (PostgreSQL's text type): refused as `invalid_request`
+ * before anything reaches a store.
+ */
+export function refuseNul(value: string): void {
+  if (value.indexOf('\u0000') !== -1) throw new OAuthError('invalid_request', 'the request parameters must not contain a NUL character')
 }
 
 /**

@@ -135,10 +135,10 @@ describe('IntrospectionEndpoint (RFC 7662)', () => {
     })
   })
 
-  it('describes a refresh token as such', async () => {
+  it('gives a refresh token the token_type of RFC 6749 §7.1 (RFC 7662 §2.2), not "refresh_token"', async () => {
     const w = await world()
     const { refresh_token } = await w.issue()
-    expect((await w.introspect(refresh_token)).body).toMatchObject({ active: true, token_type: 'refresh_token' })
+    expect((await w.introspect(refresh_token)).body).toMatchObject({ active: true, token_type: 'Bearer' })
   })
 
   it.each<[string, (w: Awaited<ReturnType<typeof world>>, token: string) => Promise<void> | void]>([

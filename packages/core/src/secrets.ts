@@ -69,12 +69,26 @@ const SCRYPT_R = 8
 const SCRYPT_P = 1
 const SCRYPT_KEYLEN = 32
 
-function scrypt(password: string, salt: Buffer, n: number, r: number, p: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    scryptCb(password, salt, SCRYPT_KEYLEN, { N: n, r, p, maxmem: 256 * n * r }, (err, key) =>
-      err ? reject(err) : resolve(key),
-    )
-  })
+// scrypt is memory-hard on purpose (16 MiB at N=16384, r=8): at most this
+// many run at once, so a burst of logins or client authentications queues
+// for CPU instead of growing the process by 16 MiB a request.
+const SCRYPT_CONCURRENCY = 2
+let running = 0
+const waiting: Array<() => void> = []
+
+async function scrypt(password: string, salt: Buffer, n: number, r: number, p: number): Promise<Buffer> {
+  // A finished call hands its slot straight to the next waiter, so the bound holds exactly.
+  if (running >= SCRYPT_CONCURRENCY) await new Promise<void>((resolve) => waiting.push(resolve))
+  else running++
+  try {
+    return await new Promise<Buffer>((resolve, reject) => {
+      scryptCb(password, salt, SCRYPT_KEYLEN, { N: n, r, p, maxmem: 256 * n * r }, (err, key) => (err ? reject(err) : resolve(key)))
+    })
+  } finally {
+    const next = waiting.shift()
+    if (next === undefined) running--
+    else next()
+  }
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { AuthorizationCodeRecord, TokenRecord } from './store.js'
+import type { AuthorizationCodeRecord, DeviceCodeRecord, TokenRecord } from './store.js'
 
 /** The dates of a record: those it must have, and those that may be `null`. */
 export interface RecordDates {
@@ -33,4 +33,9 @@ export function codeDates(code: AuthorizationCodeRecord): RecordDates {
 /** The dates of a token, for {@link refuseInvalidDates}. */
 export function tokenDates(token: TokenRecord): RecordDates {
   return { required: { issuedAt: token.issuedAt, expiresAt: token.expiresAt }, nullable: { revokedAt: token.revokedAt, rotatedAt: token.rotatedAt } }
+}
+
+/** The dates of a device authorization (RFC 8628 §3.2), for {@link refuseInvalidDates}. */
+export function deviceCodeDates(record: DeviceCodeRecord): RecordDates {
+  return { required: { createdAt: record.createdAt, expiresAt: record.expiresAt }, nullable: { lastPolledAt: record.lastPolledAt } }
 }

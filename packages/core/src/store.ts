@@ -211,7 +211,13 @@ export interface DevicePollResult {
 
 /** Persists device authorizations (RFC 8628). */
 export interface DeviceCodeStore {
-  /** Saves a new device authorization. */
+  /**
+   * Saves a new device authorization. Device codes and user codes are unique:
+   * when a stored authorization (expired or not, until purged) already has
+   * this `deviceCodeHash` or `userCodeHash`, the save fails with an error and
+   * nothing is written, so that a grant can draw another user code (RFC 8628
+   * §6.1: user codes are short).
+   */
   saveDeviceCode(record: DeviceCodeRecord): Promise<void>
   /** The unexpired authorization with this user code hash in whatever status, or `null`. Read-only. */
   findDeviceCodeByUserCode(userCodeHash: string, now: Date): Promise<DeviceCodeRecord | null>
@@ -225,7 +231,8 @@ export interface DeviceCodeStore {
   decideDeviceCode(userCodeHash: string, decision: { readonly approved: true; readonly userId: string; readonly scope?: string } | { readonly approved: false }, now: Date): Promise<DeviceCodeRecord | null>
   /**
    * Records a poll of the token endpoint, atomically: when the
-   * authorization exists and `expiresAt > now`, sets `lastPolledAt = now`;
+   * authorization exists (in any status) and `expiresAt > now`, sets
+   * `lastPolledAt = now`;
    * when the previous poll was less than `interval` seconds before `now`, it
    * also adds 5 to `interval` and answers `slowDown: true` (RFC 8628 §3.5).
    * Unknown or expired: `null`.
@@ -241,7 +248,7 @@ export interface DeviceCodeStore {
 
 /** Housekeeping: removes what can no longer be used. */
 export interface PurgeableStore {
-  /** Deletes codes, tokens and replay keys that expired before `now`; returns how many rows/documents went. */
+  /** Deletes codes, device authorizations, tokens and replay keys that expired before `now`; returns how many rows/documents went. */
   purgeExpired(now: Date): Promise<number>
 }
 
@@ -249,4 +256,4 @@ export interface PurgeableStore {
 export interface GrantkitStore extends ClientStore, AuthorizationCodeStore, TokenStore, ReplayStore {}
 
 /** A store with every capability, as the built-in stores provide. */
-export interface FullStore extends GrantkitStore, UserStore, PurgeableStore {}
+export interface FullStore extends GrantkitStore, UserStore, PurgeableStore, DeviceCodeStore {}

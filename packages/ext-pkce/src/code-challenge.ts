@@ -155,7 +155,7 @@ export class CodeChallenge implements GrantExtension {
       // RFC 7636 §4.4.1: an unsupported transformation is "invalid_request".
       throw new OAuthError(
         'invalid_request',
-        method === undefined ? 'code_challenge_method is required: "plain" is not supported' : `code challenge method "${method}" is not supported`,
+        method === undefined ? 'code_challenge_method is required: "plain" is not supported' : 'the code challenge method is not supported',
       )
     }
     // RFC 9700 §2.1.1: S256 is the only method that does not expose the

@@ -147,7 +147,7 @@ export class RefreshTokenGrant extends BaseGrant {
     if (credential.rotatedAt !== null) await this.#rejectReuse(credential, options)
     // RFC 6749 §6: "The requested scope MUST NOT include any scope not originally granted";
     // omitted, it is "treated as equal to the scope originally granted".
-    this.scopes = this.resolveScopes(requestedScope, client, parseScope(credential.scope))
+    this.scopes = this.resolveScopes(requestedScope, client, parseScope(credential.scope), 'a requested scope was not granted to this refresh token')
     const user = await this.authenticateUser(credential)
     if (credential.userId !== null && user === null) throw new OAuthError('invalid_grant', 'the resource owner of the refresh token is no longer valid')
     this.credential = credential

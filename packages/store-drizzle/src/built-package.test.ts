@@ -43,6 +43,7 @@ describe('the built package', () => {
       '__grantkit_migrations',
       'grantkit_authorization_codes',
       'grantkit_clients',
+      'grantkit_device_codes',
       'grantkit_replay_keys',
       'grantkit_tokens',
       'grantkit_users',

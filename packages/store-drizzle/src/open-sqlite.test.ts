@@ -1,8 +1,8 @@
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { getTableName } from 'drizzle-orm'
 import { afterEach, describe, expect, it } from 'vitest'
-import { MIGRATIONS_TABLE } from './migrate.js'
+import { MIGRATIONS_TABLE, migrationsFolder } from './migrate.js'
 import { openSqlite, type SqliteDatabase } from './open-sqlite.js'
 import { sqliteTables } from './sqlite-schema.js'
 import { tempDir } from './internal/testing.js'
@@ -44,10 +44,13 @@ describe('openSqlite', () => {
     const { $client } = await open(file)
     const names = ($client.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as { name: string }[]).map((r) => r.name)
     expect(names).toEqual(expect.arrayContaining([...Object.values(sqliteTables).map((t) => getTableName(t)), MIGRATIONS_TABLE]))
-    expect($client.prepare(`SELECT count(*) AS n FROM "${MIGRATIONS_TABLE}"`).get()).toEqual({ n: 1 })
+    // One record per shipped migration, although the file was opened (and migrated) twice.
+    const journal = JSON.parse(readFileSync(join(migrationsFolder('sqlite'), 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] }
+    expect(journal.entries.length).toBeGreaterThanOrEqual(2)
+    expect($client.prepare(`SELECT count(*) AS n FROM "${MIGRATIONS_TABLE}"`).get()).toEqual({ n: journal.entries.length })
   })
 
-  it('indexes every lookup column (client_id, family_id, expires_at)', async () => {
+  it('indexes every lookup column (client_id, family_id, expires_at, user_code_hash)', async () => {
     const tmp = tempDir()
     cleanups.push(tmp.remove)
     const { $client } = await open(join(tmp.dir, 'grantkit.sqlite'))
@@ -59,5 +62,6 @@ describe('openSqlite', () => {
     expect(indexed('grantkit_authorization_codes')).toEqual(expect.arrayContaining(['code_hash', 'client_id', 'family_id', 'expires_at']))
     expect(indexed('grantkit_replay_keys')).toEqual(expect.arrayContaining(['key', 'expires_at']))
     expect(indexed('grantkit_users')).toEqual(expect.arrayContaining(['id', 'username']))
+    expect(indexed('grantkit_device_codes')).toEqual(expect.arrayContaining(['device_code_hash', 'user_code_hash', 'expires_at']))
   })
 })

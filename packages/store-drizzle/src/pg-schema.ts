@@ -1,4 +1,6 @@
-import { index, jsonb, pgTable, text, timestamp } from 'drizzle-orm/pg-core'
+import type { DeviceCodeRecord } from '@grantkit/core'
+import { boolean, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core'
+import { deviceCodeColumns } from './internal/device-code-columns.js'
 import { DEFAULT_TABLE_PREFIX, type TablesOptions } from './sqlite-schema.js'
 
 /**
@@ -10,7 +12,7 @@ import { DEFAULT_TABLE_PREFIX, type TablesOptions } from './sqlite-schema.js'
  * @example
  * ```ts
  * // schema.ts of your drizzle-kit config
- * export const { clients, authorizationCodes, tokens, replayKeys, users } = createPgTables()
+ * export const { clients, authorizationCodes, tokens, replayKeys, users, deviceCodes } = createPgTables()
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-10.5
  */
@@ -90,7 +92,24 @@ export function createPgTables(options: TablesOptions = {}) {
     passwordHash: text('password_hash').notNull(),
   })
 
-  return { clients, authorizationCodes, tokens, replayKeys, users }
+  // RFC 8628 device authorizations, keyed by the device code hash; user codes are unique.
+  const deviceCodes = pgTable(
+    `${p}device_codes`,
+    deviceCodeColumns({
+      key: (name) => text(name).primaryKey(),
+      text: (name) => text(name).notNull(),
+      nullableText: (name) => text(name),
+      status: (name) => text(name).$type<DeviceCodeRecord['status']>().notNull(),
+      count: (name) => integer(name).notNull(),
+      time: (name) => ts(name).notNull(),
+      nullableTime: (name) => ts(name),
+      flag: (name) => boolean(name).notNull().default(false),
+      json: (name) => jsonb(name).$type<Record<string, unknown>>(),
+    }),
+    (t) => [uniqueIndex(`${p}device_codes_user_code_hash_unique`).on(t.userCodeHash), index(`${p}device_codes_expires_at_idx`).on(t.expiresAt)],
+  )
+
+  return { clients, authorizationCodes, tokens, replayKeys, users, deviceCodes }
 }
 
 /** The tables of {@link createPgTables}. */

@@ -51,6 +51,7 @@ export function pgStore(db: AnyPgDatabase, options: PgStoreOptions = {}): FullSt
         run: async (values) => void (await statement.execute(values)),
       }
     },
+    plusSeconds: (time, seconds) => sql`(${time} + ${seconds} * interval '1 second')`,
     // Byte order whatever the database collation.
     byteOrder: (column) => sql`${column} collate "C"`,
     // A request saves 2 tokens; a few row counts cover every grant.

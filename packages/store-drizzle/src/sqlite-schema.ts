@@ -1,4 +1,6 @@
-import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core'
+import type { DeviceCodeRecord } from '@grantkit/core'
+import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
+import { deviceCodeColumns } from './internal/device-code-columns.js'
 
 /** Options of {@link createSqliteTables} and {@link createPgTables}. */
 export interface TablesOptions {
@@ -22,7 +24,7 @@ export const DEFAULT_TABLE_PREFIX = 'grantkit_'
  * @example
  * ```ts
  * // schema.ts of your drizzle-kit config
- * export const { clients, authorizationCodes, tokens, replayKeys, users } = createSqliteTables()
+ * export const { clients, authorizationCodes, tokens, replayKeys, users, deviceCodes } = createSqliteTables()
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-10.5
  */
@@ -102,7 +104,24 @@ export function createSqliteTables(options: TablesOptions = {}) {
     passwordHash: text('password_hash').notNull(),
   })
 
-  return { clients, authorizationCodes, tokens, replayKeys, users }
+  // RFC 8628 device authorizations, keyed by the device code hash; user codes are unique.
+  const deviceCodes = sqliteTable(
+    `${p}device_codes`,
+    deviceCodeColumns({
+      key: (name) => text(name).primaryKey(),
+      text: (name) => text(name).notNull(),
+      nullableText: (name) => text(name),
+      status: (name) => text(name).$type<DeviceCodeRecord['status']>().notNull(),
+      count: (name) => integer(name).notNull(),
+      time: (name) => ms(name).notNull(),
+      nullableTime: (name) => ms(name),
+      flag: (name) => integer(name, { mode: 'boolean' }).notNull().default(false),
+      json: (name) => text(name, { mode: 'json' }).$type<Record<string, unknown>>(),
+    }),
+    (t) => [uniqueIndex(`${p}device_codes_user_code_hash_unique`).on(t.userCodeHash), index(`${p}device_codes_expires_at_idx`).on(t.expiresAt)],
+  )
+
+  return { clients, authorizationCodes, tokens, replayKeys, users, deviceCodes }
 }
 
 /** The tables of {@link createSqliteTables}. */

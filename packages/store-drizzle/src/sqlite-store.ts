@@ -1,5 +1,5 @@
 import type { FullStore } from '@grantkit/core'
-import { asc } from 'drizzle-orm'
+import { asc, sql } from 'drizzle-orm'
 import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core'
 import type { SqlDatabase, SqlDialect } from './internal/sql-dialect.js'
 import { sqlStore } from './internal/sql-store.js'
@@ -52,6 +52,8 @@ export function sqliteStore(db: AnySqliteDatabase, options: SqliteStoreOptions =
         run: async (values) => void (await statement.run(values)),
       }
     },
+    // Times are integer epoch milliseconds.
+    plusSeconds: (time, seconds) => sql`(${time} + ${seconds} * 1000)`,
     // SQLite's default BINARY collation compares bytes.
     byteOrder: (column) => asc(column),
     // A commit (WAL append + lock) was most of a token save's time: group them, up to 32 rows per INSERT.

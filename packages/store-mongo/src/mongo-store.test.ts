@@ -1,4 +1,4 @@
-import { generateToken, hashToken, type AuthorizationCodeRecord, type TokenRecord } from '@grantkit/core'
+import { generateToken, hashToken, storeHasCapability, type AuthorizationCodeRecord, type DeviceCodeRecord, type TokenRecord } from '@grantkit/core'
 import type { Db, MongoClient } from 'mongodb'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { mongoStore, type MongoStore, type MongoStoreOptions } from './mongo-store.js'
@@ -41,6 +41,23 @@ function refreshRecord(overrides: Partial<TokenRecord> = {}): TokenRecord {
   }
 }
 
+function deviceRecord(overrides: Partial<DeviceCodeRecord> = {}): DeviceCodeRecord {
+  return {
+    deviceCodeHash: hashToken(generateToken()),
+    userCodeHash: hashToken(generateToken()),
+    clientId: 'client-1',
+    scope: 'read',
+    status: 'pending',
+    userId: null,
+    familyId: `family-${generateToken(8)}`,
+    interval: 5,
+    lastPolledAt: null,
+    createdAt: T0,
+    expiresAt: at(600),
+    ...overrides,
+  }
+}
+
 async function indexesOf(db: Db, collection: string): Promise<Record<string, unknown>[]> {
   return (await db.collection(collection).listIndexes().toArray()) as Record<string, unknown>[]
 }
@@ -61,7 +78,15 @@ describe('mongoStore options', () => {
       replay: 'grantkit_replay',
       users: 'grantkit_users',
       claims: 'grantkit_claims',
+      devices: 'grantkit_devices',
+      decisions: 'grantkit_decisions',
     })
+  })
+
+  it('has every store capability, device authorizations (RFC 8628) included, so the contract suite runs them all', () => {
+    for (const capability of ['clients', 'authorizationCodes', 'tokens', 'refreshRotation', 'replay', 'users', 'purge', 'deviceCodes'] as const) {
+      expect(storeHasCapability(mongoStore(db), capability)).toBe(true)
+    }
   })
 
   it('applies collectionPrefix, and takes names from collections as given', () => {
@@ -101,12 +126,13 @@ describeWithMongo('mongoStore on a MongoDB server', () => {
   })
 
   describe('ensureIndexes', () => {
-    it('indexes username (unique), the tokens familyId and every expiresAt, and can run again', async () => {
+    it('indexes username and userCodeHash (unique), the tokens familyId and every expiresAt, and can run again', async () => {
       expect(await store.ensureIndexes()).toEqual({ ttlIndexes: false })
       const names = store.collectionNames
       expect(await indexesOf(database.db, names.users)).toContainEqual(expect.objectContaining({ key: { username: 1 }, unique: true }))
+      expect(await indexesOf(database.db, names.devices)).toContainEqual(expect.objectContaining({ key: { userCodeHash: 1 }, unique: true }))
       expect(await indexesOf(database.db, names.tokens)).toContainEqual(expect.objectContaining({ key: { familyId: 1 } }))
-      for (const collection of [names.codes, names.tokens, names.replay, names.claims]) {
+      for (const collection of [names.codes, names.tokens, names.replay, names.claims, names.devices, names.decisions]) {
         const expiry = (await indexesOf(database.db, collection)).find((i) => JSON.stringify(i['key']) === '{"expiresAt":1}')
         expect(expiry, collection).toBeDefined()
         expect(expiry?.['expireAfterSeconds'], collection).toBeUndefined()
@@ -161,6 +187,64 @@ describeWithMongo('mongoStore on a MongoDB server', () => {
     })
   })
 
+  describe('device authorizations (RFC 8628): decisions apart from the polled document', () => {
+    const raw = (collection: string, id: string) => database.db.collection(collection).findOne({ _id: id as never })
+
+    it('keys the device document by the device code hash, and writes decide and redeem to its decision document only', async () => {
+      const record = deviceRecord({ extra: { resource: 'https://api.example/' } })
+      await store.saveDeviceCode(record)
+      const saved = await raw(store.collectionNames.devices, record.deviceCodeHash)
+      expect(saved).toMatchObject({ _id: record.deviceCodeHash, userCodeHash: record.userCodeHash, status: 'pending', userId: null, lastPolledAt: null, extra: '{"resource":"https://api.example/"}' })
+      expect(await store.decideDeviceCode(record.userCodeHash, { approved: true, userId: 'user-1', scope: '' }, at(1))).toMatchObject({ status: 'approved', userId: 'user-1', scope: '' })
+      expect(await store.redeemDeviceCode(record.deviceCodeHash, at(2))).toMatchObject({ status: 'approved', userId: 'user-1' })
+      expect(await raw(store.collectionNames.devices, record.deviceCodeHash)).toEqual(saved)
+      expect(await raw(store.collectionNames.decisions, record.deviceCodeHash)).toMatchObject({ status: 'redeemed', userId: 'user-1', scope: '', expiresAt: record.expiresAt, decidedAt: at(1) })
+    })
+
+    it('redeems an authorization saved as approved, marking it redeemed once', async () => {
+      const record = deviceRecord({ status: 'approved', userId: 'user-2' })
+      await store.saveDeviceCode(record)
+      expect(await store.redeemDeviceCode(record.deviceCodeHash, at(1))).toEqual(record)
+      expect(await store.redeemDeviceCode(record.deviceCodeHash, at(2))).toBeNull()
+      expect(await store.findDeviceCodeByUserCode(record.userCodeHash, at(3))).toEqual({ ...record, status: 'redeemed' })
+    })
+
+    it('answers null to a redemption already claimed, failing closed', async () => {
+      const record = deviceRecord()
+      await store.saveDeviceCode(record)
+      await store.decideDeviceCode(record.userCodeHash, { approved: true, userId: 'user-1' }, at(1))
+      await database.db.collection(store.collectionNames.claims).insertOne({ _id: `device:${record.deviceCodeHash}` as never, expiresAt: record.expiresAt })
+      expect(await store.redeemDeviceCode(record.deviceCodeHash, at(2))).toBeNull()
+    })
+
+    it('keeps a decision made while polls of the same device code run, in every one of 6 rounds', async () => {
+      // FerretDB v1 writes whole documents: a poll that read the document before a decision and
+      // wrote after it would put `pending` back. The decision lives in its own document instead.
+      for (let round = 0; round < 6; round++) {
+        const record = deviceRecord()
+        await store.saveDeviceCode(record)
+        const poll = (i: number) => (i % 2 === 0 ? store : otherStore).pollDeviceCode(record.deviceCodeHash, at(10 + round))
+        const [decided] = await Promise.all([
+          store.decideDeviceCode(record.userCodeHash, { approved: true, userId: `user-${round}` }, at(10)),
+          ...Array.from({ length: 8 }, (_, i) => poll(i)),
+        ])
+        expect(decided).toMatchObject({ status: 'approved' })
+        expect(await store.findDeviceCodeByUserCode(record.userCodeHash, at(100))).toMatchObject({ status: 'approved', userId: `user-${round}` })
+        expect((await store.pollDeviceCode(record.deviceCodeHash, at(200)))?.record).toMatchObject({ status: 'approved', userId: `user-${round}` })
+      }
+    })
+
+    it('purges expired device documents with their decisions, counting each authorization once', async () => {
+      const isolated = mongoStore(database.db, { collectionPrefix: 'purge_device_' })
+      const record = deviceRecord({ expiresAt: at(10) })
+      await isolated.saveDeviceCode(record)
+      await isolated.decideDeviceCode(record.userCodeHash, { approved: false }, at(1))
+      expect(await isolated.purgeExpired(at(10))).toBe(1)
+      expect(await database.db.collection('purge_device_devices').countDocuments()).toBe(0)
+      expect(await database.db.collection('purge_device_decisions').countDocuments()).toBe(0)
+    })
+  })
+
   describe('claims (one winner where conditional updates are not atomic)', () => {
     it('answers consumed:false when the code was already claimed, failing closed (RFC 6749 §4.1.2)', async () => {
       const code = codeRecord()
@@ -207,6 +291,36 @@ describeWithMongo('mongoStore on a MongoDB server', () => {
       const results = await split((s) => s.rotateRefreshToken(token.tokenHash, at(3)))
       expect(results.filter((r) => r?.rotated === true)).toHaveLength(1)
       expect(results.filter((r) => r?.rotated === false)).toHaveLength(RACERS - 1)
+    })
+
+    it('decide one user code: exactly one decision is stored (RFC 8628 §3.3)', async () => {
+      const record = deviceRecord()
+      await store.saveDeviceCode(record)
+      const results = await split((s) => s.decideDeviceCode(record.userCodeHash, { approved: true, userId: `user-${generateToken(6)}` }, at(1)))
+      const winners = results.filter((r) => r !== null)
+      expect(winners).toHaveLength(1)
+      expect(await store.findDeviceCodeByUserCode(record.userCodeHash, at(2))).toEqual(winners[0])
+    })
+
+    it('redeem one approved device code: exactly one gets the record (RFC 8628 §3.5)', async () => {
+      const record = deviceRecord()
+      await store.saveDeviceCode(record)
+      await store.decideDeviceCode(record.userCodeHash, { approved: true, userId: 'user-1' }, at(1))
+      const results = await split((s) => s.redeemDeviceCode(record.deviceCodeHash, at(2)))
+      expect(results.filter((r) => r !== null)).toHaveLength(1)
+      expect((await store.findDeviceCodeByUserCode(record.userCodeHash, at(3)))?.status).toBe('redeemed')
+    })
+
+    it('poll one device code too soon: every poll answers slow_down, and on MongoDB none of the +5 is lost (RFC 8628 §3.5)', async () => {
+      const record = deviceRecord()
+      await store.saveDeviceCode(record)
+      await store.pollDeviceCode(record.deviceCodeHash, at(10))
+      const results = await split((s) => s.pollDeviceCode(record.deviceCodeHash, at(11)))
+      expect(results.every((r) => r?.slowDown === true && r.record.lastPolledAt?.getTime() === at(11).getTime())).toBe(true)
+      const interval = (await store.findDeviceCodeByUserCode(record.userCodeHash, at(12)))?.interval
+      // FerretDB v1: a compare-and-set that two polls pass at once loses one increment (README).
+      if (await isFerretDB(database.db)) expect(interval).toBeGreaterThanOrEqual(10)
+      else expect(interval).toBe(5 + 5 * RACERS)
     })
 
     it('mark one new key: exactly one true (RFC 7523 §3)', async () => {

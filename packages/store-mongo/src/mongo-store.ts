@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto'
 import type { Collection, Db } from 'mongodb'
-import { codeDates, refuseInvalidDates, tokenDates, type FullStore } from '@grantkit/core'
+import { codeDates, deviceCodeDates, refuseInvalidDates, tokenDates, type DeviceCodeRecord, type FullStore } from '@grantkit/core'
 import { claim } from './internal/claims.js'
 import {
   clientFromDocument,
   clientToDocument,
   codeFromDocument,
   codeToDocument,
+  deviceFromDocuments,
+  deviceToDocument,
   tokenFromDocument,
   tokenToDocument,
   userFromDocument,
@@ -14,6 +16,8 @@ import {
   type ClaimDocument,
   type ClientDocument,
   type CodeDocument,
+  type DeviceDecisionDocument,
+  type DeviceDocument,
   type ReplayDocument,
   type TokenDocument,
   type UserDocument,
@@ -24,11 +28,18 @@ import { ensureExpiryIndex } from './internal/indexes.js'
 /**
  * The collections a {@link MongoStore} uses. `claims` holds the one-time
  * claims that make consumption, rotation and replay marking atomic on servers
- * whose conditional updates are not (FerretDB v1).
+ * whose conditional updates are not (FerretDB v1). `devices` holds the RFC
+ * 8628 device authorizations as saved and polled, `decisions` what the user
+ * decided (and whether the device code was redeemed).
  */
-export type MongoCollectionName = 'clients' | 'codes' | 'tokens' | 'replay' | 'users' | 'claims'
+export type MongoCollectionName = 'clients' | 'codes' | 'tokens' | 'replay' | 'users' | 'claims' | 'devices' | 'decisions'
 
-const collectionNames: readonly MongoCollectionName[] = ['clients', 'codes', 'tokens', 'replay', 'users', 'claims']
+const collectionNames: readonly MongoCollectionName[] = ['clients', 'codes', 'tokens', 'replay', 'users', 'claims', 'devices', 'decisions']
+
+/** RFC 8628 §3.5: each `slow_down` adds 5 seconds to the polling interval. */
+const SLOW_DOWN_SECONDS = 5
+/** Compare-and-set rounds of a poll before it takes a concurrent poll's write as proof that it came too soon. */
+const POLL_ROUNDS = 2
 
 /** Options of {@link mongoStore}. */
 export interface MongoStoreOptions {
@@ -58,10 +69,11 @@ export interface MongoStore extends FullStore {
   /**
    * Creates the indexes the store relies on; idempotent, run it at start-up
    * (or from a migration). `_id` carries the unique keys (client id, code
-   * hash, token hash, replay key, user id); this adds a unique index on
-   * `username`, an index on the tokens' `familyId`, and one on `expiresAt`
-   * of codes, tokens, replay keys and claims (TTL when `ttlIndexes` is set and
-   * the server has TTL indexes).
+   * hash, token hash, replay key, user id, device code hash); this adds
+   * unique indexes on `username` and on the devices' `userCodeHash`, an index
+   * on the tokens' `familyId`, and one on `expiresAt` of codes, tokens,
+   * replay keys, claims, devices and decisions (TTL when `ttlIndexes` is set
+   * and the server has TTL indexes).
    */
   ensureIndexes(): Promise<EnsureIndexesResult>
 }
@@ -116,6 +128,7 @@ const compareIds = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2 (one-time codes)
  * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2 (refresh token rotation)
  * @see https://www.rfc-editor.org/rfc/rfc7523#section-3 (`jti` replay)
+ * @see https://www.rfc-editor.org/rfc/rfc8628#section-3.5 (device authorizations, `slow_down`)
  */
 export function mongoStore(db: Db, options: MongoStoreOptions = {}): MongoStore {
   if (db === null || typeof db !== 'object' || typeof (db as Partial<Db>).collection !== 'function') {
@@ -129,6 +142,10 @@ export function mongoStore(db: Db, options: MongoStoreOptions = {}): MongoStore 
   const replay: Collection<ReplayDocument> = db.collection(names.replay)
   const users: Collection<UserDocument> = db.collection(names.users)
   const claims: Collection<ClaimDocument> = db.collection(names.claims)
+  const devices: Collection<DeviceDocument> = db.collection(names.devices)
+  const decisions: Collection<DeviceDecisionDocument> = db.collection(names.decisions)
+  /** The record of a device document, with its decision when there is one. */
+  const deviceRecord = async (doc: DeviceDocument): Promise<DeviceCodeRecord> => deviceFromDocuments(doc, await decisions.findOne({ _id: doc._id }))
 
   return {
     collectionNames: Object.freeze({ ...names }),
@@ -136,8 +153,9 @@ export function mongoStore(db: Db, options: MongoStoreOptions = {}): MongoStore 
     async ensureIndexes() {
       await users.createIndex({ username: 1 }, { name: 'username_unique', unique: true })
       await tokens.createIndex({ familyId: 1 }, { name: 'familyId' })
+      await devices.createIndex({ userCodeHash: 1 }, { name: 'userCodeHash_unique', unique: true })
       let ttlIndexes = true
-      for (const name of [names.codes, names.tokens, names.replay, names.claims]) {
+      for (const name of [names.codes, names.tokens, names.replay, names.claims, names.devices, names.decisions]) {
         ttlIndexes = (await ensureExpiryIndex(db.collection(name), ttl)) && ttlIndexes
       }
       return { ttlIndexes }
@@ -273,15 +291,84 @@ export function mongoStore(db: Db, options: MongoStoreOptions = {}): MongoStore 
       }
     },
 
+    async saveDeviceCode(record) {
+      refuseInvalidDates('mongoStore.saveDeviceCode', deviceCodeDates(record).required, deviceCodeDates(record).nullable)
+      // `_id` and the unique userCodeHash index (ensureIndexes) refuse a code already stored.
+      await devices.insertOne(deviceToDocument(record))
+    },
+    async findDeviceCodeByUserCode(userCodeHash, now) {
+      refuseInvalidDates('mongoStore.findDeviceCodeByUserCode', { now })
+      const doc = await devices.findOne({ userCodeHash, expiresAt: { $gt: now } })
+      return doc === null ? null : deviceRecord(doc)
+    },
+    async decideDeviceCode(userCodeHash, decision, now) {
+      refuseInvalidDates('mongoStore.decideDeviceCode', { now })
+      const doc = await devices.findOne({ userCodeHash, expiresAt: { $gt: now } })
+      if (doc === null || doc.status !== 'pending') return null
+      // The decision is inserted under the device code hash: of concurrent decisions exactly one
+      // insert succeeds (E11000 for the others), on MongoDB and FerretDB alike. A user code is single use.
+      const decided: DeviceDecisionDocument = decision.approved
+        ? { _id: doc._id, status: 'approved', userId: decision.userId, scope: decision.scope ?? doc.scope, expiresAt: doc.expiresAt, decidedAt: now }
+        : { _id: doc._id, status: 'denied', userId: null, scope: doc.scope, expiresAt: doc.expiresAt, decidedAt: now }
+      try {
+        await decisions.insertOne(decided)
+      } catch (error) {
+        if (isDuplicateKeyError(error)) return null
+        throw error
+      }
+      return deviceFromDocuments(doc, decided)
+    },
+    async pollDeviceCode(deviceCodeHash, now) {
+      refuseInvalidDates('mongoStore.pollDeviceCode', { now })
+      const live = { _id: deviceCodeHash, expiresAt: { $gt: now } }
+      // A compare-and-set on the poll state as read: atomic on MongoDB. On FerretDB v1 two concurrent
+      // polls may both pass it, and one of their slow_down increments is lost (see the README).
+      for (let round = 0; round < POLL_ROUNDS; round++) {
+        const doc = await devices.findOne(live)
+        if (doc === null) return null
+        const last = doc.lastPolledAt ?? null
+        // RFC 8628 §3.5: sooner than `interval` seconds after the previous poll.
+        const slowDown = last !== null && now.getTime() - last.getTime() < doc.interval * 1000
+        const interval = slowDown ? doc.interval + SLOW_DOWN_SECONDS : doc.interval
+        const { matchedCount } = await devices.updateOne({ ...live, lastPolledAt: last, interval: doc.interval }, { $set: { lastPolledAt: now, interval } })
+        if (matchedCount === 1) return { record: await deviceRecord({ ...doc, lastPolledAt: now, interval }), slowDown }
+      }
+      // Other polls kept writing between our read and our write: they came just now, so this one is too soon.
+      const polled = await devices.findOneAndUpdate(
+        live,
+        { $set: { lastPolledAt: now }, $inc: { interval: SLOW_DOWN_SECONDS } },
+        { returnDocument: 'after', includeResultMetadata: false },
+      )
+      return polled === null ? null : { record: await deviceRecord(polled), slowDown: true }
+    },
+    async redeemDeviceCode(deviceCodeHash, now) {
+      refuseInvalidDates('mongoStore.redeemDeviceCode', { now })
+      const doc = await devices.findOne({ _id: deviceCodeHash, expiresAt: { $gt: now } })
+      if (doc === null) return null
+      const decided = await decisions.findOne({ _id: deviceCodeHash })
+      const record = deviceFromDocuments(doc, decided)
+      // Exactly one caller wins the claim and marks the authorization redeemed; a caller that dies
+      // in between leaves it claimed, and every later redemption fails (closed).
+      if (record.status !== 'approved' || !(await claim(claims, `device:${deviceCodeHash}`, doc.expiresAt, now))) return null
+      if (decided === null) {
+        // Saved as approved, never decided here: the redemption is its first decision document.
+        await decisions.insertOne({ _id: doc._id, status: 'redeemed', userId: record.userId, scope: record.scope, expiresAt: doc.expiresAt, decidedAt: now })
+      } else {
+        await decisions.updateOne({ _id: deviceCodeHash }, { $set: { status: 'redeemed' } })
+      }
+      return record
+    },
+
     async purgeExpired(now) {
       refuseInvalidDates('mongoStore.purgeExpired', { now })
       const expired = { expiresAt: { $lte: now } }
       let count = 0
-      for (const name of [names.codes, names.tokens, names.replay]) {
+      for (const name of [names.codes, names.tokens, names.replay, names.devices]) {
         count += (await db.collection(name).deleteMany(expired)).deletedCount
       }
-      // Claims are bookkeeping, not records: removed, not counted.
+      // Claims and decisions are bookkeeping, not records: removed (with what they belong to), not counted.
       await claims.deleteMany(expired)
+      await decisions.deleteMany(expired)
       return count
     },
   }

@@ -1,4 +1,5 @@
-import { memoryStore } from '@grantkit/core'
+import { memoryStore, storeHasCapability } from '@grantkit/core'
+import { describe, expect, it } from 'vitest'
 import { runStoreContractSuite } from './index.js'
 
 runStoreContractSuite('memoryStore', async () => {
@@ -9,4 +10,13 @@ runStoreContractSuite('memoryStore', async () => {
     dumpRaw: async () => JSON.stringify(store.snapshot()),
     close: async () => {},
   }
+})
+
+describe('memoryStore capabilities', () => {
+  it('has every capability, so the contract suite runs its device authorization tests (RFC 8628)', () => {
+    const store = memoryStore()
+    for (const capability of ['clients', 'authorizationCodes', 'tokens', 'refreshRotation', 'replay', 'users', 'purge', 'deviceCodes'] as const) {
+      expect(storeHasCapability(store, capability)).toBe(true)
+    }
+  })
 })

@@ -1,11 +1,14 @@
-import { randomUUID } from 'node:crypto'
+import { randomInt, randomUUID } from 'node:crypto'
 import {
   createClient,
   generateToken,
   hashSecret,
   hashToken,
+  storeHasCapability,
   type AuthorizationCodeRecord,
   type Client,
+  type DeviceCodeRecord,
+  type DeviceCodeStore,
   type GrantkitStore,
   type PurgeableStore,
   type TokenRecord,
@@ -16,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 /** What a store gives the contract suite. */
 export interface StoreHarness {
   /** The store under test. */
-  store: GrantkitStore & Partial<UserStore & PurgeableStore>
+  store: GrantkitStore & Partial<UserStore & PurgeableStore & DeviceCodeStore>
   /** Everything stored, read directly from the backing database (NOT through the store), serialised to one string: used to prove no raw token, code or secret is stored. */
   dumpRaw(): Promise<string>
   /** Releases connections (and may drop the test data). */
@@ -82,6 +85,28 @@ function tokenRecord(overrides: Partial<TokenRecord> = {}): TokenRecord {
   }
 }
 
+// RFC 8628 §6.1's example alphabet: 20 consonants, 8 characters (the normalised form: upper case, no dash).
+const USER_CODE_ALPHABET = 'BCDFGHJKLMNPQRSTVWXZ'
+const userCode = (): string => Array.from({ length: 8 }, () => USER_CODE_ALPHABET[randomInt(USER_CODE_ALPHABET.length)]).join('')
+
+function deviceRecord(overrides: Partial<DeviceCodeRecord> = {}): DeviceCodeRecord {
+  return {
+    deviceCodeHash: hashToken(generateToken()),
+    // Random user codes of 8 letters may meet across runs on a shared database: hash a longer one.
+    userCodeHash: hashToken(`${userCode()}${userCode()}${userCode()}`),
+    clientId: id('client'),
+    scope: 'read write',
+    status: 'pending',
+    userId: null,
+    familyId: id('family'),
+    interval: 5,
+    lastPolledAt: null,
+    createdAt: T0,
+    expiresAt: at(600),
+    ...overrides,
+  }
+}
+
 /** Removes `undefined` optional fields, which a database need not keep. */
 function defined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
@@ -95,9 +120,12 @@ function race<T>(n: number, task: () => Promise<T>): Promise<T[]> {
 /**
  * Registers the grantkit store contract suite (vitest) for one store. Every
  * capability of `packages/core/src/store.ts` is checked against its documented
- * semantics, including the atomicity of code consumption, refresh rotation and
- * replay marking under `raceConcurrency` concurrent calls, and that only hashes
- * of secrets, codes and tokens reach the database (read through `dumpRaw`).
+ * semantics, including the atomicity of code consumption, refresh rotation,
+ * replay marking and the device authorization transitions (decide, redeem,
+ * poll) under `raceConcurrency` concurrent calls, and that only hashes of
+ * secrets, codes and tokens reach the database (read through `dumpRaw`).
+ * Optional capabilities (users, purge, device codes) are tested when the
+ * store has them and reported as skipped otherwise.
  *
  * `createHarness` is called once (in `beforeAll`) and `close` once (in
  * `afterAll`); every test uses fresh random ids, so tests are independent.
@@ -108,6 +136,7 @@ function race<T>(n: number, task: () => Promise<T>): Promise<T[]> {
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2
  * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
+ * @see https://www.rfc-editor.org/rfc/rfc8628#section-3.5
  */
 export function runStoreContractSuite(
   name: string,
@@ -642,6 +671,326 @@ export function runStoreContractSuite(
         // The purged replay key is free again; the live one is still recorded.
         expect(await s.markUsed(oldKey, later(60), later(-20))).toBe(true)
         expect(await s.markUsed(liveKey, later(60), base)).toBe(false)
+      })
+    })
+
+    describe('device authorizations (RFC 8628, when the store has the deviceCodes capability)', () => {
+      /** The store, or `null` (the test then reports itself skipped) when it lacks the capability. */
+      const devices = (): (GrantkitStore & DeviceCodeStore) | null => {
+        const s = store()
+        return storeHasCapability(s, 'deviceCodes') ? (s as GrantkitStore & DeviceCodeStore) : null
+      }
+      const approve = (userId: string, scope?: string) => (scope === undefined ? { approved: true as const, userId } : { approved: true as const, userId, scope })
+      const deny = { approved: false as const }
+      /** Saves a pending authorization, optionally moved on to `status` (through the store's own methods). */
+      async function saved(s: DeviceCodeStore, status: DeviceCodeRecord['status'] = 'pending', overrides: Partial<DeviceCodeRecord> = {}): Promise<DeviceCodeRecord> {
+        const record = deviceRecord(overrides)
+        await s.saveDeviceCode(record)
+        if (status === 'denied') await s.decideDeviceCode(record.userCodeHash, deny, at(1))
+        if (status === 'approved' || status === 'redeemed') await s.decideDeviceCode(record.userCodeHash, approve(id('user')), at(1))
+        if (status === 'redeemed') await s.redeemDeviceCode(record.deviceCodeHash, at(2))
+        expect((await s.findDeviceCodeByUserCode(record.userCodeHash, at(3)))?.status).toBe(status)
+        return record
+      }
+
+      it('is complete or absent (every method of the capability together)', () => {
+        const s = store() as Partial<DeviceCodeStore>
+        const present = [s.saveDeviceCode, s.findDeviceCodeByUserCode, s.decideDeviceCode, s.pollDeviceCode, s.redeemDeviceCode].filter((f) => typeof f === 'function')
+        expect([0, 5]).toContain(present.length)
+      })
+
+      describe('saveDeviceCode and findDeviceCodeByUserCode (RFC 8628 §3.2, §3.3)', () => {
+        it('saves an authorization and finds it by its user code hash with every field, extension data included', async (ctx) => {
+          const s = devices()
+          if (s === null) return ctx.skip()
+          const record = deviceRecord({ extra: { resource: ['https://api.example/'], nested: { n: 1, ok: true } } })
+          await s.saveDeviceCode(record)
+          expect(await s.findDeviceCodeByUserCode(record.userCodeHash, at(1))).toEqual(defined(record))
+        })
+
+        it('round-trips every status, a user, a last poll and a grown interval', async (ctx) => {
+          const s = devices()
+          if (s === null) return ctx.skip()
+          for (const status of ['pending', 'approved', 'denied', 'redeemed'] as const) {
+            const record = deviceRecord({ status, userId: status === 'pending' ? null : id('user'), interval: 15, lastPolledAt: at(2), scope: '' })
+            await s.saveDeviceCode(record)
+            expect(await s.findDeviceCodeByUserCode(record.userCodeHash, at(3))).toEqual(defined(record))
+          }
+        })
+
+        it('answers null for an unknown user code and for an expired authorization (expiresAt <= now), whatever its status', async (ctx) => {
+          const s = devices()
+          if (s === null) return ctx.skip()
+          expect(await s.findDeviceCodeByUserCode(hashToken(userCode()), at(1))).toBeNull()
+          const pending = await saved(s)
+          expect(await s.findDeviceCodeByUserCode(pending.userCodeHash, at(599))).not.toBeNull()
+          expect(await s.findDeviceCodeByUserCode(pending.userCodeHash, pending.expiresAt)).toBeNull()
+          expect(await s.findDeviceCodeByUserCode(pending.userCodeHash, at(601))).toBeNull()
+          const approved = await saved(s, 'approved')
+          expect(await s.findDeviceCodeByUserCode(approved.userCodeHash, at(600))).toBeNull()
+        })
+
+        it('finds by the user code only: a device code hash is not a user code hash', async (ctx) => {
+          const s = devices()
+          if (s === null) return ctx.skip()
+          const record = await saved(s)
+          expect(await s.findDeviceCodeByUserCode(record.deviceCodeHash, at(1))).toBeNull()
+        })
+
+        it('reads without changing anything: no poll is recorded and the authorization stays pending', async (ctx) => {
+          const s = devices()
+          if (s === null) return ctx.skip()
+          const record = await saved(s)
+          await s.findDeviceCodeByUserCode(record.userCodeHash, at(1))
+          expect(await s.findDeviceCodeByUserCode(record.userCodeHash, at(2))).toEqual(defined(record))
+        })
+
+        it.for(['deviceCodeHash', 'userCodeHash'] as const)('refuses a second authorization with the same %s (unique: user codes are short, RFC 8628 §6.1) and keeps the first', async (field, ctx) => {
+          const s = devices()
+          if (s === null) return ctx.skip()
+          const first = await saved(s)
+          const second = deviceRecord({ [field]: first[field], clientId: id('other-client') })
+          await expect(s.saveDeviceCode(second)).rejects.toThrow()
+          expect(await s.findDeviceCodeByUserCode(first.userCodeHash, at(3))).toEqual(defined(first))
+          if (field === 'deviceCodeHash') expect(await s.findDeviceCodeByUserCode(second.userCodeHash, at(3))).toBeNull()
+        })
+      })
+
+      describe('decideDeviceCode (RFC 8628 §3.3: the user approves or denies, once)', () => {
+        it('approves a pending authorization with the user, keeping the requested scope, and answers the new record', async (ctx) => {
+          const s = devices()
+          if (s === null) return ctx.skip()
+          const record = await saved(s)
+          const userId = id('user')
+          const decided = await s.decideDeviceCode(record.userCodeHash, approve(userId), at(5))
+          expect(decided).toEqual({ ...defined(record), status: 'approved', userId })
+          expect(await s.findDeviceCodeByUserCode(record.userCodeHash, at(6))).toEqual(decided)
+        })
+
+        it('approves with the scope the user granted when one is given', async (ctx) => {
+          const s = devices()
+          if (s === null) return ctx.skip()
+          const record = await saved(s)
+          const userId = id('user')
+          expect(await s.decideDeviceCode(record.userCodeHash, approve(userId, 'read'), at(5))).toEqual({ ...defined(record), status: 'approved', userId, scope: 'read' })
+          expect((await s.findDeviceCodeByUserCode(record.userCodeHash, at(6)))?.scope).toBe('read')
+        })
+
+        it('denies a pending authorization, with no user', async (ctx) => {
+          const s = devices()
+          if (s === null) return ctx.skip()
+          const record = await saved(s)
+          expect(await s.decideDeviceCode(record.userCodeHash, deny, at(5))).toEqual({ ...defined(record), status: 'denied', userId: null })
+          expect((await s.findDeviceCodeByUserCode(record.userCodeHash, at(6)))?.status).toBe('denied')
+        })
+
+        it.for([
+          { status: 'approved', what: 'an approval', decision: () => approve(id('user')) },
+          { status: 'approved', what: 'a denial', decision: () => deny },
+          { status: 'denied', what: 'an approval', decision: () => approve(id('user')) },
+          { status: 'redeemed', what: 'an approval', decision: () => approve(id('user')) },
+        ] as const)('answers null to $what of an authorization already $status, leaving it unchanged (a user code is single use)', async ({ status, decision }, ctx) => {
+          const s = devices()
+          if (s === null) return ctx.skip()
+          const record = await saved(s, status)
+          const before = await s.findDeviceCodeByUserCode(record.userCodeHash, at(4))
+          expect(await s.decideDeviceCode(record.userCodeHash, decision(), at(5))).toBeNull()
+          expect(await s.findDeviceCodeByUserCode(record.userCodeHash, at(6))).toEqual(before)
+        })
+
+        it('answers null for an unknown user code and for an expired authorization (expiresAt <= now), deciding nothing', async (ctx) => {
+          const s = devices()
+          if (s === null) return ctx.skip()
+          expect(await s.decideDeviceCode(hashToken(userCode()), approve(id('user')), at(1))).toBeNull()
+          const record = await saved(s)
+          expect(await s.decideDeviceCode(record.userCodeHash, approve(id('user')), record.expiresAt)).toBeNull()
+          expect(await s.decideDeviceCode(record.userCodeHash, deny, at(700))).toBeNull()
+          expect((await s.findDeviceCodeByUserCode(record.userCodeHash, at(599)))?.status).toBe('pending')
+        })
+
+        it(`lets exactly one of ${concurrency} concurrent decisions on one user code succeed, and stores that one`, async (ctx) => {
+          const s = devices()
+          if (s === null) return ctx.skip()
+          const record = await saved(s)
+          let n = 0
+          const results = await race(concurrency, () => {
+            const i = n++
+            return s.decideDeviceCode(record.userCodeHash, i % 2 === 0 ? approve(`user-${i}`) : deny, at(5))
+          })
+          const winners = results.filter((r) => r !== null)
+          expect(winners).toHaveLength(1)
+          expect(await s.findDeviceCodeByUserCode(record.userCodeHash, at(6))).toEqual(winners[0])
+        })
+      })
+
+      describe('pollDeviceCode (RFC 8628 §3.4, §3.5 slow_down)', () => {
+        it('records the first poll without slow_down, in any status, and answers the record after it', async (ctx) => {
+          const s = devices()
+          if (s === null) return ctx.skip()
+          for (const status of ['pending', 'approved', 'denied', 'redeemed'] as const) {
+            const record = await saved(s, status)
+            const result = await s.pollDeviceCode(record.deviceCodeHash, at(10))
+            expect(result?.slowDown).toBe(false)
+            expect(result?.record).toMatchObject({ deviceCodeHash: record.deviceCodeHash, status, interval: 5, lastPolledAt: at(10) })
+            expect(await s.findDeviceCodeByUserCode(record.userCodeHash, at(11))).toEqual(result?.record)
+          }
+        })
+
+        it('answers slowDown:true to a poll sooner than interval seconds after the previous one, and adds 5 seconds to the interval', async (ctx) => {
+          const s = devices()
+          if (s === null) return ctx.skip()
+          const record = await saved(s)
+          await s.pollDeviceCode(record.deviceCodeHash, at(10))
+          const early = await s.pollDeviceCode(record.deviceCodeHash, at(14.999))
+          expect(early).toEqual({ slowDown: true, record: { ...defined(record), interval: 10, lastPolledAt: at(14.999) } })
+          // "for this and all subsequent requests" (§3.5): 6 s later is too soon for the grown interval.
+          const stillEarly = await s.pollDeviceCode(record.deviceCodeHash, at(20.999))
+          expect(stillEarly).toEqual({ slowDown: true, record: { ...defined(record), interval: 15, lastPolledAt: at(20.999) } })
+        })
+
+        it('answers slowDown:false to a poll interval seconds or more after the previous one, keeping the interval', async (ctx) => {
+          const s = devices()
+          if (s === null) return ctx.skip()
+          const record = await saved(s)
+          await s.pollDeviceCode(record.deviceCodeHash, at(10))
+          expect(await s.pollDeviceCode(record.deviceCodeHash, at(15))).toEqual({ slowDown: false, record: { ...defined(record), lastPolledAt: at(15) } })
+          expect(await s.pollDeviceCode(record.deviceCodeHash, at(60))).toEqual({ slowDown: false, record: { ...defined(record), lastPolledAt: at(60) } })
+        })
+
+        it('answers null for an unknown device code and for an expired authorization (expiresAt <= now), recording nothing', async (ctx) => {
+          const s = devices()
+          if (s === null) return ctx.skip()
+          expect(await s.pollDeviceCode(hashToken(generateToken()), at(1))).toBeNull()
+          const record = await saved(s)
+          expect(await s.pollDeviceCode(record.userCodeHash, at(1))).toBeNull()
+          expect(await s.pollDeviceCode(record.deviceCodeHash, record.expiresAt)).toBeNull()
+          expect(await s.findDeviceCodeByUserCode(record.userCodeHash, at(599))).toEqual(defined(record))
+        })
+
+        it(`answers ${concurrency} concurrent polls of one device code each with a well-formed result, and keeps the slow_down`, async (ctx) => {
+          const s = devices()
+          if (s === null) return ctx.skip()
+          const record = await saved(s)
+          await s.pollDeviceCode(record.deviceCodeHash, at(10))
+          const results = await race(concurrency, () => s.pollDeviceCode(record.deviceCodeHash, at(12)))
+          for (const result of results) {
+            expect(result?.record).toEqual({ ...defined(record), interval: expect.any(Number), lastPolledAt: at(12) })
+            const grownBy = (result?.record.interval ?? 0) - record.interval
+            expect(grownBy % 5).toBe(0)
+            expect(grownBy).toBeGreaterThanOrEqual(result?.slowDown ? 5 : 0)
+          }
+          // Every one of them came 2 s after the first poll: too soon (5 s).
+          expect(results.filter((r) => r?.slowDown)).not.toHaveLength(0)
+          const after = await s.findDeviceCodeByUserCode(record.userCodeHash, at(13))
+          expect(after?.interval).toBeGreaterThanOrEqual(record.interval + 5)
+          expect(after?.lastPolledAt).toEqual(at(12))
+        })
+      })
+
+      describe('redeemDeviceCode (RFC 8628 §3.5: tokens once the user approved, once)', () => {
+        it('redeems an approved authorization once, answering it as it was, and marks it redeemed', async (ctx) => {
+          const s = devices()
+          if (s === null) return ctx.skip()
+          const record = await saved(s, 'approved')
+          const approved = await s.findDeviceCodeByUserCode(record.userCodeHash, at(4))
+          expect(await s.redeemDeviceCode(record.deviceCodeHash, at(5))).toEqual(approved)
+          expect(await s.findDeviceCodeByUserCode(record.userCodeHash, at(6))).toEqual({ ...approved, status: 'redeemed' })
+          expect(await s.redeemDeviceCode(record.deviceCodeHash, at(7))).toBeNull()
+        })
+
+        it.for(['pending', 'denied', 'redeemed'] as const)('answers null for a %s authorization and leaves it as it was', async (status, ctx) => {
+          const s = devices()
+          if (s === null) return ctx.skip()
+          const record = await saved(s, status)
+          const before = await s.findDeviceCodeByUserCode(record.userCodeHash, at(4))
+          expect(await s.redeemDeviceCode(record.deviceCodeHash, at(5))).toBeNull()
+          expect(await s.findDeviceCodeByUserCode(record.userCodeHash, at(6))).toEqual(before)
+        })
+
+        it('answers null for an unknown device code and for an expired approved authorization (expiresAt <= now)', async (ctx) => {
+          const s = devices()
+          if (s === null) return ctx.skip()
+          expect(await s.redeemDeviceCode(hashToken(generateToken()), at(5))).toBeNull()
+          const record = await saved(s, 'approved')
+          expect(await s.redeemDeviceCode(record.userCodeHash, at(5))).toBeNull()
+          expect(await s.redeemDeviceCode(record.deviceCodeHash, record.expiresAt)).toBeNull()
+          expect((await s.findDeviceCodeByUserCode(record.userCodeHash, at(599)))?.status).toBe('approved')
+        })
+
+        it(`gives exactly one of ${concurrency} concurrent redeems of one device code the record`, async (ctx) => {
+          const s = devices()
+          if (s === null) return ctx.skip()
+          const record = await saved(s, 'approved')
+          const results = await race(concurrency, () => s.redeemDeviceCode(record.deviceCodeHash, at(5)))
+          const winners = results.filter((r) => r !== null)
+          expect(winners).toHaveLength(1)
+          expect(winners[0]).toMatchObject({ deviceCodeHash: record.deviceCodeHash, status: 'approved' })
+          expect((await s.findDeviceCodeByUserCode(record.userCodeHash, at(6)))?.status).toBe('redeemed')
+        })
+      })
+
+      describe('invalid dates (refused with a TypeError before anything is written)', () => {
+        it.for(['createdAt', 'expiresAt', 'lastPolledAt'] as const)('saveDeviceCode refuses an authorization with an invalid %s and stores nothing', async (field, ctx) => {
+          const s = devices()
+          if (s === null) return ctx.skip()
+          const valid = deviceRecord()
+          const record = { ...valid, [field]: field === 'expiresAt' ? farFutureExp : notADate }
+          await expectTypeError(() => s.saveDeviceCode(record))
+          expect(await h().dumpRaw()).not.toContain(record.deviceCodeHash)
+          // Neither code was taken: the valid record saves.
+          await s.saveDeviceCode(valid)
+          expect(await s.findDeviceCodeByUserCode(valid.userCodeHash, at(1))).toEqual(defined(valid))
+        })
+
+        it('findDeviceCodeByUserCode, decideDeviceCode, pollDeviceCode and redeemDeviceCode refuse an invalid now and change nothing', async (ctx) => {
+          const s = devices()
+          if (s === null) return ctx.skip()
+          const record = await saved(s)
+          await expectTypeError(() => s.findDeviceCodeByUserCode(record.userCodeHash, notADate))
+          await expectTypeError(() => s.decideDeviceCode(record.userCodeHash, approve(id('user')), notADate))
+          await expectTypeError(() => s.pollDeviceCode(record.deviceCodeHash, notADate))
+          expect(await s.findDeviceCodeByUserCode(record.userCodeHash, at(4))).toEqual(defined(record))
+          expect(await s.pollDeviceCode(record.deviceCodeHash, at(5))).toMatchObject({ slowDown: false })
+          expect(await s.decideDeviceCode(record.userCodeHash, approve(id('user')), at(6))).not.toBeNull()
+          await expectTypeError(() => s.redeemDeviceCode(record.deviceCodeHash, notADate))
+          expect(await s.redeemDeviceCode(record.deviceCodeHash, at(7))).toMatchObject({ status: 'approved' })
+        })
+      })
+
+      it('purgeExpired (when the store has one) removes expired authorizations, frees their user codes and keeps live ones', async (ctx) => {
+        const s = devices() as (GrantkitStore & DeviceCodeStore & Partial<PurgeableStore>) | null
+        if (s === null || typeof s.purgeExpired !== 'function') return ctx.skip()
+        // Far in the past, as in the PurgeableStore test, so that only this test's records are purged.
+        const base = new Date(Date.UTC(1991, 0, 1) + Math.floor(Math.random() * 1e9))
+        const later = (seconds: number) => new Date(base.getTime() + seconds * 1000)
+        const old = deviceRecord({ createdAt: later(-900), expiresAt: later(-300) })
+        const live = deviceRecord({ createdAt: later(0), expiresAt: later(600) })
+        await s.saveDeviceCode(old)
+        await s.saveDeviceCode(live)
+        await s.decideDeviceCode(old.userCodeHash, approve(id('user')), later(-600))
+        expect(await s.purgeExpired(base)).toBeGreaterThanOrEqual(1)
+        expect(await s.findDeviceCodeByUserCode(live.userCodeHash, base)).toEqual(defined(live))
+        expect(await h().dumpRaw()).not.toContain(old.deviceCodeHash)
+        // The purged authorization's user code may be used again.
+        const reused = deviceRecord({ userCodeHash: old.userCodeHash, createdAt: base, expiresAt: later(600) })
+        await s.saveDeviceCode(reused)
+        expect(await s.findDeviceCodeByUserCode(old.userCodeHash, base)).toEqual(defined(reused))
+      })
+
+      it('stores hashes of the device code and the user code, never the codes', async (ctx) => {
+        const s = devices()
+        if (s === null) return ctx.skip()
+        const rawDeviceCode = generateToken()
+        const rawUserCode = userCode()
+        const record = deviceRecord({ deviceCodeHash: hashToken(rawDeviceCode), userCodeHash: hashToken(rawUserCode) })
+        await s.saveDeviceCode(record)
+        await s.pollDeviceCode(record.deviceCodeHash, at(1))
+        await s.decideDeviceCode(record.userCodeHash, approve(id('user')), at(2))
+        const dump = await h().dumpRaw()
+        expect(dump).toContain(record.deviceCodeHash)
+        expect(dump).toContain(record.userCodeHash)
+        expect(dump).not.toContain(rawDeviceCode)
+        expect(dump).not.toContain(rawUserCode)
       })
     })
 

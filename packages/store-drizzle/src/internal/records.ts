@@ -1,4 +1,4 @@
-import type { AuthorizationCodeRecord, Client, ConsumeResult, RotateResult, TokenRecord, UserRecord } from '@grantkit/core'
+import type { AuthorizationCodeRecord, Client, ConsumeResult, DeviceCodeRecord, RotateResult, TokenRecord, UserRecord } from '@grantkit/core'
 
 /*
  * Row <-> record mapping shared by both dialects. Optional fields are stored
@@ -48,6 +48,23 @@ export interface TokenRow {
   extra: Json | null
 }
 
+export interface DeviceCodeRow {
+  deviceCodeHash: string
+  userCodeHash: string
+  clientId: string
+  scope: string
+  status: DeviceCodeRecord['status']
+  userId: string | null
+  familyId: string
+  interval: number
+  lastPolledAt: Date | null
+  /** Whether the last poll came sooner than `interval` seconds after the one before (RFC 8628 §3.5 `slow_down`). */
+  lastPollSlowDown: boolean
+  createdAt: Date
+  expiresAt: Date
+  extra: Json | null
+}
+
 export interface ReplayKeyRow {
   key: string
   expiresAt: Date
@@ -91,6 +108,15 @@ export function tokenToRow(token: TokenRecord): TokenRow {
 
 export function rowToToken(row: TokenRow): TokenRecord {
   const { extra, ...rest } = row
+  return extra === null ? rest : { ...rest, extra }
+}
+
+export function deviceCodeToRow(record: DeviceCodeRecord): DeviceCodeRow {
+  return { ...record, lastPollSlowDown: false, extra: record.extra === undefined ? null : { ...record.extra } }
+}
+
+export function rowToDeviceCode(row: DeviceCodeRow): DeviceCodeRecord {
+  const { extra, lastPollSlowDown: _, ...rest } = row
   return extra === null ? rest : { ...rest, extra }
 }
 

@@ -1,6 +1,6 @@
 import type { UserRecord } from '@grantkit/core'
 import type { Column, SQL, Table } from 'drizzle-orm'
-import type { ClientRow, CodeRow, ReplayKeyRow, TokenRow } from './records.js'
+import type { ClientRow, CodeRow, DeviceCodeRow, ReplayKeyRow, TokenRow } from './records.js'
 
 /*
  * What the one SQL store body (sql-store.ts) needs from a dialect. drizzle
@@ -21,6 +21,7 @@ export interface SqlTables {
   readonly tokens: SqlTable<TokenRow>
   readonly replayKeys: SqlTable<ReplayKeyRow>
   readonly users: SqlTable<UserRecord>
+  readonly deviceCodes: SqlTable<DeviceCodeRow>
 }
 
 /** A built statement: awaiting it runs it once, unprepared, and gives `Result`. */
@@ -71,6 +72,8 @@ export interface SqlDialect {
   readonly tables: SqlTables
   /** Prepares a statement once, for reuse on every call (the hot paths). */
   prepare<Result>(query: SqlQuery<Result>): SqlStatement<Result>
+  /** The time `seconds` (an integer column) after `time` (a time column), in `time`'s storage (epoch ms, timestamptz). */
+  plusSeconds(time: Column, seconds: Column): SQL
   /** `ORDER BY` for ids in byte order (as JavaScript compares them), whatever the collation. */
   byteOrder(column: Column): SQL
   /** Most rows of one token insert that is prepared (one statement per row count); a larger one is built per call. */

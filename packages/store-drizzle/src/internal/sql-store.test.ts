@@ -1,4 +1,4 @@
-import { generateToken, hashToken, type AuthorizationCodeRecord, type FullStore, type TokenRecord } from '@grantkit/core'
+import { generateToken, hashToken, storeHasCapability, type AuthorizationCodeRecord, type DeviceCodeRecord, type FullStore, type TokenRecord } from '@grantkit/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { pgHarness, pgSkipReason, sqliteHarness, type Harness } from './testing.js'
 
@@ -40,6 +40,21 @@ const token = (overrides: Partial<TokenRecord> = {}): TokenRecord => ({
   expiresAt: at(60_000),
   revokedAt: null,
   rotatedAt: null,
+  ...overrides,
+})
+
+const device = (overrides: Partial<DeviceCodeRecord> = {}): DeviceCodeRecord => ({
+  deviceCodeHash: hashToken(generateToken()),
+  userCodeHash: hashToken(generateToken()),
+  clientId: 'c',
+  scope: 'read',
+  status: 'pending',
+  userId: null,
+  familyId: `f-${generateToken(6)}`,
+  interval: 5,
+  lastPolledAt: null,
+  createdAt: now,
+  expiresAt: at(600_000),
   ...overrides,
 })
 
@@ -90,6 +105,32 @@ describe.each(dialects.filter((d) => !d.skip))('$name', ({ harness }) => {
     })
   })
 
+  describe('device authorizations (RFC 8628)', () => {
+    it('has the deviceCodes capability, so the contract suite runs its device authorization tests', () => {
+      expect(storeHasCapability(store, 'deviceCodes')).toBe(true)
+    })
+
+    it('loses no slow_down among 50 concurrent polls: each one too soon adds 5 seconds (RFC 8628 §3.5)', async () => {
+      const saved = device()
+      await store.saveDeviceCode(saved)
+      expect((await store.pollDeviceCode(saved.deviceCodeHash, now))?.slowDown).toBe(false)
+      const results = await Promise.all(Array.from({ length: 50 }, () => store.pollDeviceCode(saved.deviceCodeHash, at(1_000))))
+      expect(results.every((r) => r?.slowDown === true)).toBe(true)
+      // One statement per poll, serialised on the row: every poll saw the one before it.
+      expect(results.map((r) => r?.record.interval).sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual(Array.from({ length: 50 }, (_, i) => 10 + 5 * i))
+      expect((await store.findDeviceCodeByUserCode(saved.userCodeHash, at(2_000)))?.interval).toBe(255)
+    })
+
+    it('keeps the slow_down flag out of the record: a poll on time after a slow_down answers slowDown:false', async () => {
+      const saved = device()
+      await store.saveDeviceCode(saved)
+      await store.pollDeviceCode(saved.deviceCodeHash, now)
+      expect(await store.pollDeviceCode(saved.deviceCodeHash, at(1_000))).toEqual({ slowDown: true, record: { ...saved, interval: 10, lastPolledAt: at(1_000) } })
+      expect(await store.pollDeviceCode(saved.deviceCodeHash, at(11_000))).toEqual({ slowDown: false, record: { ...saved, interval: 10, lastPolledAt: at(11_000) } })
+      expect(await store.findDeviceCodeByUserCode(saved.userCodeHash, at(12_000))).toEqual({ ...saved, interval: 10, lastPolledAt: at(11_000) })
+    })
+  })
+
   it('saves nothing, and succeeds, for an empty list of tokens', async () => {
     const before = await h.dumpRaw()
     await expect(store.saveTokens([])).resolves.toBeUndefined()
@@ -100,7 +141,12 @@ describe.each(dialects.filter((d) => !d.skip))('$name', ({ harness }) => {
     let liveCode: AuthorizationCodeRecord
     let liveToken: TokenRecord
     const key = `jti-${generateToken()}`
+    const pendingDevice = device()
+    const approvedDevice = device()
     beforeAll(async () => {
+      await store.saveDeviceCode(pendingDevice)
+      await store.saveDeviceCode(approvedDevice)
+      await store.decideDeviceCode(approvedDevice.userCodeHash, { approved: true, userId: 'u' }, now)
       // Usable records, so that each call below would write if it got through.
       liveCode = code()
       liveToken = token()
@@ -124,6 +170,13 @@ describe.each(dialects.filter((d) => !d.skip))('$name', ({ harness }) => {
       ['revokeTokenFamily, now', (s) => s.revokeTokenFamily(liveToken.familyId, invalid)],
       ['markUsed, expiresAt', (s) => s.markUsed(key, invalid, now)],
       ['markUsed, now', (s) => s.markUsed(key, at(60_000), invalid)],
+      ['saveDeviceCode, createdAt', (s) => s.saveDeviceCode(device({ createdAt: invalid }))],
+      ['saveDeviceCode, expiresAt from a far-future exp', (s) => s.saveDeviceCode(device({ expiresAt: farFutureExp }))],
+      ['saveDeviceCode, lastPolledAt', (s) => s.saveDeviceCode(device({ lastPolledAt: invalid }))],
+      ['findDeviceCodeByUserCode, now', (s) => s.findDeviceCodeByUserCode(pendingDevice.userCodeHash, invalid)],
+      ['decideDeviceCode, now', (s) => s.decideDeviceCode(pendingDevice.userCodeHash, { approved: false }, invalid)],
+      ['pollDeviceCode, now', (s) => s.pollDeviceCode(pendingDevice.deviceCodeHash, invalid)],
+      ['redeemDeviceCode, now', (s) => s.redeemDeviceCode(approvedDevice.deviceCodeHash, invalid)],
       ['purgeExpired, now', (s) => s.purgeExpired(invalid)],
     ]
     it.each(calls)('%s', async (title, call) => {

@@ -1,9 +1,25 @@
-import { codeDates, refuseInvalidDates, tokenDates, type FullStore, type TokenRecord } from '@grantkit/core'
-import { and, eq, getTableColumns, gt, isNull, lte, sql } from 'drizzle-orm'
+import { codeDates, deviceCodeDates, refuseInvalidDates, tokenDates, type FullStore, type TokenRecord } from '@grantkit/core'
+import { and, eq, getTableColumns, gt, isNotNull, isNull, lte, sql } from 'drizzle-orm'
 import { groupCommit } from './group-commit.js'
 import { encode, lazy, param, ph } from './params.js'
-import { clientToRow, codeToRow, consumeResult, rotateResult, rowToClient, rowToCode, rowToToken, tokenToRow, userToRow, type TokenRow } from './records.js'
+import {
+  clientToRow,
+  codeToRow,
+  consumeResult,
+  deviceCodeToRow,
+  rotateResult,
+  rowToClient,
+  rowToCode,
+  rowToDeviceCode,
+  rowToToken,
+  tokenToRow,
+  userToRow,
+  type TokenRow,
+} from './records.js'
 import type { SqlDialect } from './sql-dialect.js'
+
+/** RFC 8628 §3.5: each `slow_down` adds 5 seconds to the polling interval. */
+const SLOW_DOWN_SECONDS = 5
 
 /**
  * The SQL store, written once for every dialect: `dialect` says how a
@@ -15,7 +31,7 @@ import type { SqlDialect } from './sql-dialect.js'
  */
 export function sqlStore(dialect: SqlDialect): FullStore {
   const { db, tables, prepare } = dialect
-  const { clients, authorizationCodes: codes, tokens, replayKeys, users } = tables
+  const { clients, authorizationCodes: codes, tokens, replayKeys, users, deviceCodes: devices } = tables
   const where = (method: string) => `${dialect.name}.${method}`
 
   const findClient = lazy(() => prepare(db.select().from(clients).where(eq(clients.clientId, ph('clientId')))))
@@ -85,6 +101,46 @@ export function sqlStore(dialect: SqlDialect): FullStore {
   )
   const findUserById = lazy(() => prepare(db.select().from(users).where(eq(users.id, ph('id')))))
   const findUserByUsername = lazy(() => prepare(db.select().from(users).where(eq(users.username, ph('username')))))
+
+  // Device authorizations (RFC 8628): every transition is one conditional UPDATE … RETURNING.
+  const unexpiredDevice = () => gt(devices.expiresAt, param('now', devices.expiresAt))
+  const findDevice = lazy(() => prepare(db.select().from(devices).where(and(eq(devices.userCodeHash, ph('hash')), unexpiredDevice()))))
+  const decideDevice = lazy(() =>
+    prepare(
+      db
+        .update(devices)
+        // A null scope keeps the requested one.
+        .set({ status: ph('status'), userId: ph('userId'), scope: sql`coalesce(${ph('scope')}, ${devices.scope})` })
+        .where(and(eq(devices.userCodeHash, ph('hash')), eq(devices.status, 'pending'), unexpiredDevice()))
+        .returning(),
+    ),
+  )
+  const pollDevice = lazy(() => {
+    // RFC 8628 §3.5: sooner than `interval` seconds after the previous poll. Every SET expression
+    // reads the row as it was before the UPDATE, so the slow_down answer, the grown interval and
+    // the new last poll are decided together, under the row's write lock.
+    const tooSoon = and(isNotNull(devices.lastPolledAt), gt(dialect.plusSeconds(devices.lastPolledAt, devices.interval), param('now', devices.lastPolledAt)))
+    return prepare(
+      db
+        .update(devices)
+        .set({
+          lastPollSlowDown: sql`${tooSoon}`,
+          interval: sql`case when ${tooSoon} then ${devices.interval} + ${sql.raw(String(SLOW_DOWN_SECONDS))} else ${devices.interval} end`,
+          lastPolledAt: sql`${param('now', devices.lastPolledAt)}`,
+        })
+        .where(and(eq(devices.deviceCodeHash, ph('hash')), unexpiredDevice()))
+        .returning(),
+    )
+  })
+  const redeemDevice = lazy(() =>
+    prepare(
+      db
+        .update(devices)
+        .set({ status: 'redeemed' })
+        .where(and(eq(devices.deviceCodeHash, ph('hash')), eq(devices.status, 'approved'), unexpiredDevice()))
+        .returning(),
+    ),
+  )
 
   const tokenColumns = Object.keys(getTableColumns(tokens)) as (keyof TokenRow)[]
   /** Prepared multi-row token inserts, one per row count. */
@@ -194,12 +250,45 @@ export function sqlStore(dialect: SqlDialect): FullStore {
       await db.insert(users).values(row).onConflictDoUpdate({ target: users.id, set: { username: row.username, passwordHash: row.passwordHash } })
     },
 
+    async saveDeviceCode(record) {
+      refuseInvalidDates(where('saveDeviceCode'), deviceCodeDates(record).required, deviceCodeDates(record).nullable)
+      // The primary key and the unique user code index refuse a code already stored.
+      await db.insert(devices).values(deviceCodeToRow(record))
+    },
+    async findDeviceCodeByUserCode(userCodeHash, now) {
+      refuseInvalidDates(where('findDeviceCodeByUserCode'), { now })
+      const [row] = await findDevice().all({ hash: userCodeHash, now })
+      return row === undefined ? null : rowToDeviceCode(row)
+    },
+    async decideDeviceCode(userCodeHash, decision, now) {
+      refuseInvalidDates(where('decideDeviceCode'), { now })
+      // `status = 'pending'` in the WHERE is the compare-and-set: of concurrent decisions one updates
+      // the row, the others wait on its lock, re-check and match nothing (a user code is single use).
+      const values = decision.approved
+        ? { hash: userCodeHash, now, status: 'approved', userId: decision.userId, scope: decision.scope ?? null }
+        : { hash: userCodeHash, now, status: 'denied', userId: null, scope: null }
+      const [row] = await decideDevice().all(values)
+      return row === undefined ? null : rowToDeviceCode(row)
+    },
+    async pollDeviceCode(deviceCodeHash, now) {
+      refuseInvalidDates(where('pollDeviceCode'), { now })
+      const [row] = await pollDevice().all({ hash: deviceCodeHash, now })
+      return row === undefined ? null : { record: rowToDeviceCode(row), slowDown: row.lastPollSlowDown }
+    },
+    async redeemDeviceCode(deviceCodeHash, now) {
+      refuseInvalidDates(where('redeemDeviceCode'), { now })
+      const [row] = await redeemDevice().all({ hash: deviceCodeHash, now })
+      // The record as it was: only an approved authorization is redeemed.
+      return row === undefined ? null : rowToDeviceCode({ ...row, status: 'approved' })
+    },
+
     async purgeExpired(now) {
       refuseInvalidDates(where('purgeExpired'), { now })
       const codesGone = await db.delete(codes).where(lte(codes.expiresAt, now)).returning({ k: codes.codeHash })
       const tokensGone = await db.delete(tokens).where(lte(tokens.expiresAt, now)).returning({ k: tokens.tokenHash })
       const keysGone = await db.delete(replayKeys).where(lte(replayKeys.expiresAt, now)).returning({ k: replayKeys.key })
-      return codesGone.length + tokensGone.length + keysGone.length
+      const devicesGone = await db.delete(devices).where(lte(devices.expiresAt, now)).returning({ k: devices.deviceCodeHash })
+      return codesGone.length + tokensGone.length + keysGone.length + devicesGone.length
     },
   }
 }

@@ -1,4 +1,4 @@
-import type { AuthorizationCodeRecord, Client, TokenRecord, TokenType, UserRecord } from '@grantkit/core'
+import type { AuthorizationCodeRecord, Client, DeviceCodeRecord, TokenRecord, TokenType, UserRecord } from '@grantkit/core'
 
 /*
  * Document shapes and their mapping to grantkit records.
@@ -66,6 +66,44 @@ export interface ClaimDocument {
   _id: string
   expiresAt: Date
   claimedAt: Date
+}
+
+/**
+ * A device authorization (RFC 8628) as saved, with its poll state. Only
+ * polls write it after the save (`lastPolledAt`, `interval`): the user's
+ * decision and the redemption go to a {@link DeviceDecisionDocument}, so that
+ * a poll can never overwrite them (FerretDB v1 writes whole documents, see
+ * the README).
+ */
+export interface DeviceDocument {
+  _id: string
+  userCodeHash: string
+  clientId: string
+  scope: string
+  /** The status as saved (`pending` for a new authorization); a decision document overrides it. */
+  status: DeviceCodeRecord['status']
+  userId: string | null
+  familyId: string
+  interval: number
+  lastPolledAt: Date | null
+  createdAt: Date
+  expiresAt: Date
+  extra?: string
+}
+
+/**
+ * Where a device authorization's status went after its save: inserted once
+ * by the one decision that wins (the unique `_id`, the device code hash, picks
+ * it), then marked `redeemed` by the one redemption that wins its claim.
+ */
+export interface DeviceDecisionDocument {
+  _id: string
+  status: 'approved' | 'denied' | 'redeemed'
+  userId: string | null
+  scope: string
+  /** The authorization's `expiresAt`, so that it is purged with it. */
+  expiresAt: Date
+  decidedAt: Date
 }
 
 export interface UserDocument {
@@ -170,6 +208,42 @@ export function tokenFromDocument(doc: TokenDocument): TokenRecord {
     expiresAt: doc.expiresAt,
     revokedAt: doc.revokedAt ?? null,
     rotatedAt: doc.rotatedAt ?? null,
+    ...(typeof doc.extra === 'string' ? { extra: parse(doc.extra) } : {}),
+  }
+}
+
+export function deviceToDocument(record: DeviceCodeRecord): DeviceDocument {
+  const doc: DeviceDocument = {
+    _id: record.deviceCodeHash,
+    userCodeHash: record.userCodeHash,
+    clientId: record.clientId,
+    scope: record.scope,
+    status: record.status,
+    userId: record.userId,
+    familyId: record.familyId,
+    interval: record.interval,
+    lastPolledAt: record.lastPolledAt,
+    createdAt: record.createdAt,
+    expiresAt: record.expiresAt,
+  }
+  if (record.extra !== undefined) doc.extra = json(record.extra)
+  return doc
+}
+
+/** The record from its saved document and, once decided, its decision document. */
+export function deviceFromDocuments(doc: DeviceDocument, decision: DeviceDecisionDocument | null): DeviceCodeRecord {
+  return {
+    deviceCodeHash: doc._id,
+    userCodeHash: doc.userCodeHash,
+    clientId: doc.clientId,
+    scope: decision?.scope ?? doc.scope,
+    status: decision?.status ?? doc.status,
+    userId: decision === null ? (doc.userId ?? null) : decision.userId,
+    familyId: doc.familyId,
+    interval: doc.interval,
+    lastPolledAt: doc.lastPolledAt ?? null,
+    createdAt: doc.createdAt,
+    expiresAt: doc.expiresAt,
     ...(typeof doc.extra === 'string' ? { extra: parse(doc.extra) } : {}),
   }
 }

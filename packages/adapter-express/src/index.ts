@@ -1,0 +1,5 @@
+export { oauthRouter } from './oauth-router.js'
+export type { AuthorizeContext, AuthorizeHook, AuthorizeResult, CorsOptions, OAuthRouterOptions, RenderErrorHook } from './oauth-router.js'
+export { requireToken } from './require-token.js'
+export type { RequireTokenHandler, RequireTokenOptions, TokenLocals, TokenState } from './require-token.js'
+export { escapeHtml } from '@grantkit/core'

@@ -1,0 +1,5 @@
+export { oauthPlugin } from './oauth-plugin.js'
+export type { AuthorizeContext, AuthorizeHook, AuthorizeResult, CorsOptions, OAuthPluginOptions, RenderErrorHook } from './oauth-plugin.js'
+export { requireToken } from './require-token.js'
+export type { RequireTokenHook, RequireTokenOptions, TokenState } from './require-token.js'
+export { escapeHtml } from '@grantkit/core'
