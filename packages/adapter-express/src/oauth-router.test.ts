@@ -6,11 +6,12 @@ import express, { type Express, type RequestHandler } from 'express'
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest'
 import { generateKeyPairSync } from 'node:crypto'
 import { RevocationEndpoint, jwtAccessTokens, type AuthorizationServer, type TokenStrategy } from '@grantkit/core'
+import { FORM, REDIRECT_URI, authorizeQuery, basicAuth, testServer } from '@grantkit/adapter-test-suite'
 import { oauthRouter, type AuthorizeHook, type OAuthRouterOptions } from './oauth-router.js'
-import { FORM, REDIRECT_URI, authorizeQuery, basic, listen, testServer } from './internal/testing.js'
+import { listen } from './internal/testing.js'
 
 const noop: AuthorizeHook = () => undefined
-const CLIENT = { ...FORM, authorization: basic('app', 'app-secret') }
+const CLIENT = { ...FORM, authorization: basicAuth('app', 'app-secret') }
 let closers: (() => Promise<void>)[] = []
 
 afterEach(async () => {
@@ -249,7 +250,7 @@ describe('oauthRouter (Express)', () => {
 
     it('answers JSON to the token endpoint with 400 invalid_request when express.json() parsed it', async () => {
       const { url } = await start({ before: [express.json()] })
-      const res = await tokenRequest(url, JSON.stringify({ grant_type: 'client_credentials' }), { 'content-type': 'application/json', authorization: basic('app', 'app-secret') })
+      const res = await tokenRequest(url, JSON.stringify({ grant_type: 'client_credentials' }), { 'content-type': 'application/json', authorization: basicAuth('app', 'app-secret') })
       expect(res.status).toBe(400)
       expect(await res.json()).toMatchObject({ error: 'invalid_request' })
     })

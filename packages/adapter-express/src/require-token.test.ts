@@ -1,8 +1,9 @@
 import express from 'express'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { hashToken, type AuthorizationServer, type MemoryStore, type TokenRecord } from '@grantkit/core'
+import type { AuthorizationServer, MemoryStore } from '@grantkit/core'
+import { testServer } from '@grantkit/adapter-test-suite'
 import { requireToken, type RequireTokenOptions } from './require-token.js'
-import { listen, testServer } from './internal/testing.js'
+import { listen } from './internal/testing.js'
 
 let closers: (() => Promise<void>)[] = []
 afterEach(async () => {
@@ -10,35 +11,9 @@ afterEach(async () => {
   closers = []
 })
 
-const NOW = Date.now()
-
-function record(token: string, overrides: Partial<TokenRecord> = {}): TokenRecord {
-  return {
-    tokenHash: hashToken(token),
-    type: 'access_token',
-    clientId: 'app',
-    userId: 'user-1',
-    scope: 'profile read',
-    familyId: 'f-' + token,
-    issuedAt: new Date(NOW - 1000),
-    expiresAt: new Date(NOW + 3_600_000),
-    revokedAt: null,
-    rotatedAt: null,
-    ...overrides,
-  }
-}
-
 /** `GET /resource` behind requireToken, answering `res.locals.oauth`; `reached` counts the handler's calls. */
 async function start(options: RequireTokenOptions): Promise<{ url: string; store: MemoryStore; server: AuthorizationServer; reached: () => number }> {
-  const { server, store } = await testServer()
-  await store.saveTokens([
-    record('user-token'),
-    record('client-token', { userId: null }),
-    record('read-only', { scope: 'read' }),
-    record('expired', { expiresAt: new Date(NOW - 1) }),
-    record('revoked', { revokedAt: new Date(NOW - 1) }),
-    record('refresh', { type: 'refresh_token' }),
-  ])
+  const { server, store } = await testServer({ tokens: true })
   let calls = 0
   const app = express()
   app.get('/resource', requireToken(server, options), (_req, res) => {
@@ -84,8 +59,7 @@ describe('requireToken (Express)', () => {
     })
 
     it('protects every route of a mounted path with app.use', async () => {
-      const { server, store } = await testServer()
-      await store.saveTokens([record('user-token')])
+      const { server } = await testServer({ tokens: true })
       const app = express()
       const api = express.Router()
       api.get('/me', (_req, res) => void res.json({ client: (res.locals as { oauth: { clientId: string } }).oauth.clientId }))

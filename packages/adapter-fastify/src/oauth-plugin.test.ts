@@ -3,8 +3,9 @@ import { createGunzip, gzipSync } from 'node:zlib'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { IntrospectionEndpoint, OAuthError, RevocationEndpoint, jwtAccessTokens, type AuthorizationServer, type TokenStrategy } from '@grantkit/core'
+import { CLIENT_FORM, FORM, REDIRECT_URI, authorizeQuery, testServer } from '@grantkit/adapter-test-suite'
 import { oauthPlugin, type AuthorizeHook, type OAuthPluginOptions } from './oauth-plugin.js'
-import { CLIENT_FORM, FORM, REDIRECT_URI, authorizeQuery, listen, rawRequest, testServer } from './internal/testing.js'
+import { listen, rawRequest } from './internal/testing.js'
 
 let closers: (() => Promise<void>)[] = []
 

@@ -1,8 +1,9 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { AuthorizationServer, MemoryStore } from '@grantkit/core'
+import { testServer } from '@grantkit/adapter-test-suite'
 import { requireToken, type RequireTokenOptions } from './require-token.js'
-import { listen, testServer } from './internal/testing.js'
+import { listen } from './internal/testing.js'
 
 let closers: (() => Promise<void>)[] = []
 afterEach(async () => {
@@ -11,7 +12,7 @@ afterEach(async () => {
 })
 
 async function start(options: RequireTokenOptions, routes?: (app: FastifyInstance, server: AuthorizationServer) => void): Promise<{ url: string; store: MemoryStore; handler: ReturnType<typeof vi.fn> }> {
-  const { server, store } = await testServer()
+  const { server, store } = await testServer({ tokens: true })
   const handler = vi.fn()
   const app = Fastify()
   if (routes !== undefined) routes(app, server)

@@ -1,7 +1,8 @@
 import { Hono } from 'hono'
 import { afterEach, describe, expect, it } from 'vitest'
+import { CLIENT_FORM, FORM, REDIRECT_URI, testServer } from '@grantkit/adapter-test-suite'
 import { oauthHandler, requireToken } from './index.js'
-import { BASIC, REDIRECT_URI, serveFetch, testServer } from './internal/testing.js'
+import { serveFetch } from './internal/testing.js'
 
 let closers: (() => Promise<void>)[] = []
 afterEach(async () => {
@@ -9,12 +10,11 @@ afterEach(async () => {
   closers = []
 })
 
-const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
 const query = new URLSearchParams({ response_type: 'code', client_id: 'app', redirect_uri: REDIRECT_URI, state: 'xyz', scope: 'profile' }).toString()
 
 /** The README's Hono example: the OAuth endpoints mounted first, then the app's routes, one of them protected. */
 async function honoApp() {
-  const { server } = await testServer()
+  const { server } = await testServer({ issuer: 'http://localhost' })
   const oauth = oauthHandler(server, {
     authorize: async (request, { request: authorization, form, actionUrl }) => {
       // A real app reads its session cookie here.
@@ -39,7 +39,7 @@ async function honoApp() {
 describe('with Hono', () => {
   it('issues a token and protects a route, in process (app.request: no Content-Length)', async () => {
     const app = await honoApp()
-    const issued = await app.request('/token', { method: 'POST', headers: { ...FORM, authorization: BASIC }, body: 'grant_type=client_credentials&scope=read' })
+    const issued = await app.request('/token', { method: 'POST', headers: CLIENT_FORM, body: 'grant_type=client_credentials&scope=read' })
     expect(issued.status).toBe(200)
     const { access_token } = (await issued.json()) as { access_token: string }
     const me = await app.request('/api/me', { headers: { authorization: `Bearer ${access_token}` } })
@@ -71,7 +71,7 @@ describe('with Hono', () => {
     closers.push(close)
     const metadata = await fetch(`${url}/.well-known/oauth-authorization-server`)
     expect(await metadata.json()).toMatchObject({ token_endpoint: 'http://localhost/token' })
-    const issued = await fetch(`${url}/token`, { method: 'POST', headers: { ...FORM, authorization: BASIC }, body: 'grant_type=client_credentials&scope=read' })
+    const issued = await fetch(`${url}/token`, { method: 'POST', headers: CLIENT_FORM, body: 'grant_type=client_credentials&scope=read' })
     expect(issued.status).toBe(200)
     expect((await fetch(`${url}/api/me`)).status).toBe(401)
   })

@@ -1,19 +1,18 @@
 import { describe, expect, it, vi } from 'vitest'
 import type { AuthorizationServer } from '@grantkit/core'
+import { CLIENT_FORM, FORM, REDIRECT_URI, basicAuth, testServer } from '@grantkit/adapter-test-suite'
 import { oauthHandler, type AuthorizeHook, type OAuthHandlerOptions } from './oauth-handler.js'
-import { BASIC, REDIRECT_URI, testServer } from './internal/testing.js'
 
-const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
 const BASE = 'http://localhost'
 const query = new URLSearchParams({ response_type: 'code', client_id: 'app', redirect_uri: REDIRECT_URI, state: 's', scope: 'profile' }).toString()
 const noop: AuthorizeHook = () => ({ deny: true })
 
 async function handler(options: Partial<OAuthHandlerOptions> = {}) {
-  const { server } = await testServer()
+  const { server } = await testServer({ issuer: BASE })
   return oauthHandler(server, { authorize: noop, onError: () => {}, ...options })
 }
 
-function tokenRequest(body: RequestInit['body'], headers: Record<string, string> = { ...FORM, authorization: BASIC }): Request {
+function tokenRequest(body: RequestInit['body'], headers: Record<string, string> = CLIENT_FORM): Request {
   return new Request(`${BASE}/token`, { method: 'POST', headers, body, duplex: 'half' } as RequestInit)
 }
 
@@ -38,7 +37,7 @@ describe('oauthHandler', () => {
 
   describe('routing', () => {
     it('lists the paths it serves under the issuer path, for the app to route by (RFC 8414 §3.1)', async () => {
-      const { server } = await testServer('http://localhost/auth')
+      const { server } = await testServer({ issuer: `${BASE}/auth` })
       const oauth = oauthHandler(server, { authorize: noop })
       expect([...oauth.paths].sort()).toEqual(['/.well-known/oauth-authorization-server/auth', '/auth/authorize', '/auth/token'])
       expect(oauth.serves('/auth/token')).toBe(true)
@@ -62,7 +61,7 @@ describe('oauthHandler', () => {
       ['a stream', new Blob(['grant_type=client_credentials']).stream()],
     ])('reads %s body of an in-process Request, which has no Content-Length', async (_name, body) => {
       const oauth = await handler()
-      const headers: Record<string, string> = body instanceof URLSearchParams ? { authorization: BASIC } : { ...FORM, authorization: BASIC }
+      const headers: Record<string, string> = body instanceof URLSearchParams ? { authorization: basicAuth() } : CLIENT_FORM
       const res = await oauth(tokenRequest(body, headers))
       expect(res.status).toBe(200)
     })

@@ -1,27 +1,10 @@
 import { describe, expect, it, vi } from 'vitest'
-import { hashToken, type AuthorizationServer } from '@grantkit/core'
+import type { AuthorizationServer } from '@grantkit/core'
+import { testServer } from '@grantkit/adapter-test-suite'
 import { requireToken, type RequireTokenOptions } from './require-token.js'
-import { testServer } from './internal/testing.js'
 
-async function serverWithToken() {
-  const { server, store } = await testServer()
-  const now = Date.now()
-  await store.saveTokens([
-    {
-      tokenHash: hashToken('user-token'),
-      type: 'access_token',
-      clientId: 'app',
-      userId: 'user-1',
-      scope: 'profile read',
-      familyId: 'f1',
-      issuedAt: new Date(now - 1000),
-      expiresAt: new Date(now + 3_600_000),
-      revokedAt: null,
-      rotatedAt: null,
-    },
-  ])
-  return { server, store }
-}
+/** The suite's server with its tokens stored (`user-token` among them), issuer `http://localhost`: the origin of the requests below. */
+const serverWithToken = () => testServer({ issuer: 'http://localhost', tokens: true })
 
 const resource = (token?: string) => new Request('http://localhost/api/me', token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } })
 

@@ -3,8 +3,9 @@ import Koa from 'koa'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { generateKeyPairSync } from 'node:crypto'
 import { IntrospectionEndpoint, RevocationEndpoint, jwtAccessTokens, type AuthorizationServer, type TokenStrategy } from '@grantkit/core'
+import { REDIRECT_URI, basicAuth, testServer } from '@grantkit/adapter-test-suite'
 import { oauthRouter, type AuthorizeHook, type OAuthRouterOptions } from './oauth-router.js'
-import { REDIRECT_URI, basic, listen, testServer } from './internal/testing.js'
+import { listen } from './internal/testing.js'
 
 const noop: AuthorizeHook = () => undefined
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
@@ -86,7 +87,7 @@ describe('oauthRouter', () => {
       const { url } = await start({}, undefined, 'http://127.0.0.1/tenant')
       const res = await fetch(`${url}/.well-known/oauth-authorization-server/tenant`)
       expect(await res.json()).toMatchObject({ issuer: 'http://127.0.0.1/tenant', token_endpoint: 'http://127.0.0.1/tenant/token' })
-      const token = await fetch(`${url}/tenant/token`, { method: 'POST', headers: { ...FORM, authorization: basic('app', 'app-secret') }, body: 'grant_type=client_credentials' })
+      const token = await fetch(`${url}/tenant/token`, { method: 'POST', headers: { ...FORM, authorization: basicAuth('app', 'app-secret') }, body: 'grant_type=client_credentials' })
       expect(token.status).toBe(200)
     })
 
@@ -109,7 +110,7 @@ describe('oauthRouter', () => {
       const { keys } = (await res.json()) as { keys: Record<string, string>[] }
       expect(keys).toEqual([expect.objectContaining({ kty: 'EC', crv: 'P-256', kid: 'k1', alg: 'ES256', use: 'sig' })])
       expect(keys[0]).not.toHaveProperty('d')
-      const token = await fetch(`${url}/token`, { method: 'POST', headers: { ...FORM, authorization: basic('app', 'app-secret') }, body: 'grant_type=client_credentials' })
+      const token = await fetch(`${url}/token`, { method: 'POST', headers: { ...FORM, authorization: basicAuth('app', 'app-secret') }, body: 'grant_type=client_credentials' })
       const jwt = ((await token.json()) as { access_token: string }).access_token
       expect(JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString())).toEqual({ typ: 'at+jwt', alg: 'ES256', kid: 'k1' })
     })
@@ -128,7 +129,7 @@ describe('oauthRouter', () => {
   describe('token endpoint (RFC 6749 §3.2)', () => {
     it('answers a valid request with tokens and Cache-Control: no-store (§5.1)', async () => {
       const { url } = await start()
-      const res = await fetch(`${url}/token`, { method: 'POST', headers: { ...FORM, authorization: basic('app', 'app-secret') }, body: 'grant_type=client_credentials&scope=read' })
+      const res = await fetch(`${url}/token`, { method: 'POST', headers: { ...FORM, authorization: basicAuth('app', 'app-secret') }, body: 'grant_type=client_credentials&scope=read' })
       expect(res.status).toBe(200)
       expect(res.headers.get('cache-control')).toBe('no-store')
       expect(await res.json()).toMatchObject({ token_type: 'Bearer', scope: 'read' })
@@ -138,7 +139,7 @@ describe('oauthRouter', () => {
       const { url } = await start()
       const res = await fetch(`${url}/token`, {
         method: 'POST',
-        headers: { 'content-type': 'Application/X-WWW-Form-URLEncoded; charset=UTF-8', authorization: basic('app', 'app-secret') },
+        headers: { 'content-type': 'Application/X-WWW-Form-URLEncoded; charset=UTF-8', authorization: basicAuth('app', 'app-secret') },
         body: 'grant_type=client_credentials',
       })
       expect(res.status).toBe(200)
@@ -168,7 +169,7 @@ describe('oauthRouter', () => {
       ['a truncated percent-escape', 'grant_type=client_credentials&scope=%E2%82'],
     ])('rejects %s with 400 invalid_request', async (_name, body) => {
       const { url } = await start()
-      const res = await fetch(`${url}/token`, { method: 'POST', headers: { ...FORM, authorization: basic('app', 'app-secret') }, body })
+      const res = await fetch(`${url}/token`, { method: 'POST', headers: { ...FORM, authorization: basicAuth('app', 'app-secret') }, body })
       expect(res.status).toBe(400)
       expect(await res.json()).toMatchObject({ error: 'invalid_request' })
     })
@@ -202,7 +203,7 @@ describe('oauthRouter', () => {
 
     it('answers a failed client authentication with 401 invalid_client and WWW-Authenticate (RFC 6749 §5.2)', async () => {
       const { url } = await start()
-      const res = await fetch(`${url}/token`, { method: 'POST', headers: { ...FORM, authorization: basic('app', 'wrong') }, body: 'grant_type=client_credentials' })
+      const res = await fetch(`${url}/token`, { method: 'POST', headers: { ...FORM, authorization: basicAuth('app', 'wrong') }, body: 'grant_type=client_credentials' })
       expect(res.status).toBe(401)
       expect(res.headers.get('www-authenticate')).toMatch(/^Basic /)
       expect(await res.json()).toMatchObject({ error: 'invalid_client' })
@@ -211,7 +212,7 @@ describe('oauthRouter', () => {
     it('answers an unexpected failure with 500 server_error and no details', async () => {
       const { url, server } = await start()
       vi.spyOn(server.store, 'findClient').mockRejectedValue(new Error('db password is hunter2'))
-      const res = await fetch(`${url}/token`, { method: 'POST', headers: { ...FORM, authorization: basic('app', 'app-secret') }, body: 'grant_type=client_credentials' })
+      const res = await fetch(`${url}/token`, { method: 'POST', headers: { ...FORM, authorization: basicAuth('app', 'app-secret') }, body: 'grant_type=client_credentials' })
       expect(res.status).toBe(500)
       const text = await res.text()
       expect(JSON.parse(text)).toMatchObject({ error: 'server_error' })
@@ -224,14 +225,14 @@ describe('oauthRouter', () => {
       const findClient = server.store.findClient.bind(server.store)
       const hang = vi.spyOn(server.store, 'findClient').mockImplementation(() => new Promise(() => {}))
       const started = Date.now()
-      const res = await fetch(`${url}/token`, { method: 'POST', headers: { ...FORM, authorization: basic('app', 'app-secret') }, body: 'grant_type=client_credentials' })
+      const res = await fetch(`${url}/token`, { method: 'POST', headers: { ...FORM, authorization: basicAuth('app', 'app-secret') }, body: 'grant_type=client_credentials' })
       expect(Date.now() - started).toBeLessThan(5000)
       expect(res.status).toBe(500)
       expect(res.headers.get('cache-control')).toBe('no-store')
       expect(await res.json()).toEqual({ error: 'server_error', error_description: expect.any(String) })
       expect(onError).toHaveBeenCalledWith(expect.objectContaining({ name: 'RequestTimeoutError' }), expect.anything())
       hang.mockImplementation(findClient)
-      const again = await fetch(`${url}/token`, { method: 'POST', headers: { ...FORM, authorization: basic('app', 'app-secret') }, body: 'grant_type=client_credentials' })
+      const again = await fetch(`${url}/token`, { method: 'POST', headers: { ...FORM, authorization: basicAuth('app', 'app-secret') }, body: 'grant_type=client_credentials' })
       expect(again.status).toBe(200)
     })
   })
@@ -239,9 +240,9 @@ describe('oauthRouter', () => {
   describe('revocation (RFC 7009) and introspection (RFC 7662)', () => {
     it('serves both when registered, with client authentication', async () => {
       const { url } = await start({}, (server) => server.registerEndpoint(RevocationEndpoint).registerEndpoint(IntrospectionEndpoint))
-      const issued = await fetch(`${url}/token`, { method: 'POST', headers: { ...FORM, authorization: basic('app', 'app-secret') }, body: 'grant_type=client_credentials' })
+      const issued = await fetch(`${url}/token`, { method: 'POST', headers: { ...FORM, authorization: basicAuth('app', 'app-secret') }, body: 'grant_type=client_credentials' })
       const { access_token } = (await issued.json()) as { access_token: string }
-      const auth = { ...FORM, authorization: basic('app', 'app-secret') }
+      const auth = { ...FORM, authorization: basicAuth('app', 'app-secret') }
       const active = await fetch(`${url}/introspect`, { method: 'POST', headers: auth, body: `token=${access_token}` })
       expect(await active.json()).toMatchObject({ active: true, client_id: 'app' })
       const revoked = await fetch(`${url}/revoke`, { method: 'POST', headers: auth, body: `token=${access_token}` })
@@ -276,7 +277,7 @@ describe('oauthRouter', () => {
 
     it('allows an allowed origin to read token and metadata responses', async () => {
       const { url } = await start({ cors: { origins: [origin] } })
-      const token = await fetch(`${url}/token`, { method: 'POST', headers: { ...FORM, origin, authorization: basic('app', 'app-secret') }, body: 'grant_type=client_credentials' })
+      const token = await fetch(`${url}/token`, { method: 'POST', headers: { ...FORM, origin, authorization: basicAuth('app', 'app-secret') }, body: 'grant_type=client_credentials' })
       expect(token.headers.get('access-control-allow-origin')).toBe(origin)
       expect(token.headers.get('vary')).toMatch(/Origin/)
       const metadata = await fetch(`${url}/.well-known/oauth-authorization-server`, { headers: { origin } })

@@ -1,9 +1,10 @@
 import Koa from 'koa'
 import { Router } from '@koa/router'
 import { afterEach, describe, expect, it } from 'vitest'
-import { hashToken, type AuthorizationServer, type MemoryStore, type TokenRecord } from '@grantkit/core'
+import type { AuthorizationServer, MemoryStore } from '@grantkit/core'
+import { testServer } from '@grantkit/adapter-test-suite'
 import { requireToken, type RequireTokenOptions } from './require-token.js'
-import { listen, testServer } from './internal/testing.js'
+import { listen } from './internal/testing.js'
 
 let closers: (() => Promise<void>)[] = []
 afterEach(async () => {
@@ -11,34 +12,8 @@ afterEach(async () => {
   closers = []
 })
 
-const NOW = Date.now()
-
-function record(token: string, overrides: Partial<TokenRecord> = {}): TokenRecord {
-  return {
-    tokenHash: hashToken(token),
-    type: 'access_token',
-    clientId: 'app',
-    userId: 'user-1',
-    scope: 'profile read',
-    familyId: 'f-' + token,
-    issuedAt: new Date(NOW - 1000),
-    expiresAt: new Date(NOW + 3_600_000),
-    revokedAt: null,
-    rotatedAt: null,
-    ...overrides,
-  }
-}
-
 async function start(options: RequireTokenOptions): Promise<{ url: string; store: MemoryStore; server: AuthorizationServer }> {
-  const { server, store } = await testServer()
-  await store.saveTokens([
-    record('user-token'),
-    record('client-token', { userId: null }),
-    record('read-only', { scope: 'read' }),
-    record('expired', { expiresAt: new Date(NOW - 1) }),
-    record('revoked', { revokedAt: new Date(NOW - 1) }),
-    record('refresh', { type: 'refresh_token' }),
-  ])
+  const { server, store } = await testServer({ tokens: true })
   const router = new Router()
   router.get('/resource', requireToken(server, options), (ctx) => {
     ctx.body = ctx.state['oauth']

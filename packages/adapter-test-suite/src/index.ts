@@ -13,3 +13,18 @@ export type {
   ResourceAnswer,
   RunningAdapter,
 } from './harness.js'
+export {
+  CLIENT_FORM,
+  CLIENT_ID,
+  CLIENT_SECRET,
+  FORM,
+  ISSUER,
+  REDIRECT_URI,
+  TOKENS,
+  TestClientCredentialsGrant,
+  TestCodeGrant,
+  authorizeQuery,
+  basicAuth,
+  testServer,
+} from './fixtures.js'
+export type { TestServer, TestServerOptions } from './fixtures.js'

@@ -1,16 +1,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import {
-  AuthorizationServer,
-  BaseGrant,
-  createClient,
-  memoryStore,
-  type GrantUser,
-  type MemoryStore,
-  type OAuthResponse,
-} from '@grantkit/core'
 
-// Test support only (Node): never imported by the package's entry point.
+// Test support only (Node): never imported by the package's entry point. The
+// server, client and grants the tests run on are @grantkit/adapter-test-suite's
+// fixtures; this is the Node host of a Fetch handler.
 
 /** `IncomingMessage` → `Request`, as a Node host of a Fetch handler does; cancelling the body drains it so the response can still be written. */
 export function toRequest(req: IncomingMessage): Request {
@@ -87,55 +80,3 @@ export async function serveFetch(handler: (request: Request) => Promise<Response
       }),
   }
 }
-
-/** A minimal client-credentials grant, so the package's tests need nothing but core. */
-export class TestClientCredentialsGrant extends BaseGrant {
-  static override GRANT_TYPE = 'client_credentials'
-  static override TOKEN_ENDPOINT = true
-  static override TOKEN_ENDPOINT_AUTH_METHODS: readonly string[] = ['client_secret_basic', 'client_secret_post']
-  #scopes: string[] = []
-
-  override async validateTokenRequest(): Promise<void> {
-    const client = await this.authenticateTokenEndpointClient()
-    this.#scopes = this.resolveScopes(this.param('scope'), client)
-  }
-
-  override async createTokenResponse(): Promise<OAuthResponse> {
-    const body = await this.issueTokens({ client: this.client!, user: null, scopes: this.#scopes, refreshToken: false })
-    return this.tokenResponse(body)
-  }
-}
-
-/** A minimal code grant for the authorization endpoint: the code names the user. */
-export class TestCodeGrant extends BaseGrant {
-  static override GRANT_TYPE = 'authorization_code'
-  static override RESPONSE_TYPES: readonly string[] = ['code']
-  static override AUTHORIZATION_ENDPOINT = true
-
-  override async createAuthorizationResponse(user: GrantUser): Promise<OAuthResponse> {
-    return this.authorizationRedirect(user, { code: `code-for-${user.id}` })
-  }
-}
-
-export const REDIRECT_URI = 'https://client.example/cb'
-
-/** A server over a memory store with a confidential client `app` (secret `app-secret`, Basic authentication). */
-export async function testServer(issuer = 'http://localhost'): Promise<{ server: AuthorizationServer; store: MemoryStore }> {
-  const store = memoryStore()
-  const server = new AuthorizationServer({ issuer, store, scopesSupported: ['profile', 'read'], onError: () => {} })
-  server.registerGrant(TestClientCredentialsGrant).registerGrant(TestCodeGrant)
-  const { client } = await createClient({
-    clientId: 'app',
-    clientSecret: 'app-secret',
-    secretHash: 'sha256',
-    clientName: 'Test App',
-    redirectUris: [REDIRECT_URI],
-    grantTypes: ['authorization_code', 'client_credentials'],
-    responseTypes: ['code'],
-    scope: 'profile read',
-  })
-  await store.saveClient(client)
-  return { server, store }
-}
-
-export const BASIC = 'Basic ' + btoa('app:app-secret')

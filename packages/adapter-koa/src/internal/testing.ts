@@ -1,71 +1,8 @@
 import type { AddressInfo } from 'node:net'
-import Koa from 'koa'
-import {
-  AuthorizationServer,
-  BaseGrant,
-  createClient,
-  memoryStore,
-  type GrantUser,
-  type MemoryStore,
-  type OAuthResponse,
-  type TokenStrategy,
-} from '@grantkit/core'
+import type Koa from 'koa'
 
-/** A minimal client-credentials grant, so adapter tests need nothing but core. */
-export class TestClientCredentialsGrant extends BaseGrant {
-  static override GRANT_TYPE = 'client_credentials'
-  static override TOKEN_ENDPOINT = true
-  static override TOKEN_ENDPOINT_AUTH_METHODS: readonly string[] = ['client_secret_basic', 'client_secret_post']
-  #scopes: string[] = []
-
-  override async validateTokenRequest(): Promise<void> {
-    const client = await this.authenticateTokenEndpointClient()
-    this.#scopes = this.resolveScopes(this.param('scope'), client)
-  }
-
-  override async createTokenResponse(): Promise<OAuthResponse> {
-    const body = await this.issueTokens({ client: this.client!, user: null, scopes: this.#scopes, refreshToken: false })
-    return this.tokenResponse(body)
-  }
-}
-
-/** A minimal code grant for the authorization endpoint: the code names the user. */
-export class TestCodeGrant extends BaseGrant {
-  static override GRANT_TYPE = 'authorization_code'
-  static override RESPONSE_TYPES: readonly string[] = ['code']
-  static override AUTHORIZATION_ENDPOINT = true
-
-  override async createAuthorizationResponse(user: GrantUser): Promise<OAuthResponse> {
-    return this.authorizationRedirect(user, { code: `code-for-${user.id}` })
-  }
-}
-
-export const REDIRECT_URI = 'https://client.example/cb'
-
-/** A server over a memory store with a confidential client `app` (secret `app-secret`). */
-export async function testServer(options: { issuer?: string; tokenStrategy?: TokenStrategy } = {}): Promise<{ server: AuthorizationServer; store: MemoryStore }> {
-  const store = memoryStore()
-  const server = new AuthorizationServer({
-    issuer: options.issuer ?? 'http://127.0.0.1',
-    store,
-    scopesSupported: ['profile', 'read'],
-    onError: () => {},
-    ...(options.tokenStrategy === undefined ? {} : { tokenStrategy: options.tokenStrategy }),
-  })
-  server.registerGrant(TestClientCredentialsGrant).registerGrant(TestCodeGrant)
-  const { client } = await createClient({
-    clientId: 'app',
-    clientSecret: 'app-secret',
-    secretHash: 'sha256',
-    clientName: 'Test <App>',
-    redirectUris: [REDIRECT_URI],
-    grantTypes: ['authorization_code', 'client_credentials'],
-    responseTypes: ['code'],
-    scope: 'profile read',
-  })
-  await store.saveClient(client)
-  return { server, store }
-}
+// The Koa part of the tests' set-up; the server, client and grants they run
+// on are @grantkit/adapter-test-suite's fixtures.
 
 /** Starts a Koa app on an ephemeral port of 127.0.0.1. */
 export async function listen(app: Koa): Promise<{ url: string; close: () => Promise<void> }> {
@@ -84,5 +21,3 @@ export async function listen(app: Koa): Promise<{ url: string; close: () => Prom
       }),
   }
 }
-
-export const basic = (id: string, secret: string) => 'Basic ' + Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')

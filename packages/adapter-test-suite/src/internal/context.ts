@@ -1,7 +1,7 @@
 import { afterEach, vi, type Mock } from 'vitest'
 import type { AuthorizationServer, MemoryStore, TokenStrategy } from '@grantkit/core'
 import type { AdapterHarness, HarnessAuthorizeHook, HarnessOAuthOptions, HarnessResourceOptions, PreBodyParser } from '../harness.js'
-import { serverFixture } from './fixtures.js'
+import { testServer } from '../fixtures.js'
 
 /** What a check asks for: the suite's defaults, overridden. */
 export interface StartOptions {
@@ -65,10 +65,11 @@ export function suiteContext(harness: AdapterHarness, timeout: number): SuiteCon
     },
     async start(options = {}) {
       const serverOnError = vi.fn<(error: unknown) => void>()
-      const { server, store } = await serverFixture({
+      const { server, store } = await testServer({
         issuer: options.issuer,
         tokenStrategy: options.tokenStrategy,
-        endpoints: options.endpoints,
+        endpoints: options.endpoints ?? true,
+        tokens: true,
         onError: serverOnError,
       })
       const onError = vi.fn<(error: unknown) => void>()

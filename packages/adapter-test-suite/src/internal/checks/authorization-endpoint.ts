@@ -1,7 +1,7 @@
 import { OAuthError } from '@grantkit/core'
 import { describe, expect, it } from 'vitest'
 import type { SuiteContext } from '../context.js'
-import { FORM, ISSUER, REDIRECT_URI, authorizeQuery } from '../fixtures.js'
+import { FORM, ISSUER, REDIRECT_URI, authorizeQuery } from '../../fixtures.js'
 
 function expectPageHeaders(headers: Headers): void {
   // RFC 6749 §10.13 (clickjacking) and no caching of a page that holds the user's session.

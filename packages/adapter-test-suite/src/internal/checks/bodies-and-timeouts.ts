@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest'
 import type { PreBodyParser } from '../../harness.js'
 import { never, type SuiteContext } from '../context.js'
-import { CLIENT_FORM, FORM, TOKENS, authorizeQuery, basic } from '../fixtures.js'
+import { CLIENT_FORM, FORM, TOKENS, authorizeQuery, basicAuth } from '../../fixtures.js'
 import { stalledRequest } from '../raw-http.js'
 
 const ALL_PARSERS: readonly PreBodyParser[] = ['form', 'json', 'consume']
-const JSON_TOKEN_REQUEST = { method: 'POST', headers: { 'content-type': 'application/json', authorization: basic() }, body: '{"grant_type":"client_credentials"}' }
+const JSON_TOKEN_REQUEST = { method: 'POST', headers: { 'content-type': 'application/json', authorization: basicAuth() }, body: '{"grant_type":"client_credentials"}' }
 
 /** A global body parser mounted before the OAuth routes, and requests that take too long. */
 export function bodyAndTimeoutChecks(ctx: SuiteContext): void {

@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto'
 import { jwtAccessTokens } from '@grantkit/core'
 import { describe, expect, it } from 'vitest'
 import type { SuiteContext } from '../context.js'
-import { CLIENT_FORM, FORM, ISSUER, authorizeQuery, basic } from '../fixtures.js'
+import { CLIENT_FORM, FORM, ISSUER, authorizeQuery, basicAuth } from '../../fixtures.js'
 
 const METADATA = '/.well-known/oauth-authorization-server'
 const ORIGIN = 'https://spa.example'
@@ -35,7 +35,7 @@ export function corsAndMetadataChecks(ctx: SuiteContext): void {
       expect(token.status).toBe(200)
       expect(token.headers.get('access-control-allow-origin')).toBe(ORIGIN)
       expect(token.headers.get('vary')).toMatch(/Origin/)
-      const failed = await fetch(`${url}/token`, { method: 'POST', headers: { ...FORM, origin: ORIGIN, authorization: basic('app', 'wrong') }, body: 'grant_type=client_credentials' })
+      const failed = await fetch(`${url}/token`, { method: 'POST', headers: { ...FORM, origin: ORIGIN, authorization: basicAuth('app', 'wrong') }, body: 'grant_type=client_credentials' })
       expect(failed.status).toBe(401)
       expect(failed.headers.get('access-control-allow-origin')).toBe(ORIGIN)
       expect(failed.headers.get('access-control-expose-headers')).toMatch(/WWW-Authenticate/)

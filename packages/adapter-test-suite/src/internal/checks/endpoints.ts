@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { SuiteContext } from '../context.js'
-import { CLIENT_FORM, FORM, authorizeQuery } from '../fixtures.js'
+import { CLIENT_FORM, FORM, authorizeQuery } from '../../fixtures.js'
 
 const METADATA = '/.well-known/oauth-authorization-server'
 

@@ -1,7 +1,7 @@
 import { inspect } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { STACK_FRAME, type SuiteContext } from '../context.js'
-import { CLIENT_FORM, TOKENS, authorizeQuery } from '../fixtures.js'
+import { CLIENT_FORM, TOKENS, authorizeQuery } from '../../fixtures.js'
 
 const SECRET = 'hunter2-in-the-message'
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { STACK_FRAME, type SuiteContext } from '../context.js'
-import { ISSUER, TOKENS } from '../fixtures.js'
+import { ISSUER, TOKENS } from '../../fixtures.js'
 
 /** `requireToken` in front of a protected resource (RFC 6750). */
 export function requireTokenChecks(ctx: SuiteContext): void {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { SuiteContext } from '../context.js'
-import { CLIENT_FORM, CLIENT_ID, FORM, basic } from '../fixtures.js'
+import { CLIENT_FORM, CLIENT_ID, FORM, basicAuth } from '../../fixtures.js'
 import { rawRequest, stalledRequest } from '../raw-http.js'
 
 const enc = new TextEncoder()
@@ -24,7 +24,7 @@ export function tokenEndpointChecks(ctx: SuiteContext): void {
       ['no space before the parameter', 'application/x-www-form-urlencoded;charset=utf-8'],
     ])('accepts the form media type with %s (RFC 9110 §8.3.1: case-insensitive)', async (_name, type) => {
       const { url } = await ctx.start()
-      const res = await fetch(`${url}/token`, { method: 'POST', headers: { 'content-type': type, authorization: basic() }, body: 'grant_type=client_credentials' })
+      const res = await fetch(`${url}/token`, { method: 'POST', headers: { 'content-type': type, authorization: basicAuth() }, body: 'grant_type=client_credentials' })
       expect(res.status).toBe(200)
     })
 
@@ -35,14 +35,14 @@ export function tokenEndpointChecks(ctx: SuiteContext): void {
       ['no media type', {}, enc.encode('grant_type=client_credentials')],
     ])('rejects a %s body with 400 invalid_request (Appendix B: form encoding only)', async (_name, headers: Record<string, string>, body) => {
       const { url } = await ctx.start()
-      const res = await fetch(`${url}/token`, { method: 'POST', headers: { ...headers, authorization: basic() }, body })
+      const res = await fetch(`${url}/token`, { method: 'POST', headers: { ...headers, authorization: basicAuth() }, body })
       expect(res.status).toBe(400)
       expect(await res.json()).toMatchObject({ error: 'invalid_request' })
     })
 
     it('answers a failed client authentication with 401 invalid_client and a Basic challenge (§5.2)', async () => {
       const { url } = await ctx.start()
-      const res = await fetch(`${url}/token`, { method: 'POST', headers: { ...FORM, authorization: basic(CLIENT_ID, 'wrong') }, body: 'grant_type=client_credentials' })
+      const res = await fetch(`${url}/token`, { method: 'POST', headers: { ...FORM, authorization: basicAuth(CLIENT_ID, 'wrong') }, body: 'grant_type=client_credentials' })
       expect(res.status).toBe(401)
       expect(res.headers.get('www-authenticate')).toMatch(/^Basic /)
       expect(res.headers.get('cache-control')).toBe('no-store')
