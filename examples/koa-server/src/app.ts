@@ -1,9 +1,12 @@
-import Koa from 'koa'
-import { Router } from '@koa/router'
-import { oauthRouter, requireToken, type TokenState } from '@grantkit/adapter-koa'
-import { describeError, type AuthorizationServer, type FullStore } from '@grantkit/core'
+import type { RequestListener } from 'node:http'
+import type { AuthorizationServer, FullStore } from '@grantkit/core'
 import { authenticateStoreUser } from '@grantkit/grant-password'
-import { consentHook } from './consent-page.js'
+import type { Adapter } from './config.js'
+import { consentStep, type ConsentStep } from './consent-page.js'
+import { demoRoutes, errorLine, type DemoRoute } from './demo-http.js'
+import { meResource, type MeResource } from './protected-resource.js'
+
+export { errorLine }
 
 /** Options of {@link createApp}. */
 export interface AppOptions {
@@ -16,89 +19,83 @@ export interface AppOptions {
   requestTimeout?: number | undefined
 }
 
-/**
- * One log line for an unexpected error: its name and, when it has one, its
- * code (e.g. a PostgreSQL SQLSTATE). Never the message or the stack: driver
- * messages can carry SQL, key values or file paths.
- */
-export function errorLine(error: unknown): string {
-  // Core's rule for every package: the error's name and code (and its causes'), never a driver's message.
-  return `[error] ${describeError(error)}`
+/** What every framework's mount file shares: the app logic, which knows no framework. */
+export interface DemoApp {
+  readonly server: AuthorizationServer
+  /** The login + consent step, for the adapter's `authorize` hook. */
+  readonly consent: ConsentStep
+  /** `/api/me` once the adapter's `requireToken` accepted the token. */
+  readonly me: MeResource
+  /** Where a request path goes, matched as the Koa app's routes match. */
+  readonly route: (path: string) => DemoRoute
+  /** The request log, or `undefined` with `OAUTH_LOG=off`. */
+  readonly log: ((line: string) => void) | undefined
+  /** Unexpected errors, as one line (on the request log, or standard error without it). */
+  readonly logError: (error: unknown) => void
+  /** The adapters' `requestTimeout` and `requireToken` `timeout`, when not their default. */
+  readonly requestTimeout: number | undefined
 }
 
-/**
- * The demo's Koa app: the OAuth endpoints with the login + consent page, and
- * `/api/me`, a protected resource.
- */
-export function createApp({ server, store, csrfKey, log, requestTimeout }: AppOptions): Koa {
-  const app = new Koa()
-  // Koa's default error log prints stacks; the adapter already answers and reports every error.
-  app.silent = true
-  app.on('error', (error: Error) => log?.(errorLine(error)))
+/** Default of the adapters' `requestTimeout` (core's). */
+const DEFAULT_TIMEOUT = 10_000
 
-  // RFC 9112 §3.2: an HTTP/1.1 request without Host gets 400 (here with an RFC 6749 §5.2 body, not Node's bare one).
-  app.use(async (ctx, next) => {
-    if (ctx.req.httpVersionMajor === 1 && ctx.req.httpVersionMinor === 1 && ctx.req.headers.host === undefined) {
-      ctx.status = 400
-      ctx.set('connection', 'close')
-      ctx.set('cache-control', 'no-store')
-      ctx.body = { error: 'invalid_request', error_description: 'the Host header is required' }
-      return
-    }
-    await next()
-  })
-
-  if (log !== undefined) {
-    app.use(async (ctx, next) => {
-      const started = performance.now()
-      try {
-        await next()
-      } finally {
-        // The path only: queries carry codes, tokens and state; bodies carry secrets.
-        log(`${ctx.method} ${ctx.path} ${ctx.status} ${Math.round(performance.now() - started)}ms`)
-      }
-    })
-  }
-
-  const authorizationPath = new URL(server.issuer).pathname.replace(/\/$/, '') + server.options.endpoints.authorization
+function demoApp({ server, store, csrfKey, log, requestTimeout }: AppOptions): DemoApp {
   // Unexpected errors are logged as one line: never a stack, a request or a secret.
   const logError = (error: unknown) => (log ?? console.error)(errorLine(error))
-  const oauth = oauthRouter(server, {
-    authorize: consentHook({
+  const authorizationPath = new URL(server.issuer).pathname.replace(/\/$/, '') + server.options.endpoints.authorization
+  return {
+    server,
+    consent: consentStep({
       authenticate: (username, password) => authenticateStoreUser(store, username, password),
       csrfKey,
       cookiePath: authorizationPath,
     }),
-    onError: logError,
-    ...(requestTimeout === undefined ? {} : { requestTimeout }),
-  })
-  app.use(oauth.routes())
+    me: meResource({ store, issuer: server.issuer, timeout: requestTimeout ?? DEFAULT_TIMEOUT, onError: logError }),
+    route: demoRoutes(server),
+    log,
+    logError,
+    requestTimeout,
+  }
+}
 
-  const api = new Router()
-  // RFC 6750 §3.1: a token without `profile`, or without a user behind it, gets 403 insufficient_scope.
-  api.get('/api/me', requireToken(server, { scope: 'profile', user: true, onError: logError, ...(requestTimeout === undefined ? {} : { timeout: requestTimeout }) }), async (ctx) => {
-    const oauthState = ctx.state['oauth'] as TokenState
-    const user = await store.findUserById(oauthState.userId as string)
-    if (user === null) {
-      ctx.status = 401
-      ctx.set('www-authenticate', `Bearer realm="${server.issuer}", error="invalid_token", error_description="the user no longer exists"`)
-      ctx.body = { error: 'invalid_token', error_description: 'the user no longer exists' }
-      return
-    }
-    ctx.set('cache-control', 'no-store')
-    ctx.body = { sub: user.id, username: user.username, scope: oauthState.scopes.join(' ') }
-  })
-  // Any other method: 405 with an RFC body (not the router's 501 for methods it does not know, e.g. TRACE).
-  api.all('/api/me', (ctx) => {
-    ctx.set('allow', 'GET, HEAD, OPTIONS')
-    if (ctx.method === 'OPTIONS') {
-      ctx.body = null
-      ctx.status = 204
-      return
-    }
-    ctx.status = 405
-    ctx.body = { error: 'invalid_request', error_description: `${ctx.method} is not allowed here; use GET` }
-  })
-  app.use(api.routes())
-  return app
+/** Builds the demo's request listener on one framework. */
+export type AppFactory = (options: AppOptions) => DemoListener
+
+/**
+ * A Node request listener for the `http.Server` main.ts owns (its
+ * timeouts, its `clientError` answers). `ready` settles once the framework
+ * is ready to route (Fastify boots its plugins asynchronously; requests
+ * that come earlier wait for it).
+ */
+export type DemoListener = RequestListener & { readonly ready?: Promise<void> }
+
+/**
+ * Loads the framework `adapter` names (only that one) and answers the
+ * factory of the demo's HTTP app on it: the OAuth endpoints of the
+ * framework's grantkit adapter, with the login + consent page, and
+ * `/api/me`. The wire behaviour is the same whichever framework serves it.
+ */
+export async function loadApp(adapter: Adapter): Promise<AppFactory> {
+  const mount = await loadFramework(adapter)
+  return (options) => mount(demoApp(options))
+}
+
+async function loadFramework(adapter: Adapter): Promise<(demo: DemoApp) => DemoListener> {
+  switch (adapter) {
+    case 'koa':
+      return (await import('./frameworks/koa.js')).koaListener
+    case 'express':
+      return (await import('./frameworks/express.js')).expressListener
+    case 'fastify':
+      return (await import('./frameworks/fastify.js')).fastifyListener
+    case 'fetch':
+      return (await import('./frameworks/fetch.js')).fetchListener
+  }
+}
+
+/** {@link loadApp}, then the app, once its framework is ready. */
+export async function createApp(adapter: Adapter, options: AppOptions): Promise<DemoListener> {
+  const listener = (await loadApp(adapter))(options)
+  await listener.ready
+  return listener
 }

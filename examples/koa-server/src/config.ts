@@ -1,3 +1,9 @@
+/** The HTTP frameworks the demo can be served with (`OAUTH_ADAPTER`). */
+export const ADAPTERS = ['koa', 'express', 'fastify', 'fetch'] as const
+
+/** An `OAUTH_ADAPTER` value: which adapter package, and its framework, serves the demo. */
+export type Adapter = (typeof ADAPTERS)[number]
+
 /** The demo server's settings, read from the environment (see docs/demo-server.md). */
 export interface Config {
   readonly host: string
@@ -12,6 +18,8 @@ export interface Config {
   readonly csrfSecret: string | undefined
   /** `OAUTH_LOG=off` silences the request log. */
   readonly log: boolean
+  /** `OAUTH_ADAPTER`: the framework serving the demo; the wire behaviour is the same with each. */
+  readonly adapter: Adapter
 }
 
 export const DEFAULT_STORE = 'sqlite:./data/grantkit.sqlite'
@@ -34,6 +42,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       throw new Error('OAUTH_ISSUER must be an http(s) URL without query, fragment or trailing slash')
     }
   }
+  const adapter = env['OAUTH_ADAPTER'] || 'koa'
+  if (!isAdapter(adapter)) throw new Error(`OAUTH_ADAPTER must be one of ${ADAPTERS.join(', ')}, not "${adapter}"`)
   return {
     host,
     port,
@@ -42,7 +52,12 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     seed: env['OAUTH_SEED'] || undefined,
     csrfSecret: env['OAUTH_CSRF_SECRET'] || undefined,
     log: env['OAUTH_LOG'] !== 'off',
+    adapter,
   }
+}
+
+function isAdapter(value: string): value is Adapter {
+  return (ADAPTERS as readonly string[]).includes(value)
 }
 
 /** The issuer for a bound address: `http://host:port`, IPv6 hosts in brackets. */

@@ -1,14 +1,12 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
-import type { Context } from 'koa'
-import { escapeHtml, type AuthorizeContext, type AuthorizeHook } from '@grantkit/adapter-koa'
-import type { GrantUser } from '@grantkit/core'
+import { escapeHtml, type AuthorizeDecision, type AuthorizeInteraction, type GrantUser } from '@grantkit/core'
 
 /** The cookie holding the CSRF secret of the login and consent form. */
 export const CSRF_COOKIE = 'grantkit_csrf'
 /** The hidden form field holding the CSRF token. */
 export const CSRF_FIELD = 'csrf_token'
 
-/** Options of {@link consentHook}. */
+/** Options of {@link consentStep}. */
 export interface ConsentOptions {
   /** Checks a username and password; `null` when wrong. */
   authenticate(username: string, password: string): Promise<GrantUser | null>
@@ -24,7 +22,7 @@ interface PageState {
   readonly message?: string | undefined
 }
 
-function renderPage({ request, actionUrl }: AuthorizeContext, state: PageState): string {
+function renderPage({ request, actionUrl }: AuthorizeInteraction, state: PageState): string {
   const client = request.client
   const name = client.clientName ?? client.clientId
   const scopes = request.scopes.length === 0 ? '<li>(no scope)</li>' : request.scopes.map((s) => `<li><code>${escapeHtml(s)}</code></li>`).join('')
@@ -90,61 +88,103 @@ function safeEqual(a: string, b: string): boolean {
 const SECRET_SHAPE = /^[A-Za-z0-9_-]{43}$/
 
 /**
+ * What the consent step needs of the HTTP request, whichever framework
+ * received it: the method, the cookies and whether the connection is
+ * encrypted (for the cookie's `Secure` attribute).
+ */
+export interface PageRequest {
+  readonly method: string
+  /** The value of the named cookie of the `Cookie` header, as {@link readCookie} reads it. */
+  cookie(name: string): string | undefined
+  /** Whether the request came over TLS. */
+  readonly secure: boolean
+}
+
+/** A page the consent step answers itself; the framework writes it as `text/html; charset=utf-8`. */
+export interface ConsentPage {
+  readonly status: number
+  readonly html: string
+  /** `Set-Cookie` header values, in order. */
+  readonly setCookie: readonly string[]
+}
+
+/** The consent step's answer: core's decision (`{ user }` or `{ deny: true }`), or a page to show. */
+export type ConsentAnswer = Exclude<AuthorizeDecision, undefined> | ConsentPage
+
+/** The login + consent step of the authorization endpoint (see {@link consentStep}). */
+export type ConsentStep = (page: PageRequest, interaction: AuthorizeInteraction) => Promise<ConsentAnswer>
+
+/** Whether the consent step answered a page rather than a decision. */
+export function isConsentPage(answer: ConsentAnswer): answer is ConsentPage {
+  return 'html' in answer
+}
+
+/** The media type every page of the consent step is written with. */
+export const PAGE_CONTENT_TYPE = 'text/html; charset=utf-8'
+
+const REGEXP_SPECIALS = /[\^$\\.*+?()[\]{}|]/g
+
+/**
+ * The value of cookie `name` in a `Cookie` header: the first `name=value`
+ * pair, surrounding double quotes removed, nothing decoded. These are the
+ * rules of the `cookies` package behind Koa's `ctx.cookies.get`, kept for
+ * every framework so that the same header is read the same way.
+ */
+export function readCookie(header: string | undefined, name: string): string | undefined {
+  if (header === undefined || header === '') return undefined
+  const match = new RegExp(`(?:^|;) *${name.replace(REGEXP_SPECIALS, '\\$&')}=([^;]*)`).exec(header)
+  if (match === null) return undefined
+  const value = match[1] as string
+  return value.startsWith('"') ? value.slice(1, -1) : value
+}
+
+/**
  * The login + consent step of the authorization endpoint: a server-rendered
- * page with one form (username, password, approve / deny).
+ * page with one form (username, password, approve / deny). It knows no
+ * framework: each one hands it a {@link PageRequest} and core's
+ * `AuthorizeInteraction`, and writes the page it answers, or passes the
+ * decision back to its adapter.
  *
  * CSRF: a signed double-submit token. The browser holds a random secret in an
  * HttpOnly, SameSite=Lax cookie; the form carries HMAC(key, secret). A POST
  * is accepted only when the field matches the cookie, so a cross-site form
  * (no cookie) or a cookie planted by a sibling domain (no key) fails with 403.
  */
-export function consentHook(options: ConsentOptions): AuthorizeHook {
+export function consentStep(options: ConsentOptions): ConsentStep {
   const { authenticate, csrfKey, cookiePath } = options
 
-  const secretOf = (ctx: Context): string => {
-    const existing = ctx.cookies.get(CSRF_COOKIE)
-    if (existing !== undefined && SECRET_SHAPE.test(existing)) return existing
+  /** The browser's CSRF secret, or a new one and the cookie that sets it. */
+  const secretOf = (page: PageRequest): { secret: string; setCookie: string[] } => {
+    const existing = page.cookie(CSRF_COOKIE)
+    if (existing !== undefined && SECRET_SHAPE.test(existing)) return { secret: existing, setCookie: [] }
     const secret = randomBytes(32).toString('base64url')
-    ctx.cookies.set(CSRF_COOKIE, secret, { httpOnly: true, sameSite: 'lax', path: cookiePath, secure: ctx.secure, overwrite: true })
-    return secret
+    // The attributes, spelled and ordered as Koa's cookies package writes them.
+    return { secret, setCookie: [`${CSRF_COOKIE}=${secret}; path=${cookiePath}; samesite=lax${page.secure ? '; secure' : ''}; httponly`] }
   }
 
-  const render = (ctx: Context, authorization: AuthorizeContext, state: Omit<PageState, 'csrfToken'> = {}) => {
-    ctx.status = 200
-    ctx.type = 'text/html; charset=utf-8'
-    ctx.body = renderPage(authorization, { ...state, csrfToken: csrfToken(csrfKey, secretOf(ctx)) })
+  const render = (page: PageRequest, interaction: AuthorizeInteraction, state: Omit<PageState, 'csrfToken'> = {}): ConsentPage => {
+    const { secret, setCookie } = secretOf(page)
+    return { status: 200, html: renderPage(interaction, { ...state, csrfToken: csrfToken(csrfKey, secret) }), setCookie }
   }
 
-  return async (ctx, authorization) => {
-    const { form } = authorization
+  return async (page, interaction) => {
+    const { form } = interaction
     // A POST of our form carries a CSRF field or a decision; anything else
     // (GET, or an RFC 6749 §3.1 POST of the request itself) shows the form.
-    const submitted = ctx.method === 'POST' && (form.has(CSRF_FIELD) || form.has('decision') || form.has('password'))
-    if (!submitted) {
-      render(ctx, authorization)
-      return undefined
-    }
-    const cookie = ctx.cookies.get(CSRF_COOKIE)
+    const submitted = page.method === 'POST' && (form.has(CSRF_FIELD) || form.has('decision') || form.has('password'))
+    if (!submitted) return render(page, interaction)
+    const cookie = page.cookie(CSRF_COOKIE)
     const field = form.get(CSRF_FIELD)
     if (cookie === undefined || field === null || !SECRET_SHAPE.test(cookie) || !safeEqual(field, csrfToken(csrfKey, cookie))) {
-      ctx.status = 403
-      ctx.type = 'text/html; charset=utf-8'
-      ctx.body = forbiddenPage()
-      return undefined
+      return { status: 403, html: forbiddenPage(), setCookie: [] }
     }
     const decision = form.get('decision')
     if (decision === 'deny') return { deny: true }
     const username = form.get('username') ?? ''
-    if (decision !== 'approve') {
-      render(ctx, authorization, { username, message: 'Choose Approve or Deny.' })
-      return undefined
-    }
+    if (decision !== 'approve') return render(page, interaction, { username, message: 'Choose Approve or Deny.' })
     const user = username === '' ? null : await authenticate(username, form.get('password') ?? '')
-    if (user === null) {
-      // No redirect: the resource owner may try again (docs/demo-server.md).
-      render(ctx, authorization, { username, message: 'Wrong username or password.' })
-      return undefined
-    }
+    // No redirect: the resource owner may try again (docs/demo-server.md).
+    if (user === null) return render(page, interaction, { username, message: 'Wrong username or password.' })
     return { user }
   }
 }

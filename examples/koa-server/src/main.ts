@@ -1,7 +1,7 @@
 import { randomBytes, createHash } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { createApp, errorLine } from './app.js'
+import { errorLine, loadApp } from './app.js'
 import { DEFAULT_SCOPES, createAuthorizationServer } from './authorization-server.js'
 import { defaultIssuer, loadConfig } from './config.js'
 import { openStore } from './open-store.js'
@@ -11,6 +11,8 @@ const out = (line: string) => process.stdout.write(`${line}\n`)
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env)
+  // The framework is loaded before the port is bound, so the app is in place as soon as it listens.
+  const createApp = await loadApp(config.adapter)
   const opened = await openStore(config.store)
   const { store } = opened
   try {
@@ -35,13 +37,13 @@ async function main(): Promise<void> {
   for (const client of await store.listClients()) for (const scope of client.scope.split(' ')) if (scope !== '') scopes.add(scope)
   const csrfKey = config.csrfSecret === undefined ? randomBytes(32) : createHash('sha256').update(config.csrfSecret).digest()
 
-  // The app answers a missing Host itself, with an RFC body (see app.ts).
+  // The app answers a missing Host itself, with an RFC body (demo-http.ts).
   const http = createServer({ requireHostHeader: false })
   // A slow client must not hold a connection forever.
   http.requestTimeout = 30_000
   http.headersTimeout = 20_000
   // A request Node's parser rejects (bad bytes in the request line or headers,
-  // headers too large) never reaches Koa: answer it with an RFC 6749 §5.2 body
+  // headers too large) never reaches the app: answer it with an RFC 6749 §5.2 body
   // too, instead of Node's bare 400.
   http.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     const pending = (socket as { _httpMessage?: import('node:http').ServerResponse | null })._httpMessage
@@ -84,7 +86,9 @@ async function main(): Promise<void> {
     onSecurityEvent: (event) => console.error(`[security] ${event.type} client=${event.clientId} user=${event.userId ?? '-'} family=${event.familyId}`),
   })
   const app = createApp({ server, store, csrfKey, log })
-  http.on('request', app.callback())
+  http.on('request', app)
+  await app.ready
+  out(`[grantkit] adapter: ${config.adapter}`)
   out(`[grantkit] store: ${opened.description}`)
   out(`[grantkit] listening on ${defaultIssuer(config.host, port)} (issuer ${issuer})`)
   // RFC 8414 §3.1: the well-known segment goes between the host and the issuer's path.

@@ -1,6 +1,4 @@
 import { memoryStore, type FullStore } from '@grantkit/core'
-import { connectPostgres, drizzleStore, openSqlite } from '@grantkit/store-drizzle'
-import { connectMongo } from '@grantkit/store-mongo'
 
 /** An open store and how to close its connection. */
 export interface OpenStore {
@@ -25,6 +23,8 @@ function redact(url: string): string {
  * Opens the store `OAUTH_STORE` names, creating tables and indexes when
  * missing: `memory:`, `sqlite:<file>` (relative to the working directory),
  * `postgres://…` / `postgresql://…`, or `mongodb://…/<db>` / `mongodb+srv://…`.
+ * Only the package of that store (and its driver) is loaded: each start,
+ * and each refusal to start, spends no time loading the others.
  */
 export async function openStore(spec: string): Promise<OpenStore> {
   if (spec === 'memory:' || spec === 'memory') {
@@ -33,6 +33,7 @@ export async function openStore(spec: string): Promise<OpenStore> {
   if (spec.startsWith('sqlite:')) {
     const file = spec.slice('sqlite:'.length)
     if (file === '') throw new Error('OAUTH_STORE=sqlite:<file> needs a file name')
+    const { drizzleStore, openSqlite } = await import('@grantkit/store-drizzle')
     const db = await openSqlite(file)
     return {
       store: drizzleStore(db),
@@ -43,10 +44,12 @@ export async function openStore(spec: string): Promise<OpenStore> {
     }
   }
   if (spec.startsWith('postgres://') || spec.startsWith('postgresql://')) {
+    const { connectPostgres, drizzleStore } = await import('@grantkit/store-drizzle')
     const { db, close } = await connectPostgres(spec)
     return { store: drizzleStore(db), description: `postgres ${redact(spec)}`, close }
   }
   if (spec.startsWith('mongodb://') || spec.startsWith('mongodb+srv://')) {
+    const { connectMongo } = await import('@grantkit/store-mongo')
     const { store, close } = await connectMongo(spec)
     return { store, description: `mongodb ${redact(spec)}`, close }
   }

@@ -44,6 +44,7 @@ function authorizationUrl(state: string): string {
   return url.toString()
 }
 
+// On Koa, the default, only: the other frameworks answer these pages byte for byte alike (wire-equivalence.test.ts).
 describe('the login and consent page in a real browser (RFC 6749 §4.1.1, §4.1.2)', () => {
   it('logs in, approves and lands on the redirect URI with a code and the state', async () => {
     const context = await browser.newContext()

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import * as oauth from 'oauth4webapi'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startDemoServer, storeCases, tempDir, writeSeed, type DemoServer } from './support/demo-server.js'
+import { serverCases, startDemoServer, tempDir, writeSeed, type DemoServer } from './support/demo-server.js'
 import { CALLBACK, CONFIDENTIAL, JWT_CLIENT, POST_CLIENT, PUBLIC_CLIENT, USER, assertionKey, seed } from './support/fixtures.js'
 import { authorize } from './support/login-form.js'
 
@@ -19,7 +19,7 @@ async function tokenError(promise: Promise<unknown>): Promise<string> {
   throw new Error('expected an OAuth error response')
 }
 
-describe.each(storeCases())('the demo server with the $name store (docs/demo-server.md)', ({ setup }) => {
+describe.each(serverCases())('the demo server on $adapter with the $store store (docs/demo-server.md)', ({ adapter, setup }) => {
   let demo: DemoServer
   let as: oauth.AuthorizationServer
   let removeDir: () => Promise<void>
@@ -34,7 +34,7 @@ describe.each(storeCases())('the demo server with the $name store (docs/demo-ser
     const seedFile = await writeSeed(tmp.dir, seed({ jwks: key.jwks }))
     const store = await setup(tmp.dir)
     cleanupStore = store.cleanup
-    demo = await startDemoServer({ OAUTH_STORE: store.spec, OAUTH_SEED: seedFile }, tmp.dir)
+    demo = await startDemoServer({ OAUTH_ADAPTER: adapter, OAUTH_STORE: store.spec, OAUTH_SEED: seedFile }, tmp.dir)
     const issuer = new URL(demo.issuer)
     as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...insecure, algorithm: 'oauth2' }))
   })

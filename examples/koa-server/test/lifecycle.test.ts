@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { startDemoServer, tempDir, writeSeed, type DemoServer } from './support/demo-server.js'
+import { adapterCases, freePort, startDemoServer, tempDir, writeSeed, type DemoServer } from './support/demo-server.js'
 import { CONFIDENTIAL, USER, seed } from './support/fixtures.js'
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
@@ -18,11 +18,15 @@ async function started(env: Record<string, string>, cwd: string): Promise<DemoSe
   return demo
 }
 
-describe('the demo server lifecycle (docs/demo-server.md "Starting and stopping")', () => {
-  it('uses ./data/grantkit.sqlite under the working directory by default and creates demo credentials once', async () => {
+describe.each(adapterCases())('the demo server lifecycle on $adapter (docs/demo-server.md "Starting and stopping")', ({ adapter }) => {
+  // Koa is the default: its runs leave OAUTH_ADAPTER unset.
+  const on = (env: Record<string, string>): Record<string, string> => (adapter === 'koa' ? env : { ...env, OAUTH_ADAPTER: adapter })
+
+  it('uses ./data/grantkit.sqlite under the working directory by default, names its adapter and creates demo credentials once', async () => {
     const tmp = await tempDir()
     cleanups.push(tmp.remove)
-    const first = await started({}, tmp.dir)
+    const first = await started(on({}), tmp.dir)
+    expect(first.output()).toContain(`[grantkit] adapter: ${adapter}\n`)
     expect(first.output()).toContain(`sqlite ./data/grantkit.sqlite`)
     const printed = /client_id=(demo-confidential)\s+client_secret=(\S+)/.exec(first.output())
     expect(printed).not.toBeNull()
@@ -33,7 +37,7 @@ describe('the demo server lifecycle (docs/demo-server.md "Starting and stopping"
     expect(await first.stop()).toBe(0)
 
     // Second start: the same store, no new credentials, the token still valid.
-    const second = await started({}, tmp.dir)
+    const second = await started(on({}), tmp.dir)
     expect(second.output()).not.toContain('client_secret=')
     const introspection = await fetch(`${second.issuer}/introspect`, { method: 'POST', headers: { ...FORM, authorization: basic(clientId, clientSecret) }, body: `token=${access_token}` })
     expect(await introspection.json()).toMatchObject({ active: true, client_id: clientId })
@@ -42,7 +46,7 @@ describe('the demo server lifecycle (docs/demo-server.md "Starting and stopping"
   it('upserts the seed again on restart and keeps the user id', async () => {
     const tmp = await tempDir()
     cleanups.push(tmp.remove)
-    const env = { OAUTH_STORE: `sqlite:${join(tmp.dir, 'db', 'store.sqlite')}`, OAUTH_SEED: await writeSeed(tmp.dir, seed()) }
+    const env = on({ OAUTH_STORE: `sqlite:${join(tmp.dir, 'db', 'store.sqlite')}`, OAUTH_SEED: await writeSeed(tmp.dir, seed()) })
     const login = async (demo: DemoServer) => {
       const res = await fetch(`${demo.issuer}/token`, {
         method: 'POST',
@@ -63,11 +67,8 @@ describe('the demo server lifecycle (docs/demo-server.md "Starting and stopping"
   it('honours OAUTH_ISSUER in its metadata', async () => {
     const tmp = await tempDir()
     cleanups.push(tmp.remove)
-    const demo = await startDemoServer({ OAUTH_STORE: 'memory:' }, tmp.dir)
-    cleanups.push(() => demo.stop())
-    const port = new URL(demo.issuer).port
-    await demo.stop()
-    const named = await started({ OAUTH_STORE: 'memory:', PORT: port, OAUTH_ISSUER: `http://127.0.0.1:${port}` }, tmp.dir)
+    const port = String(await freePort())
+    const named = await started(on({ OAUTH_STORE: 'memory:', PORT: port, OAUTH_ISSUER: `http://127.0.0.1:${port}` }), tmp.dir)
     const metadata = (await (await fetch(`${named.issuer}/.well-known/oauth-authorization-server`)).json()) as Record<string, unknown>
     expect(metadata['issuer']).toBe(`http://127.0.0.1:${port}`)
   })
@@ -75,11 +76,8 @@ describe('the demo server lifecycle (docs/demo-server.md "Starting and stopping"
   it('prints the metadata URL of an issuer with a path as RFC 8414 §3.1 builds it, and serves it there', async () => {
     const tmp = await tempDir()
     cleanups.push(tmp.remove)
-    const demo = await startDemoServer({ OAUTH_STORE: 'memory:' }, tmp.dir)
-    cleanups.push(() => demo.stop())
-    const port = new URL(demo.issuer).port
-    await demo.stop()
-    const tenant = await started({ OAUTH_STORE: 'memory:', PORT: port, OAUTH_ISSUER: `http://127.0.0.1:${port}/tenant-a` }, tmp.dir)
+    const port = String(await freePort())
+    const tenant = await started(on({ OAUTH_STORE: 'memory:', PORT: port, OAUTH_ISSUER: `http://127.0.0.1:${port}/tenant-a` }), tmp.dir)
     const url = `http://127.0.0.1:${port}/.well-known/oauth-authorization-server/tenant-a`
     expect(tenant.output()).toContain(`[grantkit] metadata: ${url}\n`)
     expect(((await (await fetch(url)).json()) as Record<string, unknown>)['issuer']).toBe(`http://127.0.0.1:${port}/tenant-a`)
@@ -92,6 +90,15 @@ describe('the demo server lifecycle (docs/demo-server.md "Starting and stopping"
   ])('refuses to start with %s, exiting non-zero with a message', async (_name, env) => {
     const tmp = await tempDir()
     cleanups.push(tmp.remove)
-    await expect(startDemoServer(env, tmp.dir)).rejects.toThrow(/exited with 1[\s\S]*failed to start/)
+    await expect(startDemoServer(on(env), tmp.dir)).rejects.toThrow(/exited with 1[\s\S]*failed to start/)
+  })
+})
+
+describe('OAUTH_ADAPTER (docs/demo-server.md "Environment variables")', () => {
+  it.each(['hapi', 'Koa', 'express ', 'koa,express'])('refuses to start with OAUTH_ADAPTER=%j, naming the variable and the values it takes', async (value) => {
+    const tmp = await tempDir()
+    cleanups.push(tmp.remove)
+    const refused = startDemoServer({ OAUTH_STORE: 'memory:', OAUTH_ADAPTER: value }, tmp.dir)
+    await expect(refused).rejects.toThrow(/exited with 1[\s\S]*\[grantkit\] failed to start: OAUTH_ADAPTER must be one of koa, express, fastify, fetch/)
   })
 })

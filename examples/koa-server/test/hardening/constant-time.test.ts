@@ -60,19 +60,12 @@ describe('secret comparisons run in constant time (RFC 6819 §5.1.4.1.3, RFC 674
   })
 
   it('the demo consent page compares its CSRF token with timingSafeEqual', async () => {
-    const { consentHook } = await import('../../src/consent-page.js')
-    const hook = consentHook({ authenticate: async () => null, csrfKey: Buffer.alloc(32, 1), cookiePath: '/authorize' })
+    const { consentStep } = await import('../../src/consent-page.js')
+    const step = consentStep({ authenticate: async () => null, csrfKey: Buffer.alloc(32, 1), cookiePath: '/authorize' })
     const form = new URLSearchParams({ csrf_token: 'A'.repeat(43), decision: 'approve' })
-    const ctx = {
-      method: 'POST',
-      secure: false,
-      cookies: { get: () => 'B'.repeat(43), set: () => undefined },
-      status: 200,
-      type: '',
-      body: undefined as unknown,
-    }
-    await hook(ctx as never, { request: {} as never, form, actionUrl: '/authorize', headers: {} })
-    expect(ctx.status).toBe(403)
+    const page = { method: 'POST', secure: false, cookie: () => 'B'.repeat(43) }
+    const answer = await step(page, { request: {} as never, form, actionUrl: '/authorize', headers: {} })
+    expect(answer).toMatchObject({ status: 403, setCookie: [] })
     expect(timingSafeEqual).toHaveBeenCalledTimes(1)
   })
 })

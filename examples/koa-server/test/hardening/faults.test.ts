@@ -6,7 +6,7 @@ import { memoryStore, type FullStore } from '@grantkit/core'
 import { createApp } from '../../src/app.js'
 import { createAuthorizationServer, DEFAULT_SCOPES } from '../../src/authorization-server.js'
 import { applySeed } from '../../src/seed.js'
-import { startDemoServer, tempDir, writeSeed, type DemoServer } from '../support/demo-server.js'
+import { adapterCases, startDemoServer, tempDir, writeSeed, type DemoServer } from '../support/demo-server.js'
 import { CALLBACK, CONFIDENTIAL, USER, seed } from '../support/fixtures.js'
 import { openLoginForm, submitLoginForm } from '../support/login-form.js'
 import { FORM, basic, post } from '../support/oauth-http.js'
@@ -38,7 +38,7 @@ function faultyStore(inner: FullStore): { store: FullStore; set(mode: Mode): voi
   return { store, set: (next) => void (mode = next) }
 }
 
-describe('store failures in-process (RFC 6749 §5.2 server_error)', () => {
+describe.each(adapterCases())('store failures in-process on $adapter (RFC 6749 §5.2 server_error)', ({ adapter }) => {
   let http: Server
   let issuer: string
   let faults: ReturnType<typeof faultyStore>
@@ -52,7 +52,7 @@ describe('store failures in-process (RFC 6749 §5.2 server_error)', () => {
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
     issuer = `http://127.0.0.1:${(http.address() as AddressInfo).port}`
     const server = createAuthorizationServer({ issuer, store: faults.store, scopesSupported: DEFAULT_SCOPES, onError: () => {} })
-    http.on('request', createApp({ server, store: faults.store, csrfKey: randomBytes(32), log: (line) => log.push(line), requestTimeout: TIMEOUT_MS }).callback())
+    http.on('request', await createApp(adapter, { server, store: faults.store, csrfKey: randomBytes(32), log: (line) => log.push(line), requestTimeout: TIMEOUT_MS }))
   })
 
   afterAll(async () => {
@@ -135,7 +135,7 @@ const databaseUrl = process.env['DATABASE_URL']
 const ci = process.env['CI'] !== undefined && process.env['CI'] !== '' && process.env['CI'] !== 'false'
 if (!databaseUrl && ci) throw new Error('DATABASE_URL is required in CI for the PostgreSQL fault test')
 
-describe.runIf(databaseUrl)('a real PostgreSQL fault: the server’s connections are terminated (RFC 6749 §5.2 server_error)', () => {
+describe.runIf(databaseUrl).each(adapterCases())('a real PostgreSQL fault on $adapter: the server’s connections are terminated (RFC 6749 §5.2 server_error)', ({ adapter }) => {
   let demo: DemoServer
   let removeDir: () => Promise<void>
   let dropSchema: () => Promise<void>
@@ -153,7 +153,7 @@ describe.runIf(databaseUrl)('a real PostgreSQL fault: the server’s connections
     removeDir = tmp.remove
     const url = databaseUrl as string
     const spec = `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}&application_name=${appName}`
-    demo = await startDemoServer({ OAUTH_STORE: spec, OAUTH_SEED: await writeSeed(tmp.dir, seed()), OAUTH_LOG: 'off' }, tmp.dir)
+    demo = await startDemoServer({ OAUTH_ADAPTER: adapter, OAUTH_STORE: spec, OAUTH_SEED: await writeSeed(tmp.dir, seed()), OAUTH_LOG: 'off' }, tmp.dir)
   })
 
   afterAll(async () => {

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startDemoServer, storeCases, tempDir, writeSeed, type DemoServer } from '../support/demo-server.js'
+import { serverCases, startDemoServer, tempDir, writeSeed, type DemoServer } from '../support/demo-server.js'
 import { CALLBACK, CONFIDENTIAL, PUBLIC_CLIENT, seed } from '../support/fixtures.js'
 import { introspect, obtainCode, post } from '../support/oauth-http.js'
 
 const RACERS = 20
 const PUBLIC = { clientId: PUBLIC_CLIENT.client_id }
 
-describe.each(storeCases())('concurrent redemption over HTTP with the $name store (RFC 6749 §4.1.2, §10.5; RFC 9700 §4.14.2)', ({ setup }) => {
+describe.each(serverCases())('concurrent redemption over HTTP on $adapter with the $store store (RFC 6749 §4.1.2, §10.5; RFC 9700 §4.14.2)', ({ adapter, setup }) => {
   let demo: DemoServer
   let removeDir: () => Promise<void>
   let cleanupStore: () => Promise<void>
@@ -16,7 +16,7 @@ describe.each(storeCases())('concurrent redemption over HTTP with the $name stor
     removeDir = tmp.remove
     const store = await setup(tmp.dir)
     cleanupStore = store.cleanup
-    demo = await startDemoServer({ OAUTH_STORE: store.spec, OAUTH_SEED: await writeSeed(tmp.dir, seed()), OAUTH_LOG: 'off' }, tmp.dir)
+    demo = await startDemoServer({ OAUTH_ADAPTER: adapter, OAUTH_STORE: store.spec, OAUTH_SEED: await writeSeed(tmp.dir, seed()), OAUTH_LOG: 'off' }, tmp.dir)
   })
 
   afterAll(async () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hashToken } from '@grantkit/core'
-import { startDemoServer, storeCases, tempDir, writeSeed, type DemoServer } from '../support/demo-server.js'
+import { serverCases, startDemoServer, tempDir, writeSeed, type DemoServer } from '../support/demo-server.js'
 import { CALLBACK, CONFIDENTIAL, POST_CLIENT, PUBLIC_CLIENT, USER, seed } from '../support/fixtures.js'
 import { obtainCode, post } from '../support/oauth-http.js'
 
@@ -40,9 +40,10 @@ async function dumpDatabase(spec: string): Promise<string> {
   }
 }
 
-const databases = storeCases().filter((c) => c.name !== 'memory')
+// Only the stores with a database to read.
+const databases = serverCases((c) => c.name !== 'memory')
 
-describe.each(databases)('secrets at rest and in logs with the $name store (RFC 6819 §5.1.4.1.3, §5.2.3.1; RFC 9700 §4.14)', ({ setup }) => {
+describe.each(databases)('secrets at rest and in logs on $adapter with the $store store (RFC 6819 §5.1.4.1.3, §5.2.3.1; RFC 9700 §4.14)', ({ adapter, setup }) => {
   let demo: DemoServer
   let spec: string
   let removeDir: () => Promise<void>
@@ -58,7 +59,7 @@ describe.each(databases)('secrets at rest and in logs with the $name store (RFC 
     spec = store.spec
     cleanupStore = store.cleanup
     // The request log is on: it is one of the places searched.
-    demo = await startDemoServer({ OAUTH_STORE: spec, OAUTH_SEED: await writeSeed(tmp.dir, seed()) }, tmp.dir)
+    demo = await startDemoServer({ OAUTH_ADAPTER: adapter, OAUTH_STORE: spec, OAUTH_SEED: await writeSeed(tmp.dir, seed()) }, tmp.dir)
 
     const confidential = { basic: [CONFIDENTIAL.client_id, CONFIDENTIAL.client_secret] as [string, string] }
     const publicClient = { clientId: PUBLIC_CLIENT.client_id }

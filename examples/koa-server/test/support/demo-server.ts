@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -88,6 +89,51 @@ export function storeCases(): StoreCase[] {
   if (mongo) cases.push({ name: 'mongodb', setup: () => mongoCase(mongo) })
   else if (ci) throw new Error('MONGODB_URI is required in CI to run the demo server against MongoDB')
   return cases
+}
+
+/** The frameworks the demo runs on (`OAUTH_ADAPTER`), the default first. */
+export const ADAPTERS = ['koa', 'express', 'fastify', 'fetch'] as const
+
+/** An `OAUTH_ADAPTER` value. */
+export type Adapter = (typeof ADAPTERS)[number]
+
+/** Every adapter, for `describe.each`: the wire behaviour must not depend on it (docs/demo-server.md). */
+export function adapterCases(): { readonly adapter: Adapter }[] {
+  return ADAPTERS.map((adapter) => ({ adapter }))
+}
+
+/** One run of a store-dependent suite: a framework and a store. */
+export interface ServerCase {
+  readonly adapter: Adapter
+  /** The store's name (`memory`, `sqlite`, `postgres`, `mongodb`). */
+  readonly store: string
+  readonly setup: StoreCase['setup']
+}
+
+/**
+ * The matrix of the store-dependent suites: Koa (the default) on every
+ * store of {@link storeCases}, and every other adapter on SQLite. The
+ * adapters share the store code, so one store each proves the framework;
+ * SQLite is the default store and a real database. `only` narrows the
+ * stores (e.g. no `memory` where a database file is read).
+ */
+export function serverCases(only: (store: StoreCase) => boolean = () => true): ServerCase[] {
+  const stores = storeCases().filter(only)
+  const sqlite = stores.find((c) => c.name === 'sqlite')
+  if (sqlite === undefined) throw new Error('serverCases: the SQLite store is always part of the matrix')
+  return [
+    ...stores.map((c) => ({ adapter: 'koa' as const, store: c.name, setup: c.setup })),
+    ...ADAPTERS.filter((adapter) => adapter !== 'koa').map((adapter) => ({ adapter, store: sqlite.name, setup: sqlite.setup })),
+  ]
+}
+
+/** A port of 127.0.0.1 free right now (bound, then released), for a test that must know the port before the server starts. */
+export async function freePort(): Promise<number> {
+  const probe = createServer()
+  await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(0, '127.0.0.1', resolve))
+  const { port } = probe.address() as { port: number }
+  await new Promise((resolve) => probe.close(resolve))
+  return port
 }
 
 /** Makes a temporary directory, removed by the returned function. */

@@ -16,6 +16,8 @@ export interface RawRequest {
 /** A parsed response. */
 export interface RawResponse {
   readonly status: number
+  /** The reason phrase of the status line. */
+  readonly reason: string
   /** Lower-case names; repeated headers joined with `, `. */
   readonly headers: Record<string, string>
   readonly body: Buffer
@@ -167,7 +169,8 @@ export class RawConnection {
     const headerEnd = this.#buffer.indexOf('\r\n\r\n')
     if (headerEnd === -1) return undefined
     const lines = this.#buffer.subarray(0, headerEnd).toString('latin1').split('\r\n')
-    const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '')?.[1])
+    const statusLine = /^HTTP\/1\.[01] (\d{3}) ?(.*)$/.exec(lines[0] ?? '')
+    const status = Number(statusLine?.[1])
     if (Number.isNaN(status)) throw new Error(`not an HTTP response: ${JSON.stringify(lines[0])}`)
     const headers: Record<string, string> = {}
     for (const line of lines.slice(1)) {
@@ -188,7 +191,7 @@ export class RawConnection {
     this.#buffer = this.#buffer.subarray(end)
     const closed = /close/i.test(headers['connection'] ?? '') || this.#ended
     if (closed) this.close()
-    return { status, headers, body, closed }
+    return { status, reason: statusLine?.[2] ?? '', headers, body, closed }
   }
 
   close(): void {

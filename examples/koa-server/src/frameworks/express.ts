@@ -1,0 +1,72 @@
+import type { RequestListener } from 'node:http'
+import express, { type NextFunction, type Request, type Response } from 'express'
+import { oauthRouter, requireToken, type TokenState } from '@grantkit/adapter-express'
+import type { DemoApp } from '../app.js'
+import { isConsentPage, readCookie, type PageRequest } from '../consent-page.js'
+import { NOT_SERVED, notFound, isEncrypted, logLine, missingHost, onAnswer, pageAnswer, requestPath, writeAnswer } from '../demo-http.js'
+
+function pageRequest(req: Request): PageRequest {
+  return { method: req.method, cookie: (name) => readCookie(req.headers.cookie, name), secure: isEncrypted(req) }
+}
+
+/** The demo on Express 5 with `@grantkit/adapter-express`. */
+export function expressListener(demo: DemoApp): RequestListener {
+  const { server, consent, me, route, log, logError, requestTimeout } = demo
+  const app = express()
+  // Nothing of Express's own on the wire: no X-Powered-By, no ETag.
+  app.disable('x-powered-by')
+  app.disable('etag')
+
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const refused = missingHost(req)
+    if (refused !== undefined) return writeAnswer(res, refused)
+    next()
+  })
+
+  if (log !== undefined) {
+    app.use((req: Request, res: Response, next: NextFunction) => {
+      const started = performance.now()
+      onAnswer(res, (status) => log(logLine(req.method, requestPath(req.originalUrl), status, started)))
+      next()
+    })
+  }
+
+  // At the root, before any body parser (the adapter's README).
+  app.use(
+    oauthRouter(server, {
+      async authorize(req, res, interaction) {
+        const answer = await consent(pageRequest(req), interaction)
+        if (!isConsentPage(answer)) return answer
+        // The page headers are already on `res`.
+        writeAnswer(res, pageAnswer(answer))
+        return undefined
+      },
+      onError: (error) => logError(error),
+      ...(requestTimeout === undefined ? {} : { requestTimeout }),
+    }),
+  )
+
+  // RFC 6750 §3.1: a token without `profile`, or without a user behind it, gets 403 insufficient_scope.
+  const guard: (req: Request, res: Response, next: NextFunction) => void = requireToken(server, {
+    scope: 'profile',
+    user: true,
+    onError: (error) => logError(error),
+    ...(requestTimeout === undefined ? {} : { timeout: requestTimeout }),
+  }) as never
+  // Everything the adapter does not serve; nothing falls through to Express's own 404 page.
+  app.use((req: Request, res: Response) => {
+    switch (route(requestPath(req.originalUrl))) {
+      case 'me':
+        if (req.method !== 'GET' && req.method !== 'HEAD') return writeAnswer(res, me.other(req.method))
+        return guard(req, res, () => {
+          void me.get((res.locals as { oauth: TokenState }).oauth).then((answer) => writeAnswer(res, answer))
+        })
+      case 'oauth':
+      case 'unserved':
+        return writeAnswer(res, NOT_SERVED)
+      case 'none':
+        return writeAnswer(res, notFound(req.method))
+    }
+  })
+  return app
+}

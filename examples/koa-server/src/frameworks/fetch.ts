@@ -1,0 +1,64 @@
+import type { RequestListener } from 'node:http'
+import { oauthHandler, requireToken } from '@grantkit/adapter-fetch'
+import type { DemoApp } from '../app.js'
+import { isConsentPage, readCookie, type PageRequest } from '../consent-page.js'
+import { logLine, missingHost, notFound, onAnswer, pageAnswer, requestPath, writeAnswer, type Answer } from '../demo-http.js'
+import { nodeListener, type FetchHandler } from './node-fetch.js'
+
+function toResponse({ status, headers, body }: Answer): Response {
+  return new Response(body, { status, headers: headers.map(([name, value]) => [name, value]) })
+}
+
+function pageRequest(request: Request): PageRequest {
+  return { method: request.method, cookie: (name) => readCookie(request.headers.get('cookie') ?? undefined, name), secure: new URL(request.url).protocol === 'https:' }
+}
+
+/** The demo as a Web-standard handler (`Request` → `Response`) with `@grantkit/adapter-fetch`. */
+export function fetchApp(demo: DemoApp): FetchHandler {
+  const { server, consent, me, route, logError, requestTimeout } = demo
+  const oauth = oauthHandler(server, {
+    async authorize(request, interaction) {
+      const answer = await consent(pageRequest(request), interaction)
+      // The adapter adds the page headers to the page.
+      return isConsentPage(answer) ? toResponse(pageAnswer(answer)) : answer
+    },
+    onError: (error) => logError(error),
+    ...(requestTimeout === undefined ? {} : { requestTimeout }),
+  })
+  // RFC 6750 §3.1: a token without `profile`, or without a user behind it, gets 403 insufficient_scope.
+  const guard = requireToken(server, { scope: 'profile', user: true, onError: (error) => logError(error), ...(requestTimeout === undefined ? {} : { timeout: requestTimeout }) })
+  return async (request) => {
+    switch (route(new URL(request.url).pathname)) {
+      // 'unserved' (another case, a trailing slash): the handler answers it as a path it does not serve.
+      case 'oauth':
+      case 'unserved':
+        return oauth(request)
+      case 'me': {
+        if (request.method !== 'GET' && request.method !== 'HEAD') return toResponse(me.other(request.method))
+        const auth = await guard(request)
+        return auth.ok ? toResponse(await me.get(auth.token)) : auth.response
+      }
+      case 'none':
+        return toResponse(notFound(request.method))
+    }
+  }
+}
+
+/**
+ * The demo on the Web Fetch API, served on Node's HTTP server through a
+ * small bridge. The Host check (HTTP/1.1 framing, which a `Request` does
+ * not carry) and the request log sit in front of the bridge.
+ */
+export function fetchListener(demo: DemoApp): RequestListener {
+  const { log, logError } = demo
+  const bridge = nodeListener(fetchApp(demo), logError)
+  return (req, res) => {
+    const refused = missingHost(req)
+    if (refused !== undefined) return writeAnswer(res, refused)
+    if (log !== undefined) {
+      const started = performance.now()
+      onAnswer(res, (status) => log(logLine(req.method ?? '', requestPath(req.url ?? '/'), status, started)))
+    }
+    bridge(req, res)
+  }
+}
