@@ -129,6 +129,7 @@ export interface GrantClass<G extends BaseGrant = BaseGrant> {
   readonly TOKEN_ENDPOINT: boolean
   readonly STORE_CAPABILITIES: readonly StoreCapability[]
   readonly DEFAULT_RESPONSE_MODE: 'query' | 'fragment' | null
+  readonly AUTHORIZATION_PARAMETERS: readonly string[]
   /** Checks the class's static configuration; `registerGrant` calls it and lets its `TypeError` through. */
   validateConfiguration?(server: AuthorizationServer): void
 }
@@ -197,6 +198,12 @@ export abstract class BaseGrant {
    * custom response type that returns tokens (e.g. OpenID Connect `id_token`).
    */
   static DEFAULT_RESPONSE_MODE: 'query' | 'fragment' | null = null
+  /**
+   * Authorization request parameters the grant reads beyond those core knows
+   * (RFC 6749 §4.1.1, PKCE, OpenID Connect, RFC 8707, RFC 9126, RFC 9449):
+   * they are kept in the `actionUrl` a login page posts back to.
+   */
+  static AUTHORIZATION_PARAMETERS: readonly string[] = []
 
   /**
    * Checks the static configuration once, at `registerGrant`, with a
@@ -213,7 +220,7 @@ export abstract class BaseGrant {
       throw configError(`${name}.GRANT_TYPE must be a non-empty string or null`)
     }
     if (this.TOKEN_ENDPOINT && this.GRANT_TYPE === null) throw configError(`registerGrant: ${name} serves the token endpoint but has no GRANT_TYPE`)
-    for (const list of ['RESPONSE_TYPES', 'TOKEN_ENDPOINT_AUTH_METHODS', 'STORE_CAPABILITIES'] as const) {
+    for (const list of ['RESPONSE_TYPES', 'TOKEN_ENDPOINT_AUTH_METHODS', 'STORE_CAPABILITIES', 'AUTHORIZATION_PARAMETERS'] as const) {
       const value: unknown = this[list]
       if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v === '')) throw configError(`${name}.${list} must be an array of non-empty strings`)
     }

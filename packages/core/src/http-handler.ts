@@ -348,8 +348,7 @@ function isUser(value: unknown): value is GrantUser {
 
 /** The endpoint path with the request's authorization parameters, and only those, as the query. */
 function actionUrl(path: string, handle: AuthorizationHandle): string {
-  const grantParameters = (handle.grant.grantClass as { AUTHORIZATION_PARAMETERS?: readonly string[] }).AUTHORIZATION_PARAMETERS ?? []
-  const allowed = new Set([...AUTHORIZATION_PARAMETERS, ...grantParameters])
+  const allowed = new Set([...AUTHORIZATION_PARAMETERS, ...handle.grant.grantClass.AUTHORIZATION_PARAMETERS])
   const out = new URLSearchParams()
   for (const [name, value] of handle.params) if (allowed.has(name)) out.append(name, value)
   return `${path}?${out.toString()}`

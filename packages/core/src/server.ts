@@ -4,7 +4,7 @@ import { authenticateBearer, type AccessTokenInfo, type BearerRequirements } fro
 import type { Client } from './client.js'
 import { clientSecretBasic, clientSecretPost, noneAuth, type ClientAuthContext, type ClientAuthMethod } from './client-auth.js'
 import { assertFunction, assertInteger, configError } from './config-error.js'
-import type { EndpointClass } from './endpoint.js'
+import type { EndpointClass, EndpointRoute } from './endpoint.js'
 import { OAuthError, invalidClient, isOAuthError, type ErrorRedirect } from './errors.js'
 import type { GrantClass, GrantExtension, GrantUser } from './grant.js'
 import { Registry } from './internal/registry.js'
@@ -148,6 +148,7 @@ export class AuthorizationServer {
   readonly #onSecurityEvent: ((event: SecurityEvent) => void) | undefined
   readonly #resolveUser: ((userId: string) => Promise<GrantUser | null>) | undefined
   readonly #authContext: ClientAuthContext
+  #bearerStoreChecked = false
 
   constructor(options: AuthorizationServerOptions) {
     if (typeof options !== 'object' || options === null) throw configError('AuthorizationServer: options are required')
@@ -267,8 +268,8 @@ export class AuthorizationServer {
   }
 
   /** The registered endpoints that have an HTTP route, by name (for the HTTP handler). */
-  routedEndpoints(): ReadonlyArray<readonly [name: string, route: NonNullable<import('./endpoint.js').Endpoint['route']>]> {
-    const out: Array<readonly [string, NonNullable<import('./endpoint.js').Endpoint['route']>]> = []
+  routedEndpoints(): ReadonlyArray<readonly [name: string, route: EndpointRoute]> {
+    const out: Array<readonly [string, EndpointRoute]> = []
     for (const [name, endpoint] of this.#registry.endpoints) if (endpoint.route !== undefined) out.push([name, endpoint.route])
     return out
   }
@@ -413,7 +414,11 @@ export class AuthorizationServer {
    * it with `bearerErrorResponse` (the bare 401 of §3.1 for a missing token).
    */
   async authenticateBearerToken(request: Pick<OAuthRequest, 'headers'>, requirements: BearerRequirements = {}): Promise<AccessTokenInfo> {
-    assertStoreCapabilities(this.store, ['tokens'], 'authenticateBearerToken')
+    // Checked on the first call only: this is every protected request's path.
+    if (!this.#bearerStoreChecked) {
+      assertStoreCapabilities(this.store, ['tokens'], 'authenticateBearerToken')
+      this.#bearerStoreChecked = true
+    }
     return authenticateBearer(this.store, this.issuer, this.#clock(), request, requirements)
   }
 
