@@ -31,6 +31,22 @@ export function isAuthorizationHandle(value: unknown): value is AuthorizationHan
 
 const usedHandles = new WeakSet<object>()
 
+/**
+ * Resolves an authorization request's parameters before they are
+ * validated, e.g. from a pushed authorization request's `request_uri`
+ * (RFC 9126 §4). Registered with
+ * `server.registerAuthorizationRequestResolver`; resolvers run in
+ * registration order, each seeing the previous one's result.
+ */
+export interface AuthorizationRequestResolver {
+  /**
+   * Returns the parameters to validate instead of `params`, or `null` to
+   * keep them. Throw an `OAuthError` to refuse the request (it is shown to
+   * the user: the redirect URI is not validated yet).
+   */
+  resolve(params: URLSearchParams, context: { readonly server: AuthorizationServer; readonly request: OAuthRequest }): Promise<URLSearchParams | null>
+}
+
 // ---- the steps, in order (RFC 6749 §4.1.1, §4.1.2.1) -------------------------------
 
 /**
@@ -103,7 +119,11 @@ function selectResponseType(registry: Registry, params: URLSearchParams) {
  * user); later ones carry it (sent back to the client).
  */
 export async function validateAuthorization(server: AuthorizationServer, registry: Registry, request: OAuthRequest): Promise<AuthorizationHandle> {
-  const params = authorizationParams(request)
+  let params = authorizationParams(request)
+  for (const resolver of registry.authorizationRequestResolvers) {
+    const resolved = await resolver.resolve(params, { server, request })
+    if (resolved !== null) params = resolved
+  }
   const client = await loadClient(server, params)
   const redirectUri = resolveRedirectUri(client, params)
   const { state, responseType, responseMode, check } = selectResponseType(registry, params)
@@ -148,6 +168,7 @@ export async function completeAuthorization(server: AuthorizationServer, handle:
   usedHandles.add(handle)
   try {
     if (user === null) throw new OAuthError('access_denied', 'the resource owner denied the request')
+    await handle.grant.runHook('afterAuthorizationApproved', { grant: handle.grant, authorization: handle, user })
     return await handle.grant.createAuthorizationResponse(user)
   } catch (error) {
     return authorizationError(server, withRedirect(server, error, handle.redirect))

@@ -2,11 +2,16 @@ import type { Client } from './client.js'
 import { OAuthError, invalidClient } from './errors.js'
 import { getHeader, getParam, refuseNul, type OAuthRequest } from './request.js'
 import { verifySecret } from './secrets.js'
-import type { ClientStore } from './store.js'
+import type { ClientStore, ReplayStore } from './store.js'
 
 /** What a {@link ClientAuthMethod} gets besides the request. */
 export interface ClientAuthContext {
   readonly store: ClientStore
+  /**
+   * The server's replay store, for methods that must accept a value once,
+   * such as a client assertion's `jti` (RFC 7523 §3, item 7).
+   */
+  readonly replay: ReplayStore
   /** The server's clock. */
   now(): Date
   /** The token endpoint URL (the audience of client assertions). */
@@ -26,6 +31,11 @@ export interface ClientAuthMethod {
    * `invalid_client` {@link OAuthError} (use {@link invalidClient}).
    */
   authenticate(request: OAuthRequest, context: ClientAuthContext): Promise<Client>
+  /**
+   * RFC 8414 §2 metadata the method adds when it is offered, e.g.
+   * `token_endpoint_auth_signing_alg_values_supported`.
+   */
+  metadata?(): Record<string, unknown>
 }
 
 /**

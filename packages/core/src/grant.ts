@@ -16,6 +16,15 @@ export interface GrantUser {
   /** Stable user id; becomes `sub` in introspection. */
   readonly id: string
   readonly username?: string | undefined
+  /**
+   * When the user last authenticated (OpenID Connect Core §2 `auth_time`),
+   * when the app knows it. Extensions such as OpenID Connect read it.
+   */
+  readonly authTime?: Date | undefined
+  /** The Authentication Context Class Reference satisfied (OpenID Connect Core §2 `acr`). */
+  readonly acr?: string | undefined
+  /** The authentication methods used (OpenID Connect Core §2 `amr`, RFC 8176 values). */
+  readonly amr?: readonly string[] | undefined
 }
 
 /**
@@ -70,12 +79,46 @@ export interface AuthorizationResponseHookContext {
   readonly params: Record<string, string>
 }
 
+/**
+ * Context of the `afterAuthorizationApproved` hook: the user approved the
+ * request, and nothing was issued yet. `authorization.extra` may be added
+ * to (it is carried to the code record), e.g. the user's `auth_time`.
+ */
+export interface AuthorizationApprovedHookContext {
+  readonly grant: BaseGrant
+  readonly authorization: AuthorizationRequest
+  readonly user: GrantUser
+}
+
 /** Context of the `afterValidateTokenRequest` hook. */
 export interface TokenHookContext {
   readonly grant: BaseGrant
   readonly client: Client
   /** The redeemed authorization code (authorization code grant only). */
   readonly code?: AuthorizationCodeRecord | undefined
+  /** The presented refresh token's record (refresh token grant only). */
+  readonly refreshToken?: TokenRecord | undefined
+}
+
+/**
+ * Context of the `beforeIssueTokens` hook, run by
+ * {@link BaseGrant.issueTokens} before any token is generated: `claims` may
+ * be added to or changed (an RFC 8707 `aud`, an RFC 9449 `cnf`); they are
+ * stored with the tokens, returned by introspection and put in JWT access
+ * tokens.
+ */
+export interface IssueTokensHookContext {
+  readonly grant: BaseGrant
+  readonly client: Client
+  readonly user: GrantUser | null
+  readonly scopes: readonly string[]
+  readonly claims: Record<string, unknown>
+  /** Whether a refresh token will be issued. */
+  readonly refreshToken: boolean
+  /** The redeemed authorization code, when the grant redeems one. */
+  readonly code?: AuthorizationCodeRecord | undefined
+  /** The presented refresh token's record, when the grant is a refresh. */
+  readonly presentedRefreshToken?: TokenRecord | undefined
 }
 
 /** Context of the `beforeTokenResponse` hook: `body` may be added to. */
@@ -83,6 +126,14 @@ export interface TokenResponseHookContext {
   readonly grant: BaseGrant
   readonly client: Client
   readonly body: TokenResponseBody
+  readonly user: GrantUser | null
+  readonly scopes: readonly string[]
+  /** The claims the tokens were issued with (after `beforeIssueTokens`). */
+  readonly claims: Readonly<Record<string, unknown>>
+  /** The redeemed authorization code, when the grant redeems one. */
+  readonly code?: AuthorizationCodeRecord | undefined
+  /** The presented refresh token's record, when the grant is a refresh. */
+  readonly presentedRefreshToken?: TokenRecord | undefined
 }
 
 /**
@@ -103,16 +154,22 @@ export interface GrantExtension {
   /** RFC 8414 metadata the extension adds, e.g. `code_challenge_methods_supported`. */
   metadata?(): Record<string, unknown>
   afterValidateAuthorizationRequest?(context: AuthorizationHookContext): void | Promise<void>
+  /** Runs when the user approved, before the grant issues a code or tokens. */
+  afterAuthorizationApproved?(context: AuthorizationApprovedHookContext): void | Promise<void>
   beforeAuthorizationResponse?(context: AuthorizationResponseHookContext): void | Promise<void>
   afterValidateTokenRequest?(context: TokenHookContext): void | Promise<void>
+  /** Runs in {@link BaseGrant.issueTokens} before tokens are generated; may change their claims. */
+  beforeIssueTokens?(context: IssueTokensHookContext): void | Promise<void>
   beforeTokenResponse?(context: TokenResponseHookContext): void | Promise<void>
 }
 
 /** Names of the hook points of {@link GrantExtension}. */
 export type GrantHookName =
   | 'afterValidateAuthorizationRequest'
+  | 'afterAuthorizationApproved'
   | 'beforeAuthorizationResponse'
   | 'afterValidateTokenRequest'
+  | 'beforeIssueTokens'
   | 'beforeTokenResponse'
 
 type HookContext<N extends GrantHookName> = Parameters<NonNullable<GrantExtension[N]>>[0]
@@ -161,6 +218,10 @@ export interface IssueTokensOptions {
    * JWT access tokens. JSON-serialisable.
    */
   readonly claims?: Readonly<Record<string, unknown>> | undefined
+  /** The authorization code being redeemed, handed to the hooks. */
+  readonly code?: AuthorizationCodeRecord | undefined
+  /** The refresh token being redeemed, handed to the hooks. */
+  readonly presentedRefreshToken?: TokenRecord | undefined
 }
 
 /**
@@ -402,7 +463,13 @@ export abstract class BaseGrant {
     const accessExpires = new Date(issuedAt.getTime() + accessLifetime * 1000)
     const userId = user === null ? null : user.id
     const strategy = server.tokenStrategy
-    const claims = options.claims
+    const hookClaims: Record<string, unknown> = { ...options.claims }
+    const links = {
+      ...(options.code === undefined ? {} : { code: options.code }),
+      ...(options.presentedRefreshToken === undefined ? {} : { presentedRefreshToken: options.presentedRefreshToken }),
+    }
+    await this.runHook('beforeIssueTokens', { grant: this, client, user, scopes: options.scopes, claims: hookClaims, refreshToken: options.refreshToken, ...links })
+    const claims = options.claims === undefined && Object.keys(hookClaims).length === 0 ? undefined : hookClaims
     const extra = claims === undefined ? undefined : { claims: { ...claims } }
     const context = { client, userId, scope, grantType, issuedAt, expiresAt: accessExpires, familyId, issuer: server.issuer, claims }
     const accessToken = await strategy.generateAccessToken(context)
@@ -443,7 +510,7 @@ export abstract class BaseGrant {
     }
     await server.store.saveTokens(records)
     this.issuedRecords = records
-    await this.runHook('beforeTokenResponse', { grant: this, client, body })
+    await this.runHook('beforeTokenResponse', { grant: this, client, body, user, scopes: options.scopes, claims: claims ?? {}, ...links })
     return body
   }
 

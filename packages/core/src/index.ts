@@ -28,11 +28,13 @@ export type {
   TokenHookContext,
   TokenResponseBody,
   TokenResponseHookContext,
+  AuthorizationApprovedHookContext,
+  IssueTokensHookContext,
 } from './grant.js'
 export { AuthorizationServer } from './server.js'
-export type { AuthorizationServerOptions, EndpointPaths, ResolvedServerOptions, SecurityEvent, ServerStore } from './server.js'
+export type { AuthorizationServerOptions, EndpointPaths, KeySource, ResolvedServerOptions, SecurityEvent, ServerStore } from './server.js'
 export { isAuthorizationHandle } from './authorization-endpoint.js'
-export type { AuthorizationHandle } from './authorization-endpoint.js'
+export type { AuthorizationHandle, AuthorizationRequestResolver } from './authorization-endpoint.js'
 export { bearerChallenge, bearerErrorResponse } from './bearer.js'
 export type { AccessTokenInfo, BearerRequirements } from './bearer.js'
 export type { Endpoint, EndpointClass, EndpointRoute } from './endpoint.js'

@@ -43,6 +43,7 @@ export function buildMetadata(server: AuthorizationServer, registry: Registry): 
   if (hasAuthorization) metadata['response_modes_supported'] = [...responseModes]
   if (server.options.scopesSupported !== undefined) metadata['scopes_supported'] = [...server.options.scopesSupported]
   metadata['token_endpoint_auth_methods_supported'] = [...authMethods]
+  for (const method of authMethods) Object.assign(metadata, registry.clientAuthMethods.get(method)?.metadata?.())
   if (hasAuthorization && server.options.authorizationResponseIss) metadata['authorization_response_iss_parameter_supported'] = true
   return { ...metadata, ...extra }
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { authorizationError, completeAuthorization, isAuthorizationHandle, validateAuthorization, type AuthorizationHandle } from './authorization-endpoint.js'
+import { authorizationError, completeAuthorization, isAuthorizationHandle, validateAuthorization, type AuthorizationHandle, type AuthorizationRequestResolver } from './authorization-endpoint.js'
 import { authenticateBearer, type AccessTokenInfo, type BearerRequirements } from './bearer.js'
 import type { Client } from './client.js'
 import { clientSecretBasic, clientSecretPost, noneAuth, type ClientAuthContext, type ClientAuthMethod } from './client-auth.js'
@@ -32,6 +32,12 @@ export interface EndpointPaths {
  * The store a server is given: at least `findClient`; every other capability
  * is checked when a grant or endpoint that needs it is registered.
  */
+/** A source of public keys for the server's JWK Set, see {@link AuthorizationServer.registerKeySource}. */
+export interface KeySource {
+  /** The public JWKs to publish now (each with a `kid`). */
+  jwks(): { keys: object[] }
+}
+
 export type ServerStore = Pick<ClientStore, 'findClient'> & Partial<FullStore>
 
 /** Options of {@link AuthorizationServer}. */
@@ -196,7 +202,7 @@ export class AuthorizationServer {
       authorizationResponseIss: options.authorizationResponseIss ?? true,
     })
     this.tokenEndpointUrl = issuer + endpoints.token
-    this.#authContext = { store: this.store, issuer, tokenEndpoint: this.tokenEndpointUrl, now: () => this.now() }
+    this.#authContext = { store: this.store, replay: this.store, issuer, tokenEndpoint: this.tokenEndpointUrl, now: () => this.now() }
     this.registerClientAuthMethod('client_secret_basic', clientSecretBasic())
     this.registerClientAuthMethod('client_secret_post', clientSecretPost())
     this.registerClientAuthMethod('none', noneAuth())
@@ -253,6 +259,34 @@ export class AuthorizationServer {
    */
   registerClientAuthMethod(name: string, method: ClientAuthMethod): this {
     this.#registry.addClientAuthMethod(name, method)
+    return this
+  }
+
+  /**
+   * Registers a resolver that may replace an authorization request's
+   * parameters before validation, e.g. a pushed authorization request
+   * (RFC 9126 §4). Resolvers run in registration order.
+   */
+  registerAuthorizationRequestResolver(resolver: AuthorizationRequestResolver): this {
+    if (typeof resolver !== 'object' || resolver === null || typeof resolver.resolve !== 'function') {
+      throw configError('registerAuthorizationRequestResolver: expected an object with a resolve(params, context) method')
+    }
+    this.#registry.authorizationRequestResolvers.push(resolver)
+    return this
+  }
+
+  /**
+   * Registers a source of public keys to publish in the server's JWK Set
+   * (RFC 8414 §2 `jwks_uri`), besides the token strategy's: e.g. the
+   * OpenID Connect ID token signing keys. `jwks()` is called on every
+   * request of the JWK Set, so a source that rotates keys publishes the
+   * current set.
+   */
+  registerKeySource(source: KeySource): this {
+    if (typeof source !== 'object' || source === null || typeof source.jwks !== 'function') {
+      throw configError('registerKeySource: expected an object with a jwks() method')
+    }
+    this.#registry.keySources.push(source)
     return this
   }
 
@@ -434,14 +468,20 @@ export class AuthorizationServer {
   }
 
   /**
-   * The public keys resource servers verify self-contained access tokens
-   * with (`jwtAccessTokens`), or `null` when the token strategy does not sign.
+   * The public keys the server publishes: those resource servers verify
+   * self-contained access tokens with (`jwtAccessTokens`) and those of
+   * every registered key source (`registerKeySource`), or `null` when
+   * nothing signs.
    *
    * @see https://www.rfc-editor.org/rfc/rfc7517#section-5
    */
   jwks(): { keys: object[] } | null {
     const strategy = this.tokenStrategy as TokenStrategy & { jwks?: () => { keys: object[] } }
-    return typeof strategy.jwks === 'function' ? strategy.jwks() : null
+    const sources = this.#registry.keySources
+    if (typeof strategy.jwks !== 'function' && sources.length === 0) return null
+    const keys: object[] = typeof strategy.jwks === 'function' ? [...strategy.jwks().keys] : []
+    for (const source of sources) keys.push(...source.jwks().keys)
+    return { keys }
   }
 
   /** The names of the registered client authentication methods. */

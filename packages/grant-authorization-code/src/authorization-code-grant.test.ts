@@ -305,6 +305,21 @@ describe.each(TEST_STORES)('AuthorizationCodeGrant on the %s', (_storeName, open
       expect(response.body).not.toHaveProperty('refresh_token')
     })
 
+    it('hands the extensions the redeemed code, with what afterAuthorizationApproved carried (e.g. OpenID Connect auth_time)', async () => {
+      const seen: Array<Record<string, unknown> | undefined> = []
+      const extension: GrantExtension = {
+        afterAuthorizationApproved: ({ authorization, user }) => void (authorization.extra['approved_by'] = user.id),
+        beforeIssueTokens: ({ code }) => void seen.push(code?.extra),
+        beforeTokenResponse: ({ code, body }) => void (body['approved_by'] = code?.extra?.['approved_by']),
+      }
+      const { server } = await setup(AuthorizationCodeGrant, [extension])
+      const code = await issueCode(server, { scope: 'read' })
+      const response = await token(server, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT })
+      expect(response.status).toBe(200)
+      expect(seen).toEqual([{ approved_by: ALICE.id }])
+      expect(response.body).toMatchObject({ approved_by: ALICE.id })
+    })
+
     it('stores the access token by hash, in the code family, for the user', async () => {
       const { server, store } = await setup()
       const code = await issueCode(server)

@@ -268,6 +268,7 @@ export class AuthorizationCodeGrant extends BaseGrant {
       scopes: parseScope(authorizationCode.scope),
       refreshToken: this.includeRefreshToken(client, user),
       familyId: authorizationCode.familyId,
+      code: authorizationCode,
     })
     const fromStore = this.#fromStore
     if (fromStore !== null) {

@@ -205,6 +205,24 @@ describe.each(TEST_STORES)('RefreshTokenGrant (RFC 6749 §6) on the %s', (_store
       expect(user).toEqual({ id: 'u-1', username: 'alice' })
     })
 
+    it('hands the extensions the presented refresh token: afterValidateTokenRequest, beforeIssueTokens and beforeTokenResponse (e.g. DPoP binding, RFC 9449 §5)', async () => {
+      const seen: Record<string, string | undefined> = {}
+      const spy: GrantExtension = {
+        afterValidateTokenRequest: ({ refreshToken }) => void (seen['validate'] = refreshToken?.tokenHash),
+        beforeIssueTokens: ({ presentedRefreshToken, claims }) => {
+          seen['issue'] = presentedRefreshToken?.tokenHash
+          claims['aud'] = 'https://api.example.com'
+        },
+        beforeTokenResponse: ({ presentedRefreshToken }) => void (seen['respond'] = presentedRefreshToken?.tokenHash),
+      }
+      const { issue, refresh, record } = await setup(RefreshTokenGrant, [spy])
+      const { refreshToken } = await issue()
+      const response = await refresh(refreshToken)
+      expect(response.status).toBe(200)
+      expect(seen).toEqual({ validate: hashToken(refreshToken), issue: hashToken(refreshToken), respond: hashToken(refreshToken) })
+      expect((await record(response.body?.['refresh_token'])).extra).toEqual({ claims: { aud: 'https://api.example.com' } })
+    })
+
     it('issues a token the resource server accepts', async () => {
       const { issue, refresh, server } = await setup()
       const response = await refresh((await issue()).refreshToken)

@@ -152,7 +152,7 @@ export class RefreshTokenGrant extends BaseGrant {
     if (credential.userId !== null && user === null) throw new OAuthError('invalid_grant', 'the resource owner of the refresh token is no longer valid')
     this.credential = credential
     this.user = user
-    await this.runHook('afterValidateTokenRequest', { grant: this, client })
+    await this.runHook('afterValidateTokenRequest', { grant: this, client, refreshToken: credential })
   }
 
   /**
@@ -175,6 +175,7 @@ export class RefreshTokenGrant extends BaseGrant {
       familyId: credential.familyId,
       // The grant's claims (an RFC 8707 audience, an RFC 8693 `act`, an RFC 9449 `cnf`) carry over to its refreshed tokens.
       claims: claimsOf(credential),
+      presentedRefreshToken: credential,
     })
     // Rotate only now that the successors are saved: a failure before this
     // line leaves the presented token usable (an honest retry is not a

@@ -1,3 +1,5 @@
+import type { KeySource } from '../server.js'
+import type { AuthorizationRequestResolver } from '../authorization-endpoint.js'
 import type { ClientAuthMethod } from '../client-auth.js'
 import { configError } from '../config-error.js'
 import type { Endpoint, EndpointClass } from '../endpoint.js'
@@ -27,6 +29,8 @@ export class Registry {
   readonly grants: RegisteredGrant[] = []
   readonly clientAuthMethods = new Map<string, ClientAuthMethod>()
   readonly endpoints = new Map<string, Endpoint>()
+  readonly authorizationRequestResolvers: AuthorizationRequestResolver[] = []
+  readonly keySources: KeySource[] = []
 
   addGrant(server: AuthorizationServer, grantClass: GrantClass, extensions: readonly GrantExtension[]): void {
     if (!isGrantClass(grantClass)) throw configError('registerGrant: expected a class extending BaseGrant')
