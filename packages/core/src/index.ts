@@ -68,6 +68,7 @@ export type {
   FullStore,
   GrantkitStore,
   PurgeableStore,
+  PurgeOptions,
   ReplayStore,
   RotateResult,
   TokenRecord,
@@ -76,5 +77,7 @@ export type {
   UserRecord,
   UserStore,
 } from './store.js'
-export { codeDates, deviceCodeDates, refuseInvalidDates, tokenDates } from './store-dates.js'
+export { codeDates, deviceCodeDates, purgeLimit, refuseInvalidDates, tokenDates } from './store-dates.js'
+export { purgeExpiredInBatches, schedulePurge } from './purge.js'
+export type { PurgeBatchesOptions, PurgeSchedule, PurgeScheduleOptions } from './purge.js'
 export type { RecordDates } from './store-dates.js'

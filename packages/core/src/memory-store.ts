@@ -1,5 +1,5 @@
 import type { Client } from './client.js'
-import { codeDates, deviceCodeDates, refuseInvalidDates, tokenDates } from './store-dates.js'
+import { codeDates, deviceCodeDates, purgeLimit, refuseInvalidDates, tokenDates } from './store-dates.js'
 import type { AuthorizationCodeRecord, DeviceCodeRecord, FullStore, TokenRecord, UserRecord } from './store.js'
 
 /** A {@link FullStore} in process memory, with a look at what it holds. */
@@ -197,39 +197,51 @@ export function memoryStore(): MemoryStore {
       return copy(record)
     },
 
-    async purgeExpired(now) {
+    async purgeExpired(now, options) {
       refuseInvalidDates('memoryStore.purgeExpired', { now })
+      const limit = purgeLimit('memoryStore.purgeExpired', options)
       const t = now.getTime()
       let count = 0
+      let n = 0
       for (const [hash, code] of codes) {
+        if (n >= limit) break
         if (code.expiresAt.getTime() <= t) {
           codes.delete(hash)
-          count++
+          n++
         }
       }
+      count += n
+      n = 0
       for (const [hash, token] of tokens) {
+        if (n >= limit) break
         if (token.expiresAt.getTime() <= t) {
           tokens.delete(hash)
           const family = families.get(token.familyId)?.filter((h) => h !== hash)
           if (family === undefined || family.length === 0) families.delete(token.familyId)
           else families.set(token.familyId, family)
-          count++
+          n++
         }
       }
+      count += n
+      n = 0
       for (const [hash, record] of devices) {
+        if (n >= limit) break
         if (record.expiresAt.getTime() <= t) {
           devices.delete(hash)
           userCodes.delete(record.userCodeHash)
-          count++
+          n++
         }
       }
+      count += n
+      n = 0
       for (const [key, expires] of replay) {
+        if (n >= limit) break
         if (expires <= t) {
           replay.delete(key)
-          count++
+          n++
         }
       }
-      return count
+      return count + n
     },
 
     snapshot() {

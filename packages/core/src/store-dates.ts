@@ -39,3 +39,14 @@ export function tokenDates(token: TokenRecord): RecordDates {
 export function deviceCodeDates(record: DeviceCodeRecord): RecordDates {
   return { required: { createdAt: record.createdAt, expiresAt: record.expiresAt }, nullable: { lastPolledAt: record.lastPolledAt } }
 }
+
+/**
+ * The `limit` of `purgeExpired(now, { limit })`: a positive safe integer, or
+ * `Infinity` when absent. Anything else is a `TypeError` naming `where`.
+ */
+export function purgeLimit(where: string, options: { readonly limit?: number | undefined } | undefined): number {
+  const limit = options?.limit
+  if (limit === undefined) return Number.POSITIVE_INFINITY
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new TypeError(`${where}: limit must be a positive integer`)
+  return limit
+}

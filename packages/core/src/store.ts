@@ -246,10 +246,28 @@ export interface DeviceCodeStore {
   redeemDeviceCode(deviceCodeHash: string, now: Date): Promise<DeviceCodeRecord | null>
 }
 
+/** Options of {@link PurgeableStore.purgeExpired}. */
+export interface PurgeOptions {
+  /**
+   * At most this many records of each kind (codes, tokens, replay keys,
+   * device authorizations) are deleted by one call, so that one call is a
+   * short statement that never holds a lock for long; call again while it
+   * deletes anything (`purgeExpiredInBatches` and `schedulePurge` do).
+   * A positive integer; default: no bound.
+   */
+  readonly limit?: number | undefined
+}
+
 /** Housekeeping: removes what can no longer be used. */
 export interface PurgeableStore {
-  /** Deletes codes, device authorizations, tokens and replay keys that expired before `now`; returns how many rows/documents went. */
-  purgeExpired(now: Date): Promise<number>
+  /**
+   * Deletes codes, device authorizations, tokens and replay keys that
+   * expired before `now` (at most `options.limit` of each kind); returns how
+   * many rows/documents went. Never returns the rows themselves. Safe to run
+   * from several processes at once: deleting an expired record twice is
+   * deleting it once.
+   */
+  purgeExpired(now: Date, options?: PurgeOptions): Promise<number>
 }
 
 /** Everything the built-in grants and endpoints need from a store. */

@@ -57,6 +57,8 @@ export function pgStore(db: AnyPgDatabase, options: PgStoreOptions = {}): FullSt
     // A request saves 2 tokens; a few row counts cover every grant.
     preparedTokenRows: 4,
     groupCommit: false,
+    // node-postgres' QueryResult.
+    changes: (result) => Number((result as { rowCount?: number | null }).rowCount ?? 0),
   }
   return sqlStore(dialect)
 }

@@ -59,6 +59,8 @@ export function sqliteStore(db: AnySqliteDatabase, options: SqliteStoreOptions =
     // A commit (WAL append + lock) was most of a token save's time: group them, up to 32 rows per INSERT.
     preparedTokenRows: 32,
     groupCommit: true,
+    // better-sqlite3's run() result.
+    changes: (result) => Number((result as { changes?: number }).changes ?? 0),
   }
   return sqlStore(dialect)
 }

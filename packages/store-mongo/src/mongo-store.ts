@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Collection, Db } from 'mongodb'
-import { codeDates, deviceCodeDates, refuseInvalidDates, tokenDates, type DeviceCodeRecord, type FullStore } from '@grantkit/core'
+import { codeDates, deviceCodeDates, purgeLimit, refuseInvalidDates, tokenDates, type DeviceCodeRecord, type FullStore } from '@grantkit/core'
 import { claim } from './internal/claims.js'
 import {
   clientFromDocument,
@@ -359,16 +359,23 @@ export function mongoStore(db: Db, options: MongoStoreOptions = {}): MongoStore 
       return record
     },
 
-    async purgeExpired(now) {
+    async purgeExpired(now, options) {
       refuseInvalidDates('mongoStore.purgeExpired', { now })
+      const limit = purgeLimit('mongoStore.purgeExpired', options)
       const expired = { expiresAt: { $lte: now } }
-      let count = 0
-      for (const name of [names.codes, names.tokens, names.replay, names.devices]) {
-        count += (await db.collection(name).deleteMany(expired)).deletedCount
+      // A bounded batch: the ids of at most `limit` expired documents, then
+      // one delete by id (deleteMany itself has no limit).
+      const purge = async (name: string): Promise<number> => {
+        const collection = db.collection<{ _id: unknown }>(name)
+        if (limit === Number.POSITIVE_INFINITY) return (await collection.deleteMany(expired)).deletedCount
+        const ids = (await collection.find(expired, { projection: { _id: 1 } }).limit(limit).toArray()).map((doc) => doc._id)
+        return ids.length === 0 ? 0 : (await collection.deleteMany({ _id: { $in: ids }, ...expired })).deletedCount
       }
+      let count = 0
+      for (const name of [names.codes, names.tokens, names.replay, names.devices]) count += await purge(name)
       // Claims and decisions are bookkeeping, not records: removed (with what they belong to), not counted.
-      await claims.deleteMany(expired)
-      await decisions.deleteMany(expired)
+      await purge(names.claims)
+      await purge(names.decisions)
       return count
     },
   }

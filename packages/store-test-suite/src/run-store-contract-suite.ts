@@ -672,6 +672,32 @@ export function runStoreContractSuite(
         expect(await s.markUsed(oldKey, later(60), later(-20))).toBe(true)
         expect(await s.markUsed(liveKey, later(60), base)).toBe(false)
       })
+
+      it('deletes at most `limit` records of each kind per call, and everything expired over repeated calls', async (ctx) => {
+        const s = store()
+        if (typeof s.purgeExpired !== 'function') return ctx.skip()
+        const base = new Date(Date.UTC(1980, 0, 1) + Math.floor(Math.random() * 1e9))
+        const later = (seconds: number) => new Date(base.getTime() + seconds * 1000)
+        const old = Array.from({ length: 5 }, (_, i) => tokenRecord({ issuedAt: later(-7200 - i), expiresAt: later(-1 - i) }))
+        const live = tokenRecord({ issuedAt: later(0), expiresAt: later(3600) })
+        await s.saveTokens([...old, live])
+        const remaining = async () => (await Promise.all(old.map((t) => s.findToken(t.tokenHash)))).filter((t) => t !== null).length
+        const first = await s.purgeExpired(base, { limit: 2 })
+        // At most 2 of each of the four kinds; leftovers of other tests may be among them.
+        expect(first).toBeGreaterThan(0)
+        expect(first).toBeLessThanOrEqual(8)
+        expect(await remaining()).toBeGreaterThanOrEqual(3)
+        let calls = 1
+        while ((await s.purgeExpired(base, { limit: 2 })) > 0 && calls < 1000) calls++
+        expect(await remaining()).toBe(0)
+        expect(await s.findToken(live.tokenHash)).not.toBeNull()
+      })
+
+      it('refuses a limit that is not a positive integer', async (ctx) => {
+        const s = store()
+        if (typeof s.purgeExpired !== 'function') return ctx.skip()
+        for (const limit of [0, -1, 1.5, Number.NaN]) await expectTypeError(() => s.purgeExpired(new Date(), { limit }))
+      })
     })
 
     describe('device authorizations (RFC 8628, when the store has the deviceCodes capability)', () => {

@@ -84,4 +84,6 @@ export interface SqlDialect {
    * each; otherwise each `saveTokens` call inserts on its own.
    */
   readonly groupCommit: boolean
+  /** The number of rows a write without `RETURNING` changed, from what the driver answered. */
+  changes(result: unknown): number
 }

@@ -1,4 +1,4 @@
-import { codeDates, deviceCodeDates, refuseInvalidDates, tokenDates, type FullStore, type TokenRecord } from '@grantkit/core'
+import { codeDates, deviceCodeDates, purgeLimit, refuseInvalidDates, tokenDates, type FullStore, type TokenRecord } from '@grantkit/core'
 import { and, eq, getTableColumns, gt, isNotNull, isNull, lte, sql } from 'drizzle-orm'
 import { groupCommit } from './group-commit.js'
 import { encode, lazy, param, ph } from './params.js'
@@ -16,7 +16,7 @@ import {
   userToRow,
   type TokenRow,
 } from './records.js'
-import type { SqlDialect } from './sql-dialect.js'
+import type { SqlDialect, SqlTable } from './sql-dialect.js'
 
 /** RFC 8628 §3.5: each `slow_down` adds 5 seconds to the polling interval. */
 const SLOW_DOWN_SECONDS = 5
@@ -282,13 +282,23 @@ export function sqlStore(dialect: SqlDialect): FullStore {
       return row === undefined ? null : rowToDeviceCode({ ...row, status: 'approved' })
     },
 
-    async purgeExpired(now) {
+    async purgeExpired(now, options) {
       refuseInvalidDates(where('purgeExpired'), { now })
-      const codesGone = await db.delete(codes).where(lte(codes.expiresAt, now)).returning({ k: codes.codeHash })
-      const tokensGone = await db.delete(tokens).where(lte(tokens.expiresAt, now)).returning({ k: tokens.tokenHash })
-      const keysGone = await db.delete(replayKeys).where(lte(replayKeys.expiresAt, now)).returning({ k: replayKeys.key })
-      const devicesGone = await db.delete(devices).where(lte(devices.expiresAt, now)).returning({ k: devices.deviceCodeHash })
-      return codesGone.length + tokensGone.length + keysGone.length + devicesGone.length
+      const limit = purgeLimit(where('purgeExpired'), options)
+      let count = 0
+      for (const [table, key] of [
+        [codes, codes.codeHash],
+        [tokens, tokens.tokenHash],
+        [replayKeys, replayKeys.key],
+        [devices, devices.deviceCodeHash],
+      ] as const) {
+        const expired = lte(table.expiresAt, now)
+        // A bounded batch is one short statement: the keys of at most `limit`
+        // expired rows, deleted by key, and only the count comes back.
+        const condition = limit === Number.POSITIVE_INFINITY ? expired : sql`${key} in (select ${key} from ${table} where ${expired} limit ${limit})`
+        count += dialect.changes(await db.delete(table as SqlTable<unknown>).where(condition))
+      }
+      return count
     },
   }
 }
