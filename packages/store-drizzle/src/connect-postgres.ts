@@ -6,7 +6,26 @@ import { migratePg, type MigratePgOptions } from './migrate.js'
 export interface ConnectPostgresOptions extends MigratePgOptions {
   /** Run the shipped migrations (default `true`). */
   migrate?: boolean
-  /** More `pg.Pool` settings (`max`, `ssl`, `options: '-c search_path=…'`, …). */
+  /** Most connections the pool opens (`pg.Pool`'s `max`). Default 10. */
+  poolSize?: number
+  /**
+   * How long a query waits for a free pooled connection or for a new
+   * connection to open, in milliseconds, before it fails (`pg.Pool`'s
+   * `connectionTimeoutMillis`). Default 3000: below core's 10 s request
+   * timeout, so a starved pool answers an error instead of hanging every
+   * endpoint.
+   */
+  connectionTimeoutMillis?: number
+  /**
+   * PostgreSQL's `statement_timeout` for every pooled connection, in
+   * milliseconds: a statement blocked longer (by a lock, a slow disk) is
+   * cancelled with SQLSTATE 57014 and its connection is free again.
+   * Default 5000. The client also gives up on a query 1 s after it
+   * (`query_timeout`), for a server that stopped answering. `0` turns both
+   * off.
+   */
+  statementTimeoutMillis?: number
+  /** More `pg.Pool` settings (`ssl`, `options: '-c search_path=…'`, …); they win over the options above. */
   pool?: Omit<PoolConfig, 'connectionString'>
   /**
    * Called when an idle pooled connection dies (database restart,
@@ -27,7 +46,10 @@ export interface PostgresConnection {
 
 /**
  * Connects to PostgreSQL with a `pg.Pool`, runs the shipped migrations and
- * returns the drizzle database with a `close()`.
+ * returns the drizzle database with a `close()`. The pool is bounded in
+ * time: a query waits at most `connectionTimeoutMillis` for a connection and
+ * a statement runs at most `statementTimeoutMillis`, so one locked table or
+ * a slow database cannot make every endpoint hang.
  *
  * `pg` is loaded only when this is called, so SQLite users need not install it.
  *
@@ -39,7 +61,14 @@ export interface PostgresConnection {
  */
 export async function connectPostgres(url: string, options: ConnectPostgresOptions = {}): Promise<PostgresConnection> {
   const [{ default: pg }, { drizzle }] = await Promise.all([import('pg'), import('drizzle-orm/node-postgres')])
-  const pool = new pg.Pool({ ...options.pool, connectionString: url })
+  const statementTimeout = timeoutOption('statementTimeoutMillis', options.statementTimeoutMillis, 5000)
+  const pool = new pg.Pool({
+    max: timeoutOption('poolSize', options.poolSize, 10, 1),
+    connectionTimeoutMillis: timeoutOption('connectionTimeoutMillis', options.connectionTimeoutMillis, 3000),
+    ...(statementTimeout === 0 ? {} : { statement_timeout: statementTimeout, query_timeout: statementTimeout + 1000 }),
+    ...options.pool,
+    connectionString: url,
+  })
   pool.on('error', (error) => options.onIdleError?.(error))
   const close = () => pool.end()
   try {
@@ -50,4 +79,11 @@ export async function connectPostgres(url: string, options: ConnectPostgresOptio
     await close()
     throw error
   }
+}
+
+/** A non-negative integer option (at least `min`), or its default. */
+function timeoutOption(name: string, value: number | undefined, fallback: number, min = 0): number {
+  if (value === undefined) return fallback
+  if (!Number.isSafeInteger(value) || value < min) throw new TypeError(`connectPostgres: "${name}" must be an integer of at least ${min}`)
+  return value
 }

@@ -11,14 +11,25 @@ export type SqliteDatabase = BetterSQLite3Database & { $client: BetterSqlite3.Da
 export interface OpenSqliteOptions extends MigrateOptions {
   /** Run the shipped migrations (default `true`). */
   migrate?: boolean
-  /** `PRAGMA busy_timeout` in milliseconds: how long a writer waits for another connection's lock (default 5000). */
+  /**
+   * `PRAGMA busy_timeout` in milliseconds while the migrations run: how long
+   * opening waits for another process's lock (default 5000).
+   */
   busyTimeout?: number
+  /**
+   * `PRAGMA busy_timeout` once open (default 50). better-sqlite3 is
+   * synchronous: a statement waiting for a lock blocks the whole event loop
+   * for up to this long, so it is kept short and `sqliteStore` retries a
+   * locked statement asynchronously instead (its `busyRetryMillis`).
+   */
+  requestBusyTimeout?: number
 }
 
 /**
  * Opens (creating its folder and file) a SQLite database with better-sqlite3,
  * ready for several connections and processes: `journal_mode=WAL` (readers
- * never block the writer), `busy_timeout=5000`, `synchronous=NORMAL` (durable
+ * never block the writer), `busy_timeout=5000` while migrating and 50 ms
+ * afterwards (see {@link OpenSqliteOptions.requestBusyTimeout}), `synchronous=NORMAL` (durable
  * at each checkpoint, safe from corruption in WAL mode) and
  * `foreign_keys=ON`; then runs the shipped migrations. Close it with
  * `db.$client.close()`.
@@ -45,6 +56,7 @@ export async function openSqlite(file: string, options: OpenSqliteOptions = {}):
     client.pragma('foreign_keys = ON')
     const db = drizzle({ client })
     if (options.migrate !== false) migrateSqlite(db, options)
+    client.pragma(`busy_timeout = ${Math.trunc(options.requestBusyTimeout ?? 50)}`)
     return db
   } catch (error) {
     client.close()

@@ -82,6 +82,60 @@ describePg('pgStore through a pool of several connections (RFC 6749 §4.1.2, RFC
     )
     expect(rows[0]).toEqual({ iso: '2031-02-03T04:05:06.789', type: 'timestamp with time zone' })
   })
+  it('bounds every statement by default (statement_timeout 5 s, pool wait 3 s), and takes the options', async () => {
+    const defaults = await connectPostgres(process.env['DATABASE_URL'] as string, { migrate: false })
+    try {
+      expect((await defaults.db.$client.query('SHOW statement_timeout')).rows).toEqual([{ statement_timeout: '5s' }])
+      expect(defaults.db.$client.options).toMatchObject({ max: 10, connectionTimeoutMillis: 3000, query_timeout: 6000 })
+    } finally {
+      await defaults.close()
+    }
+    const off = await connectPostgres(process.env['DATABASE_URL'] as string, { migrate: false, statementTimeoutMillis: 0, poolSize: 2 })
+    try {
+      expect((await off.db.$client.query('SHOW statement_timeout')).rows).toEqual([{ statement_timeout: '0' }])
+      expect(off.db.$client.options.max).toBe(2)
+    } finally {
+      await off.close()
+    }
+    await expect(connectPostgres(process.env['DATABASE_URL'] as string, { poolSize: 0 })).rejects.toThrow(TypeError)
+  })
+
+  it('cancels a statement blocked by a lock with SQLSTATE 57014, freeing its connection, instead of waiting for the lock', async () => {
+    const { db, close } = await connectPostgres(process.env['DATABASE_URL'] as string, { migrate: false, statementTimeoutMillis: 200, poolSize: 1 })
+    const { default: pg } = await import('pg')
+    const locker = new pg.Client({ connectionString: process.env['DATABASE_URL'] })
+    await locker.connect()
+    const table = `grantkit_lock_${generateToken(6).replace(/[^a-zA-Z0-9]/g, '').toLowerCase()}`
+    await locker.query(`CREATE TABLE ${table} (id int)`)
+    try {
+      await locker.query('BEGIN')
+      await locker.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`)
+      const blocked = await db.$client.query(`SELECT count(*) FROM ${table}`).then(
+        () => null,
+        (error: { code?: string }) => error.code,
+      )
+      expect(blocked).toBe('57014')
+      // The one pooled connection is free again for a query that needs no lock.
+      expect((await db.$client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }])
+    } finally {
+      await locker.query('ROLLBACK')
+      await locker.query(`DROP TABLE ${table}`)
+      await locker.end()
+      await close()
+    }
+  })
+
+  it('fails a query that waits too long for a pooled connection instead of queueing it forever', async () => {
+    const { db, close } = await connectPostgres(process.env['DATABASE_URL'] as string, { migrate: false, poolSize: 1, connectionTimeoutMillis: 2000 })
+    const held = await db.$client.connect()
+    try {
+      await expect(db.$client.query('SELECT 1')).rejects.toThrow(/timeout/i)
+    } finally {
+      held.release()
+      await close()
+    }
+  })
+
   it('survives idle pooled connections being terminated, and reconnects for the next query', async () => {
     const applicationName = `grantkit_idle_${generateToken(6).replace(/[^a-zA-Z0-9]/g, '')}`
     const idleErrors: Error[] = []

@@ -57,6 +57,7 @@ export function pgStore(db: AnyPgDatabase, options: PgStoreOptions = {}): FullSt
     // A request saves 2 tokens; a few row counts cover every grant.
     preparedTokenRows: 4,
     groupCommit: false,
+    execute: async (query) => await query,
     // node-postgres' QueryResult.
     changes: (result) => Number((result as { rowCount?: number | null }).rowCount ?? 0),
   }

@@ -124,3 +124,64 @@ describe('sqliteStore saveTokens group commit', () => {
     expect((await h.store.findToken(existing.tokenHash))?.familyId).toBe('gc-dup')
   })
 })
+
+describe('sqliteStore while another connection holds the write lock (a purge, a backup, another process)', () => {
+  let a: Awaited<ReturnType<typeof sqliteHarness>>
+  let b: SqliteDatabase
+  beforeAll(async () => {
+    a = await sqliteHarness()
+    b = await openSqlite(a.file)
+  })
+  afterAll(async () => {
+    b.$client.close()
+    await a.close()
+  })
+
+  const record = () => ({
+    codeHash: hashToken(generateToken()),
+    clientId: 'c',
+    userId: 'u',
+    redirectUri: null,
+    scope: '',
+    familyId: generateToken(8),
+    codeChallenge: null,
+    codeChallengeMethod: null,
+    createdAt: new Date('2030-01-01T00:00:00.000Z'),
+    expiresAt: new Date('2030-01-01T00:01:00.000Z'),
+    consumedAt: null,
+  })
+
+  it('waits for the lock with timers, so the event loop keeps running, and then writes once', async () => {
+    const store = sqliteStore(a.db)
+    b.$client.exec('BEGIN IMMEDIATE')
+    let ticks = 0
+    const ticker = setInterval(() => void ticks++, 5)
+    try {
+      const code = record()
+      const saving = store.saveAuthorizationCode(code)
+      // Hold the lock across several turns of the event loop, then let go.
+      for (let i = 0; i < 20; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+      const ticksWhileLocked = ticks
+      b.$client.exec('COMMIT')
+      await saving
+      expect(ticksWhileLocked).toBeGreaterThan(0)
+      expect(await store.findAuthorizationCode(code.codeHash, new Date('2030-01-01T00:00:10.000Z'))).toMatchObject({ codeHash: code.codeHash })
+    } finally {
+      clearInterval(ticker)
+      if (b.$client.inTransaction) b.$client.exec('ROLLBACK')
+    }
+  })
+
+  it('fails with SQLITE_BUSY once busyRetryMillis is spent, and wrote nothing', async () => {
+    const store = sqliteStore(a.db, { busyRetryMillis: 100 })
+    b.$client.exec('BEGIN IMMEDIATE')
+    const code = record()
+    try {
+      await expect(store.saveAuthorizationCode(code)).rejects.toMatchObject({ code: expect.stringMatching(/^SQLITE_BUSY/) })
+    } finally {
+      b.$client.exec('ROLLBACK')
+    }
+    expect(await store.findAuthorizationCode(code.codeHash, new Date('2030-01-01T00:00:10.000Z'))).toBeNull()
+    expect(() => sqliteStore(a.db, { busyRetryMillis: -1 })).toThrow(TypeError)
+  })
+})

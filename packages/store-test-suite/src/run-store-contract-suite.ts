@@ -696,7 +696,8 @@ export function runStoreContractSuite(
       it('refuses a limit that is not a positive integer', async (ctx) => {
         const s = store()
         if (typeof s.purgeExpired !== 'function') return ctx.skip()
-        for (const limit of [0, -1, 1.5, Number.NaN]) await expectTypeError(() => s.purgeExpired(new Date(), { limit }))
+        const purge = s.purgeExpired.bind(s)
+        for (const limit of [0, -1, 1.5, Number.NaN]) await expectTypeError(() => purge(new Date(), { limit }))
       })
     })
 

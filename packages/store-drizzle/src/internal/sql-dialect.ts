@@ -84,6 +84,8 @@ export interface SqlDialect {
    * each; otherwise each `saveTokens` call inserts on its own.
    */
   readonly groupCommit: boolean
+  /** Runs a built, unprepared statement (awaiting it), retrying as the dialect needs (SQLite: `SQLITE_BUSY`). */
+  execute<T>(query: PromiseLike<T>): Promise<T>
   /** The number of rows a write without `RETURNING` changed, from what the driver answered. */
   changes(result: unknown): number
 }

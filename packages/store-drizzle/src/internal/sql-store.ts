@@ -33,6 +33,7 @@ export function sqlStore(dialect: SqlDialect): FullStore {
   const { db, tables, prepare } = dialect
   const { clients, authorizationCodes: codes, tokens, replayKeys, users, deviceCodes: devices } = tables
   const where = (method: string) => `${dialect.name}.${method}`
+  const run = <T>(query: PromiseLike<T>): Promise<T> => dialect.execute(query)
 
   const findClient = lazy(() => prepare(db.select().from(clients).where(eq(clients.clientId, ph('clientId')))))
   const consumeCode = lazy(() =>
@@ -152,7 +153,7 @@ export function sqlStore(dialect: SqlDialect): FullStore {
   /** One multi-row INSERT: atomic, one commit. */
   async function insertTokenRows(records: readonly TokenRecord[]): Promise<void> {
     if (records.length > dialect.preparedTokenRows) {
-      await db.insert(tokens).values(records.map(tokenToRow))
+      await run(db.insert(tokens).values(records.map(tokenToRow)))
       return
     }
     let insert = insertTokens.get(records.length)
@@ -173,20 +174,20 @@ export function sqlStore(dialect: SqlDialect): FullStore {
     },
     async saveClient(client) {
       const { clientId: _, ...update } = clientToRow(client)
-      await db.insert(clients).values(clientToRow(client)).onConflictDoUpdate({ target: clients.clientId, set: update })
+      await run(db.insert(clients).values(clientToRow(client)).onConflictDoUpdate({ target: clients.clientId, set: update }))
     },
     async deleteClient(clientId) {
-      const deleted = await db.delete(clients).where(eq(clients.clientId, clientId)).returning({ clientId: clients.clientId })
+      const deleted = await run(db.delete(clients).where(eq(clients.clientId, clientId)).returning({ clientId: clients.clientId }))
       return deleted.length > 0
     },
     async listClients() {
-      const rows = await db.select().from(clients).orderBy(dialect.byteOrder(clients.clientId))
+      const rows = await run(db.select().from(clients).orderBy(dialect.byteOrder(clients.clientId)))
       return rows.map(rowToClient)
     },
 
     async saveAuthorizationCode(code) {
       refuseInvalidDates(where('saveAuthorizationCode'), codeDates(code).required, codeDates(code).nullable)
-      await db.insert(codes).values(codeToRow(code))
+      await run(db.insert(codes).values(codeToRow(code)))
     },
     async findAuthorizationCode(codeHash, now) {
       refuseInvalidDates(where('findAuthorizationCode'), { now })
@@ -247,13 +248,13 @@ export function sqlStore(dialect: SqlDialect): FullStore {
     },
     async saveUser(user) {
       const row = userToRow(user)
-      await db.insert(users).values(row).onConflictDoUpdate({ target: users.id, set: { username: row.username, passwordHash: row.passwordHash } })
+      await run(db.insert(users).values(row).onConflictDoUpdate({ target: users.id, set: { username: row.username, passwordHash: row.passwordHash } }))
     },
 
     async saveDeviceCode(record) {
       refuseInvalidDates(where('saveDeviceCode'), deviceCodeDates(record).required, deviceCodeDates(record).nullable)
       // The primary key and the unique user code index refuse a code already stored.
-      await db.insert(devices).values(deviceCodeToRow(record))
+      await run(db.insert(devices).values(deviceCodeToRow(record)))
     },
     async findDeviceCodeByUserCode(userCodeHash, now) {
       refuseInvalidDates(where('findDeviceCodeByUserCode'), { now })
@@ -296,7 +297,7 @@ export function sqlStore(dialect: SqlDialect): FullStore {
         // A bounded batch is one short statement: the keys of at most `limit`
         // expired rows, deleted by key, and only the count comes back.
         const condition = limit === Number.POSITIVE_INFINITY ? expired : sql`${key} in (select ${key} from ${table} where ${expired} limit ${limit})`
-        count += dialect.changes(await db.delete(table as SqlTable<unknown>).where(condition))
+        count += dialect.changes(await run(db.delete(table as SqlTable<unknown>).where(condition)))
       }
       return count
     },
