@@ -36,7 +36,7 @@ function isBusy(error: unknown): boolean {
  * event loop is free meanwhile). A busy statement did nothing, so a retry
  * cannot apply a write twice.
  */
-async function retryBusy<T>(run: () => T | Promise<T>, budget: number): Promise<T> {
+async function retryBusy<T>(run: () => T | PromiseLike<T>, budget: number): Promise<T> {
   const start = Date.now()
   for (let wait = 2; ; wait = Math.min(wait * 2, 50)) {
     try {
