@@ -79,5 +79,7 @@ export type {
 } from './store.js'
 export { codeDates, deviceCodeDates, purgeLimit, refuseInvalidDates, tokenDates } from './store-dates.js'
 export { purgeExpiredInBatches, schedulePurge } from './purge.js'
+export { PROTECTED_RESOURCE_WELL_KNOWN, protectedResourceMetadata, protectedResourceMetadataUrl } from './protected-resource-metadata.js'
+export type { ProtectedResourceMetadata, ProtectedResourceMetadataOptions } from './protected-resource-metadata.js'
 export type { PurgeBatchesOptions, PurgeSchedule, PurgeScheduleOptions } from './purge.js'
 export type { RecordDates } from './store-dates.js'
