@@ -26,6 +26,10 @@ const ALLOWED: Record<string, readonly string[]> = {
   '@grantkit/grant-device-code': ['@grantkit/core'],
   '@grantkit/store-drizzle': ['@grantkit/core', 'drizzle-orm', 'better-sqlite3', 'pg'],
   '@grantkit/store-mongo': ['@grantkit/core', 'mongodb'],
+  '@grantkit/safe-fetch': [],
+  '@grantkit/client-registration': ['@grantkit/core'],
+  '@grantkit/ext-resource-indicators': ['@grantkit/core'],
+  '@grantkit/openid': ['@grantkit/core', '@grantkit/grant-authorization-code', '@grantkit/grant-implicit', 'jose'],
 }
 
 const root = new URL('..', import.meta.url).pathname

@@ -221,6 +221,17 @@ describe('ClientAuthMethod.metadata (RFC 8414 §2 token_endpoint_auth_signing_al
     expect(metadata['token_endpoint_auth_signing_alg_values_supported']).toEqual(['ES256'])
   })
 
+  it('unites the lists two offered methods add under one name (private_key_jwt and client_secret_jwt algorithms)', () => {
+    class AssertionGrant extends TestTokenGrant {
+      static override TOKEN_ENDPOINT_AUTH_METHODS = ['private_key_jwt', 'client_secret_jwt']
+    }
+    const { server } = setup()
+    server.registerClientAuthMethod('private_key_jwt', assertion)
+    server.registerClientAuthMethod('client_secret_jwt', { ...assertion, metadata: () => ({ token_endpoint_auth_signing_alg_values_supported: ['HS256', 'ES256'] }) })
+    server.registerGrant(AssertionGrant)
+    expect(server.metadata()['token_endpoint_auth_signing_alg_values_supported']).toEqual(['ES256', 'HS256'])
+  })
+
   it('adds nothing for a registered method no grant offers', () => {
     const { server } = setup()
     server.registerClientAuthMethod('private_key_jwt', assertion)

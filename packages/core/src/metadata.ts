@@ -43,7 +43,19 @@ export function buildMetadata(server: AuthorizationServer, registry: Registry): 
   if (hasAuthorization) metadata['response_modes_supported'] = [...responseModes]
   if (server.options.scopesSupported !== undefined) metadata['scopes_supported'] = [...server.options.scopesSupported]
   metadata['token_endpoint_auth_methods_supported'] = [...authMethods]
-  for (const method of authMethods) Object.assign(metadata, registry.clientAuthMethods.get(method)?.metadata?.())
+  for (const method of authMethods) mergeMetadata(metadata, registry.clientAuthMethods.get(method)?.metadata?.())
   if (hasAuthorization && server.options.authorizationResponseIss) metadata['authorization_response_iss_parameter_supported'] = true
   return { ...metadata, ...extra }
+}
+
+/**
+ * Adds `more` to `metadata`; a list already there (e.g. the
+ * `token_endpoint_auth_signing_alg_values_supported` of two client
+ * authentication methods) becomes the union of both, in order.
+ */
+function mergeMetadata(metadata: Record<string, unknown>, more: Record<string, unknown> | undefined): void {
+  for (const [key, value] of Object.entries(more ?? {})) {
+    const current = metadata[key]
+    metadata[key] = Array.isArray(current) && Array.isArray(value) ? [...new Set([...current, ...value])] : value
+  }
 }

@@ -1,0 +1,6 @@
+export { ClientRegistrationEndpoint, REGISTRATION_METADATA, registrationExpired, registrationStateOf } from './client-registration-endpoint.js'
+export type { ClientRegistrationOptions, RegistrationRequestContext, RegistrationState } from './client-registration-endpoint.js'
+export { registrationRateLimit } from './rate-limit.js'
+export type { RegistrationRateLimit, RegistrationRateLimitOptions } from './rate-limit.js'
+export { invalidSoftwareStatement, unapprovedSoftwareStatement } from './registration-errors.js'
+export { purgeExpiredRegistrations, withRegistrationExpiry } from './registration-expiry.js'

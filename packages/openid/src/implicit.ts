@@ -1,0 +1,2 @@
+// `@grantkit/openid/implicit`: needs `@grantkit/grant-implicit` installed.
+export { OpenIDImplicitGrant } from './implicit-grant.js'

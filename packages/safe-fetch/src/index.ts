@@ -1,0 +1,6 @@
+export { classifyAddress } from './address.js'
+export type { AddressClass } from './address.js'
+export { JSON_CONTENT_TYPES, SafeFetchError, fetchJson, safeFetch } from './safe-fetch.js'
+export type { ResolvedAddress, SafeFetchErrorCode, SafeFetchOptions, SafeResponse } from './safe-fetch.js'
+export { createJsonCache } from './json-cache.js'
+export type { JsonCache, JsonCacheOptions } from './json-cache.js'
