@@ -30,6 +30,9 @@ const ALLOWED: Record<string, readonly string[]> = {
   '@grantkit/client-registration': ['@grantkit/core'],
   '@grantkit/ext-resource-indicators': ['@grantkit/core'],
   '@grantkit/openid': ['@grantkit/core', '@grantkit/grant-authorization-code', '@grantkit/grant-implicit', 'jose'],
+  '@grantkit/client-auth-jwt': ['@grantkit/core', '@grantkit/safe-fetch', 'jose'],
+  '@grantkit/ext-dpop': ['@grantkit/core', 'jose'],
+  '@grantkit/par': ['@grantkit/core'],
 }
 
 const root = new URL('..', import.meta.url).pathname

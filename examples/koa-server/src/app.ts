@@ -1,8 +1,11 @@
 import type { RequestListener } from 'node:http'
 import type { AuthorizationServer, FullStore } from '@grantkit/core'
+import { deviceVerification } from '@grantkit/grant-device-code'
 import { authenticateStoreUser } from '@grantkit/grant-password'
+import { DEVICE_VERIFICATION_PATH } from './authorization-server.js'
 import type { Adapter } from './config.js'
 import { consentStep, type ConsentStep } from './consent-page.js'
+import { deviceStep, type DeviceStep } from './device-page.js'
 import { demoRoutes, errorLine, type DemoRoute } from './demo-http.js'
 import { meResource, type MeResource } from './protected-resource.js'
 
@@ -26,6 +29,10 @@ export interface DemoApp {
   readonly consent: ConsentStep
   /** `/api/me` once the adapter's `requireToken` accepted the token. */
   readonly me: MeResource
+  /** The device verification page (RFC 8628 §3.3), served at {@link DemoApp.devicePath}. */
+  readonly device: DeviceStep
+  /** Where the device verification page is: {@link DEVICE_VERIFICATION_PATH} under the issuer's path. */
+  readonly devicePath: string
   /** Where a request path goes, matched as the Koa app's routes match. */
   readonly route: (path: string) => DemoRoute
   /** The request log, or `undefined` with `OAUTH_LOG=off`. */
@@ -42,16 +49,18 @@ const DEFAULT_TIMEOUT = 10_000
 function demoApp({ server, store, csrfKey, log, requestTimeout }: AppOptions): DemoApp {
   // Unexpected errors are logged as one line: never a stack, a request or a secret.
   const logError = (error: unknown) => (log ?? console.error)(errorLine(error))
-  const authorizationPath = new URL(server.issuer).pathname.replace(/\/$/, '') + server.options.endpoints.authorization
+  const base = new URL(server.issuer).pathname.replace(/\/$/, '')
+  const devicePath = base + DEVICE_VERIFICATION_PATH
+  const authenticate = (username: string, password: string) => authenticateStoreUser(store, username, password)
+  const timeout = requestTimeout ?? DEFAULT_TIMEOUT
   return {
     server,
-    consent: consentStep({
-      authenticate: (username, password) => authenticateStoreUser(store, username, password),
-      csrfKey,
-      cookiePath: authorizationPath,
-    }),
-    me: meResource({ store, issuer: server.issuer, timeout: requestTimeout ?? DEFAULT_TIMEOUT, onError: logError }),
-    route: demoRoutes(server),
+    consent: consentStep({ authenticate, csrfKey, cookiePath: base + server.options.endpoints.authorization }),
+    me: meResource({ store, issuer: server.issuer, timeout, onError: logError }),
+    // RFC 8628 §5.1: the package's limiter, 5 wrong user codes per minute per key (the client's address).
+    device: deviceStep({ verification: deviceVerification(server), authenticate, csrfKey, path: devicePath, timeout, onError: logError }),
+    devicePath,
+    route: demoRoutes(server, devicePath),
     log,
     logError,
     requestTimeout,

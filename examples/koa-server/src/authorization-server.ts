@@ -1,14 +1,19 @@
-import { AuthorizationServer, IntrospectionEndpoint, RevocationEndpoint, type Client, type FullStore, type GrantUser, type SecurityEvent } from '@grantkit/core'
+import { AuthorizationServer, IntrospectionEndpoint, RevocationEndpoint, memoryThrottle, type Client, type FullStore, type GrantUser, type SecurityEvent } from '@grantkit/core'
 import { CodeChallenge } from '@grantkit/ext-pkce'
 import { AuthorizationCodeGrant } from '@grantkit/grant-authorization-code'
 import { ClientCredentialsGrant } from '@grantkit/grant-client-credentials'
+import { DeviceAuthorizationEndpoint, DeviceCodeGrant } from '@grantkit/grant-device-code'
 import { ImplicitGrant } from '@grantkit/grant-implicit'
 import { JWTBearerGrant } from '@grantkit/grant-jwt-bearer'
 import { ResourceOwnerPasswordCredentialsGrant, authenticateStoreUser } from '@grantkit/grant-password'
 import { RefreshTokenGrant } from '@grantkit/grant-refresh-token'
+import { TokenExchangeGrant, type TokenExchangeContext } from '@grantkit/grant-token-exchange'
 
 /** Every client authentication method: the client's registered method decides (docs/demo-server.md). */
 const ALL_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none'] as const
+
+/** The device verification page (RFC 8628 §3.3 `verification_uri`), under the issuer's path. */
+export const DEVICE_VERIFICATION_PATH = '/device'
 
 /** The scopes advertised when the store's clients name none. */
 export const DEFAULT_SCOPES = ['profile', 'email', 'read', 'write']
@@ -18,6 +23,10 @@ export interface DemoServerOptions {
   issuer: string
   store: FullStore
   scopesSupported: readonly string[]
+  /** Seconds a device code lives (`OAUTH_DEVICE_CODE_TTL`, 1–1800); default the grant's, 600. */
+  deviceCodeTtl?: number | undefined
+  /** `OAUTH_THROTTLE=on`: core's default throttle of failed credentials; off otherwise. */
+  throttle?: boolean | undefined
   /** Unexpected errors (answered `server_error` without details); default `console.error`. */
   onError?: ((error: unknown) => void) | undefined
   /** Code replays and refresh-token reuses (their tokens are revoked either way). */
@@ -25,15 +34,40 @@ export interface DemoServerOptions {
 }
 
 /**
+ * The demo's token exchange policy (RFC 8693 §1.1, docs/demo-server.md
+ * "Token exchange"). Tokens of this server carry no `may_act` (§4.4), so
+ * the package's default would refuse every delegation; instead:
+ *
+ * - delegation (with `actor_token`): allowed when the actor token is the
+ *   requesting client's own access token, whichever client the subject
+ *   token was issued to (a service exchanging the user's token it received
+ *   for one in its own name, §1). The new token's `act` names the actor;
+ * - impersonation (no `actor_token`): allowed only for the requesting
+ *   client's own subject token, so that a client can narrow its token's
+ *   scope; any other client's token is refused with `unauthorized_client`.
+ */
+class DemoTokenExchangeGrant extends TokenExchangeGrant {
+  override async authorizeExchange(context: TokenExchangeContext): Promise<void> {
+    const { client, subject, actor } = context
+    if (actor === null ? subject.clientId === client.clientId : actor.clientId === client.clientId) return
+    // The package's rules: impersonation refused, an actor token of another client (or no may_act) invalid_request.
+    await super.authorizeExchange(context)
+  }
+}
+
+/**
  * The demo's authorization server: every grant (JWT bearer assertions are
  * verified with the `jwks` in the client's metadata), PKCE (required for public
- * clients), rotating refresh tokens, revocation and introspection.
+ * clients), rotating refresh tokens, the device flow, token exchange,
+ * revocation and introspection.
  */
-export function createAuthorizationServer({ issuer, store, scopesSupported, onError, onSecurityEvent }: DemoServerOptions): AuthorizationServer {
+export function createAuthorizationServer({ issuer, store, scopesSupported, deviceCodeTtl, throttle, onError, onSecurityEvent }: DemoServerOptions): AuthorizationServer {
   const server = new AuthorizationServer({
     issuer,
     store,
     scopesSupported,
+    // The demo's interface promises no rate limiting unless OAUTH_THROTTLE=on (then core's memoryThrottle).
+    throttle: throttle === true ? memoryThrottle() : false,
     ...(onError === undefined ? {} : { onError }),
     ...(onSecurityEvent === undefined ? {} : { onSecurityEvent }),
   })
@@ -69,12 +103,24 @@ export function createAuthorizationServer({ issuer, store, scopesSupported, onEr
     }
   }
 
+  class DemoDeviceCodeGrant extends DeviceCodeGrant {
+    static override DEVICE_CODE_LIFETIME = deviceCodeTtl ?? DeviceCodeGrant.DEVICE_CODE_LIFETIME
+    static override VERIFICATION_URI = DEVICE_VERIFICATION_PATH
+  }
+
+  class DemoDeviceAuthorizationEndpoint extends DeviceAuthorizationEndpoint {
+    static override GRANT = DemoDeviceCodeGrant
+  }
+
   server.registerGrant(AuthorizationCodeGrant, [new CodeChallenge({ required: false })])
   server.registerGrant(DemoImplicitGrant)
   server.registerGrant(PasswordGrant)
   server.registerGrant(DemoClientCredentialsGrant)
   server.registerGrant(DemoRefreshTokenGrant)
   server.registerGrant(DemoJWTBearerGrant)
+  server.registerGrant(DemoDeviceCodeGrant)
+  server.registerGrant(DemoTokenExchangeGrant)
+  server.registerEndpoint(DemoDeviceAuthorizationEndpoint)
   server.registerEndpoint(RevocationEndpoint)
   server.registerEndpoint(IntrospectionEndpoint)
   return server

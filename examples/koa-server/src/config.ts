@@ -20,7 +20,21 @@ export interface Config {
   readonly log: boolean
   /** `OAUTH_ADAPTER`: the framework serving the demo; the wire behaviour is the same with each. */
   readonly adapter: Adapter
+  /** `OAUTH_DEVICE_CODE_TTL`: seconds a device code and its user code live (RFC 8628 §3.2 `expires_in`), 1–1800. */
+  readonly deviceCodeTtl: number
+  /**
+   * `OAUTH_THROTTLE=on`: bound failed client authentications and logins
+   * (core's `memoryThrottle`: 10 per client id or username and 100 per
+   * address in 10 minutes, answered 429). Off by default: test suites fail
+   * logins as often as they like.
+   */
+  readonly throttle: boolean
 }
+
+/** Default of `OAUTH_DEVICE_CODE_TTL`, in seconds. */
+export const DEFAULT_DEVICE_CODE_TTL = 600
+/** The longest device code lifetime `@grantkit/grant-device-code` accepts, in seconds. */
+const MAX_DEVICE_CODE_TTL = 1800
 
 export const DEFAULT_STORE = 'sqlite:./data/grantkit.sqlite'
 
@@ -44,6 +58,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   }
   const adapter = env['OAUTH_ADAPTER'] || 'koa'
   if (!isAdapter(adapter)) throw new Error(`OAUTH_ADAPTER must be one of ${ADAPTERS.join(', ')}, not "${adapter}"`)
+  const rawTtl = env['OAUTH_DEVICE_CODE_TTL'] || String(DEFAULT_DEVICE_CODE_TTL)
+  const deviceCodeTtl = Number(rawTtl)
+  if (!/^\d+$/.test(rawTtl) || deviceCodeTtl < 1 || deviceCodeTtl > MAX_DEVICE_CODE_TTL) {
+    throw new Error(`OAUTH_DEVICE_CODE_TTL must be a whole number of seconds from 1 to ${MAX_DEVICE_CODE_TTL}, not "${rawTtl}"`)
+  }
   return {
     host,
     port,
@@ -53,7 +72,16 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     csrfSecret: env['OAUTH_CSRF_SECRET'] || undefined,
     log: env['OAUTH_LOG'] !== 'off',
     adapter,
+    deviceCodeTtl,
+    throttle: parseSwitch(env, 'OAUTH_THROTTLE'),
   }
+}
+
+/** An `on`/`off` variable (unset or empty is off). */
+function parseSwitch(env: Record<string, string | undefined>, name: string): boolean {
+  const value = env[name] || 'off'
+  if (value !== 'on' && value !== 'off') throw new Error(`${name} must be "on" or "off", not "${value}"`)
+  return value === 'on'
 }
 
 function isAdapter(value: string): value is Adapter {

@@ -16,23 +16,25 @@ export interface ConsentOptions {
   cookiePath: string
 }
 
-interface PageState {
+/** What a sign-in form shows: its CSRF token, the username typed so far, a message. */
+export interface FormState {
   readonly csrfToken: string
   readonly username?: string | undefined
   readonly message?: string | undefined
 }
 
-function renderPage({ request, actionUrl }: AuthorizeInteraction, state: PageState): string {
-  const client = request.client
-  const name = client.clientName ?? client.clientId
-  const scopes = request.scopes.length === 0 ? '<li>(no scope)</li>' : request.scopes.map((s) => `<li><code>${escapeHtml(s)}</code></li>`).join('')
-  const message = state.message === undefined ? '' : `<p class="error" role="alert">${escapeHtml(state.message)}</p>`
+/**
+ * A page of the demo's look: the layout and style every page of the login
+ * and consent step and of the device verification page share. `title` is
+ * text; `content` is HTML, escaped by the caller.
+ */
+export function pageLayout(title: string, content: string): string {
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in to authorize ${escapeHtml(name)}</title>
+<title>${escapeHtml(title)}</title>
 <style>
 body { font-family: system-ui, sans-serif; max-width: 28rem; margin: 3rem auto; padding: 0 1rem; }
 label { display: block; margin: .75rem 0 .25rem; }
@@ -42,14 +44,26 @@ input[type=text], input[type=password] { width: 100%; padding: .4rem; box-sizing
 </style>
 </head>
 <body>
-<h1>Authorize ${escapeHtml(name)}</h1>
-<p><strong>${escapeHtml(name)}</strong> (<code>${escapeHtml(client.clientId)}</code>) asks for access to:</p>
-<ul>${scopes}</ul>
-<p>It will be sent back to <code>${escapeHtml(request.redirectUri)}</code>.</p>
-${message}
-<form method="post" action="${escapeHtml(actionUrl)}">
+${content}</body>
+</html>
+`
+}
+
+/** A message shown above a form (`undefined`: none). */
+export function messageHtml(message: string | undefined): string {
+  return message === undefined ? '' : `<p class="error" role="alert">${escapeHtml(message)}</p>`
+}
+
+/**
+ * The fields every sign-in form of the demo ends with: the hidden CSRF
+ * token, `username`, `password`, and the two `decision` buttons
+ * (`approve`, `deny`). `before` is HTML put after the CSRF field (the device
+ * page's `user_code`).
+ */
+export function signInForm(action: string, state: FormState, before = ''): string {
+  return `<form method="post" action="${escapeHtml(action)}">
 <input type="hidden" name="${CSRF_FIELD}" value="${escapeHtml(state.csrfToken)}">
-<label for="username">Username</label>
+${before}<label for="username">Username</label>
 <input id="username" type="text" name="username" autocomplete="username" value="${escapeHtml(state.username ?? '')}">
 <label for="password">Password</label>
 <input id="password" type="password" name="password" autocomplete="current-password">
@@ -58,13 +72,27 @@ ${message}
 <button type="submit" name="decision" value="deny">Deny</button>
 </div>
 </form>
-</body>
-</html>
 `
 }
 
-function forbiddenPage(): string {
-  return `<!doctype html>
+function renderPage({ request, actionUrl }: AuthorizeInteraction, state: FormState): string {
+  const client = request.client
+  const name = client.clientName ?? client.clientId
+  const scopes = request.scopes.length === 0 ? '<li>(no scope)</li>' : request.scopes.map((s) => `<li><code>${escapeHtml(s)}</code></li>`).join('')
+  return pageLayout(
+    `Sign in to authorize ${name}`,
+    `<h1>Authorize ${escapeHtml(name)}</h1>
+<p><strong>${escapeHtml(name)}</strong> (<code>${escapeHtml(client.clientId)}</code>) asks for access to:</p>
+<ul>${scopes}</ul>
+<p>It will be sent back to <code>${escapeHtml(request.redirectUri)}</code>.</p>
+${messageHtml(state.message)}
+${signInForm(actionUrl, state)}`,
+  )
+}
+
+/** The 403 page of a form whose CSRF token does not match its cookie. */
+export function forbiddenPage(): ConsentPage {
+  const html = `<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Forbidden</title></head>
 <body>
@@ -73,6 +101,7 @@ function forbiddenPage(): string {
 </body>
 </html>
 `
+  return { status: 403, html, setCookie: [] }
 }
 
 function csrfToken(key: Buffer, secret: string): string {
@@ -138,6 +167,39 @@ export function readCookie(header: string | undefined, name: string): string | u
   return value.startsWith('"') ? value.slice(1, -1) : value
 }
 
+/** The CSRF protection of a form page (see {@link csrfProtection}). */
+export interface CsrfProtection {
+  /** The form's CSRF token for this browser, and the `Set-Cookie` value when it has no secret yet. */
+  issue(page: PageRequest): { token: string; setCookie: string[] }
+  /** Whether a POSTed form carries the token of the browser's cookie. */
+  verify(page: PageRequest, form: URLSearchParams): boolean
+}
+
+/**
+ * A signed double-submit CSRF token, shared by every form page of the demo
+ * (RFC 6749 §10.12, RFC 9700 §4.7). The browser holds a random secret in an
+ * HttpOnly, SameSite=Lax cookie scoped to the page's path; the form carries
+ * HMAC(key, secret). A POST is accepted only when the field matches the
+ * cookie, so a cross-site form (no cookie) or a cookie planted by a sibling
+ * domain (no key) is refused.
+ */
+export function csrfProtection({ csrfKey, cookiePath }: { csrfKey: Buffer; cookiePath: string }): CsrfProtection {
+  return {
+    issue(page) {
+      const existing = page.cookie(CSRF_COOKIE)
+      if (existing !== undefined && SECRET_SHAPE.test(existing)) return { token: csrfToken(csrfKey, existing), setCookie: [] }
+      const secret = randomBytes(32).toString('base64url')
+      // The attributes, spelled and ordered as Koa's cookies package writes them.
+      return { token: csrfToken(csrfKey, secret), setCookie: [`${CSRF_COOKIE}=${secret}; path=${cookiePath}; samesite=lax${page.secure ? '; secure' : ''}; httponly`] }
+    },
+    verify(page, form) {
+      const cookie = page.cookie(CSRF_COOKIE)
+      const field = form.get(CSRF_FIELD)
+      return cookie !== undefined && field !== null && SECRET_SHAPE.test(cookie) && safeEqual(field, csrfToken(csrfKey, cookie))
+    },
+  }
+}
+
 /**
  * The login + consent step of the authorization endpoint: a server-rendered
  * page with one form (username, password, approve / deny). It knows no
@@ -145,26 +207,16 @@ export function readCookie(header: string | undefined, name: string): string | u
  * `AuthorizeInteraction`, and writes the page it answers, or passes the
  * decision back to its adapter.
  *
- * CSRF: a signed double-submit token. The browser holds a random secret in an
- * HttpOnly, SameSite=Lax cookie; the form carries HMAC(key, secret). A POST
- * is accepted only when the field matches the cookie, so a cross-site form
- * (no cookie) or a cookie planted by a sibling domain (no key) fails with 403.
+ * CSRF: {@link csrfProtection}; a form without the right token gets the 403
+ * {@link forbiddenPage}.
  */
 export function consentStep(options: ConsentOptions): ConsentStep {
-  const { authenticate, csrfKey, cookiePath } = options
+  const { authenticate } = options
+  const csrf = csrfProtection(options)
 
-  /** The browser's CSRF secret, or a new one and the cookie that sets it. */
-  const secretOf = (page: PageRequest): { secret: string; setCookie: string[] } => {
-    const existing = page.cookie(CSRF_COOKIE)
-    if (existing !== undefined && SECRET_SHAPE.test(existing)) return { secret: existing, setCookie: [] }
-    const secret = randomBytes(32).toString('base64url')
-    // The attributes, spelled and ordered as Koa's cookies package writes them.
-    return { secret, setCookie: [`${CSRF_COOKIE}=${secret}; path=${cookiePath}; samesite=lax${page.secure ? '; secure' : ''}; httponly`] }
-  }
-
-  const render = (page: PageRequest, interaction: AuthorizeInteraction, state: Omit<PageState, 'csrfToken'> = {}): ConsentPage => {
-    const { secret, setCookie } = secretOf(page)
-    return { status: 200, html: renderPage(interaction, { ...state, csrfToken: csrfToken(csrfKey, secret) }), setCookie }
+  const render = (page: PageRequest, interaction: AuthorizeInteraction, state: Omit<FormState, 'csrfToken'> = {}): ConsentPage => {
+    const { token, setCookie } = csrf.issue(page)
+    return { status: 200, html: renderPage(interaction, { ...state, csrfToken: token }), setCookie }
   }
 
   return async (page, interaction) => {
@@ -173,11 +225,7 @@ export function consentStep(options: ConsentOptions): ConsentStep {
     // (GET, or an RFC 6749 §3.1 POST of the request itself) shows the form.
     const submitted = page.method === 'POST' && (form.has(CSRF_FIELD) || form.has('decision') || form.has('password'))
     if (!submitted) return render(page, interaction)
-    const cookie = page.cookie(CSRF_COOKIE)
-    const field = form.get(CSRF_FIELD)
-    if (cookie === undefined || field === null || !SECRET_SHAPE.test(cookie) || !safeEqual(field, csrfToken(csrfKey, cookie))) {
-      return { status: 403, html: forbiddenPage(), setCookie: [] }
-    }
+    if (!csrf.verify(page, form)) return forbiddenPage()
     const decision = form.get('decision')
     if (decision === 'deny') return { deny: true }
     const username = form.get('username') ?? ''

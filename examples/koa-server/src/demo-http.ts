@@ -35,9 +35,38 @@ export function jsonAnswer(status: number, body: unknown, headers: readonly (rea
   return { status, headers: [...headers, ['content-type', JSON_TYPE]], body: JSON.stringify(body) }
 }
 
-/** A consent-step page as an {@link Answer}. */
-export function pageAnswer(page: ConsentPage): Answer {
-  return { status: page.status, headers: [['content-type', PAGE_CONTENT_TYPE], ...page.setCookie.map((cookie) => ['set-cookie', cookie] as const)], body: page.html }
+/**
+ * The header fields of every page the authorization endpoint answers, as
+ * core writes them (its adapters add them to the consent page): no caching,
+ * no framing (RFC 6749 §10.13), no referrer, no sniffing. The device
+ * verification page, which the demo serves itself, gets the same.
+ */
+export const PAGE_HEADERS: readonly (readonly [string, string])[] = [
+  ['cache-control', 'no-store'],
+  ['pragma', 'no-cache'],
+  ['x-frame-options', 'DENY'],
+  ['content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"],
+  ['referrer-policy', 'no-referrer'],
+  ['x-content-type-options', 'nosniff'],
+]
+
+/** A consent-step page as an {@link Answer}, with `headers` first. */
+export function pageAnswer(page: ConsentPage, headers: readonly (readonly [string, string])[] = []): Answer {
+  return { status: page.status, headers: [...headers, ['content-type', PAGE_CONTENT_TYPE], ...page.setCookie.map((cookie) => ['set-cookie', cookie] as const)], body: page.html }
+}
+
+/**
+ * `work`, or a `RequestTimeoutError` once `timeout` milliseconds passed
+ * (`false`: no limit): a hanging store must not hold a request forever.
+ */
+export function within<T>(timeout: number | false, work: Promise<T>): Promise<T> {
+  if (timeout === false) return work
+  let timer: NodeJS.Timeout | undefined
+  const expired = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error('the request took too long'), { name: 'RequestTimeoutError' })), timeout)
+    timer.unref()
+  })
+  return Promise.race([work, expired]).finally(() => clearTimeout(timer))
 }
 
 /** What a path no route serves gets: Koa's default 404 (its status text; to HEAD, nothing but the status). */
@@ -102,6 +131,15 @@ export function requestPath(url: string): string {
   return legacyParse(url).pathname ?? ''
 }
 
+/** The query of a request target, without `?`: what `parseurl` gives Koa's `ctx.querystring` (see {@link requestPath}). */
+export function requestQuery(url: string): string {
+  if (url.startsWith('/') && !/[\t\n\f\r #\u00a0\ufeff]/.test(url)) {
+    const query = url.indexOf('?')
+    return query === -1 ? '' : url.slice(query + 1)
+  }
+  return legacyParse(url).query ?? ''
+}
+
 /**
  * Calls `listener` with the status once the app ends the response, also
  * when the client has gone meanwhile: the request log notes what was
@@ -130,6 +168,8 @@ export type DemoRoute =
   | 'unserved'
   /** `/api/me`, matched the same way. */
   | 'me'
+  /** The device verification page (RFC 8628 §3.3), matched the same way. */
+  | 'device'
   /** Anything else: {@link notFound}. */
   | 'none'
 
@@ -144,17 +184,19 @@ function koaRoutePattern(path: string): RegExp {
 /**
  * The demo's routes, matched the way the Koa app's `@koa/router` routes
  * match: the adapters' OAuth paths (what core's handler serves: the
- * endpoints under the issuer's path, and the RFC 8414 metadata) and
- * `/api/me`.
+ * endpoints under the issuer's path, and the RFC 8414 metadata),
+ * `/api/me` and the device verification page at `devicePath`.
  */
-export function demoRoutes(server: AuthorizationServer): (path: string) => DemoRoute {
+export function demoRoutes(server: AuthorizationServer, devicePath: string): (path: string) => DemoRoute {
   const paths = createHttpHandler(server, { onError: () => {} }).paths
   const exact = new Set(paths)
   const loose = paths.map(koaRoutePattern)
   const me = koaRoutePattern(ME_PATH)
+  const device = koaRoutePattern(devicePath)
   return (path) => {
     if (exact.has(path)) return 'oauth'
     if (loose.some((pattern) => pattern.test(path))) return 'unserved'
+    if (device.test(path)) return 'device'
     return me.test(path) ? 'me' : 'none'
   }
 }

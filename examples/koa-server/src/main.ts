@@ -81,6 +81,8 @@ async function main(): Promise<void> {
     issuer,
     store,
     scopesSupported: [...scopes],
+    deviceCodeTtl: config.deviceCodeTtl,
+    throttle: config.throttle,
     onError: (error) => (log ?? console.error)(errorLine(error)),
     // Attack signals, always logged (ids only, never a token or code).
     onSecurityEvent: (event) => console.error(`[security] ${event.type} client=${event.clientId} user=${event.userId ?? '-'} family=${event.familyId}`),

@@ -1,5 +1,5 @@
 import type { FullStore, UserRecord } from '@grantkit/core'
-import { SERVER_ERROR, jsonAnswer, type Answer } from './demo-http.js'
+import { SERVER_ERROR, jsonAnswer, within, type Answer } from './demo-http.js'
 
 /** What each framework's `requireToken` found: the token's user and scopes. */
 export interface GrantedToken {
@@ -24,16 +24,6 @@ export interface MeResource {
   get(token: GrantedToken): Promise<Answer>
   /** Any method but GET and HEAD. */
   other(method: string): Answer
-}
-
-function within<T>(timeout: number | false, work: Promise<T>): Promise<T> {
-  if (timeout === false) return work
-  let timer: NodeJS.Timeout | undefined
-  const expired = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error('the user lookup took too long'), { name: 'RequestTimeoutError' })), timeout)
-    timer.unref()
-  })
-  return Promise.race([work, expired]).finally(() => clearTimeout(timer))
 }
 
 /**

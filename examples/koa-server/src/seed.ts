@@ -1,5 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { createClient, generateToken, hashSecret, type FullStore } from '@grantkit/core'
+import { DEVICE_CODE_GRANT_TYPE } from '@grantkit/grant-device-code'
+import { TOKEN_EXCHANGE_GRANT_TYPE } from '@grantkit/grant-token-exchange'
 
 /** A client of `OAUTH_SEED`, in RFC 7591 wire names. */
 export interface SeedClient {
@@ -7,6 +9,14 @@ export interface SeedClient {
   client_secret?: string
   client_name?: string
   redirect_uris?: string[]
+  /**
+   * The grant types the client may use: `authorization_code`, `implicit`,
+   * `password`, `client_credentials`, `refresh_token`,
+   * `urn:ietf:params:oauth:grant-type:jwt-bearer`,
+   * `urn:ietf:params:oauth:grant-type:device_code` (RFC 8628) and
+   * `urn:ietf:params:oauth:grant-type:token-exchange` (RFC 8693, confidential
+   * clients only).
+   */
   grant_types?: string[]
   response_types?: string[]
   scope?: string
@@ -69,6 +79,10 @@ export function parseSeed(value: unknown): Seed {
     for (const field of ['redirect_uris', 'grant_types', 'response_types']) stringList(c[field], `${where}.${field}`)
     const method = (c['token_endpoint_auth_method'] as string | undefined) ?? (c['client_secret'] === undefined ? 'none' : 'client_secret_basic')
     if (method !== 'none' && typeof c['client_secret'] !== 'string') fail(`${where} uses "${method}" but has no client_secret`)
+    // The token exchange grant requires client authentication: a public client could never use it.
+    if (method === 'none' && (c['grant_types'] as string[] | undefined)?.includes(TOKEN_EXCHANGE_GRANT_TYPE) === true) {
+      fail(`${where} has the grant type "${TOKEN_EXCHANGE_GRANT_TYPE}", which needs a client_secret (a confidential client)`)
+    }
   })
   users.forEach((user: unknown, i) => {
     const where = `users[${i}]`
@@ -156,7 +170,7 @@ export async function seedDemo(store: FullStore): Promise<DemoCredentials | null
     clientId: 'demo-confidential',
     clientName: 'Demo confidential client',
     redirectUris: DEMO_REDIRECT_URIS,
-    grantTypes: ['authorization_code', 'refresh_token', 'password', 'client_credentials'],
+    grantTypes: ['authorization_code', 'refresh_token', 'password', 'client_credentials', DEVICE_CODE_GRANT_TYPE, TOKEN_EXCHANGE_GRANT_TYPE],
     responseTypes: ['code'],
     scope: 'profile email read write',
     tokenEndpointAuthMethod: 'client_secret_basic',
@@ -165,7 +179,7 @@ export async function seedDemo(store: FullStore): Promise<DemoCredentials | null
     clientId: 'demo-public',
     clientName: 'Demo public client',
     redirectUris: DEMO_REDIRECT_URIS,
-    grantTypes: ['authorization_code', 'refresh_token', 'implicit'],
+    grantTypes: ['authorization_code', 'refresh_token', 'implicit', DEVICE_CODE_GRANT_TYPE],
     responseTypes: ['code', 'token'],
     scope: 'profile email read',
     tokenEndpointAuthMethod: 'none',

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { badRequest, prng, type BadRequest } from './support/bad-requests.js'
 import { ADAPTERS, startDemoServer, tempDir, writeSeed, type Adapter, type DemoServer } from './support/demo-server.js'
-import { CALLBACK, CONFIDENTIAL, POST_CLIENT, PUBLIC_CLIENT, USER, seed } from './support/fixtures.js'
+import { CALLBACK, CONFIDENTIAL, DEVICE_CLIENT, DEVICE_CODE_GRANT, POST_CLIENT, PUBLIC_CLIENT, USER, seed } from './support/fixtures.js'
 import { openLoginForm } from './support/login-form.js'
 import { RawConnection, type RawRequest, type RawResponse } from './support/raw-http.js'
 
@@ -31,7 +31,8 @@ afterAll(async () => {
 /**
  * An answer as text, with what must differ between two servers replaced:
  * the Date, the port, random values (tokens, codes, CSRF secrets and
- * tokens, user ids) and timestamps. Header fields are sorted and their
+ * tokens, user ids, device and user codes; a device code ends with its
+ * expiry time) and timestamps. Header fields are sorted and their
  * names lower-cased: HTTP gives neither order nor case a meaning.
  */
 function wire(res: RawResponse | null): string {
@@ -40,7 +41,9 @@ function wire(res: RawResponse | null): string {
     text
       .replace(/127\.0\.0\.1(:|%3A)\d+/g, '127.0.0.1$1<port>')
       .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '<uuid>')
-      .replace(/[A-Za-z0-9_-]{40,}/g, '<random>')
+      // RFC 8628 user codes (8 of the grant's 20 consonants, shown with a dash).
+      .replace(/[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}/g, '<user-code>')
+      .replace(/[A-Za-z0-9_-]{40,}(\.[0-9a-z]+)?/g, '<random>')
       .replace(/"(exp|iat)":\d+/g, '"$1":<time>')
   const headers = Object.entries(res.headers)
     .filter(([name]) => name !== 'date')
@@ -163,6 +166,43 @@ async function script(demo: DemoServer): Promise<[string, string][]> {
     await send('POST /api/me a media type that does not parse', request('POST', '/api/me', [['Content-Type', ';;;']], 'x'))
     await send('POST /api/me a 2 MB body', request('POST', '/api/me', [['Content-Type', 'application/json']], 'x'.repeat(2_000_000)), { fresh: true })
     await send('GET /api/m%65', request('GET', '/api/m%65', [bearer(user['access_token'] ?? '')]))
+
+    // The device flow (docs/demo-server.md "Device authorization"): the endpoint, the verification page, polling.
+    const device = (fields: Record<string, string>) => request('POST', '/device_authorization', [FORM], form({ client_id: DEVICE_CLIENT.client_id, ...fields }))
+    const deviceCodes = json(await send('POST /device_authorization', device({ scope: 'profile' })))
+    await send('POST /device_authorization a scope outside the client', device({ scope: 'admin' }))
+    await send('GET /device_authorization', request('GET', '/device_authorization'))
+    const poll = () => request('POST', '/token', [FORM], form({ grant_type: DEVICE_CODE_GRANT, client_id: DEVICE_CLIENT.client_id, device_code: deviceCodes['device_code'] ?? '' }))
+    await send('POST /token device_code, pending', poll())
+    await send('POST /token device_code, too soon', poll())
+    const devicePage = await send('GET /device', request('GET', '/device'))
+    const deviceCookie = (devicePage?.headers['set-cookie'] ?? '').split(';')[0] as string
+    const deviceCsrf = csrfField(devicePage)
+    const userCode = deviceCodes['user_code'] ?? ''
+    await send('GET /device?user_code (verification_uri_complete)', request('GET', `/device?user_code=${userCode}`, [['Cookie', deviceCookie]]))
+    await send('GET /device?user_code unknown', request('GET', '/device?user_code=nothing', [['Cookie', deviceCookie]]))
+    await send('GET /device?user_code malformed percent-encoding', request('GET', '/device?user_code=%E2%28'))
+    await send('HEAD /device', request('HEAD', '/device', [['Cookie', deviceCookie]]))
+    await send('GET /DEVICE/', request('GET', '/DEVICE/', [['Cookie', deviceCookie]]))
+    for (const method of ['OPTIONS', 'PUT', 'TRACE', 'PROPFIND']) await send(`${method} /device`, request(method, '/device'))
+    const verify = (fields: Record<string, string>, headers: [string, string][] = [FORM, ['Cookie', deviceCookie]]) => request('POST', '/device', headers, form(fields))
+    const signIn = { username: USER.username, password: USER.password }
+    await send('POST /device without the cookie', verify({ csrf_token: deviceCsrf, user_code: userCode, ...signIn, decision: 'approve' }, [FORM]))
+    await send('POST /device a wrong password', verify({ csrf_token: deviceCsrf, user_code: userCode, username: USER.username, password: 'wrong', decision: 'approve' }))
+    await send('POST /device no decision', verify({ csrf_token: deviceCsrf, user_code: userCode, ...signIn }))
+    await send('POST /device an unknown code', verify({ csrf_token: deviceCsrf, user_code: 'BCDF-GHJK', ...signIn, decision: 'approve' }))
+    await send('POST /device JSON', request('POST', '/device', [['Content-Type', 'application/json'], ['Cookie', deviceCookie]], '{}'))
+    await send('POST /device invalid UTF-8', { method: 'POST', target: '/device', headers: [FORM, ['Cookie', deviceCookie], ['Content-Length', '4']], body: Buffer.from([0x61, 0x3d, 0xc3, 0x28]) })
+    await send('POST /device over 64 KiB', verify({ csrf_token: deviceCsrf, pad: 'a'.repeat(70 * 1024) }), { fresh: true })
+    await send('POST /device chunked, approve (lower case, no dash)', {
+      method: 'POST',
+      target: '/device',
+      headers: [FORM, ['Cookie', deviceCookie], ['Transfer-Encoding', 'chunked']],
+      body: ((text) => Buffer.from(`${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n0\r\n\r\n`))(form({ csrf_token: deviceCsrf, user_code: userCode.replace('-', '').toLowerCase(), ...signIn, decision: 'approve' })),
+    })
+    await send('POST /device the used code again', verify({ csrf_token: deviceCsrf, user_code: userCode, ...signIn, decision: 'deny' }))
+    await send('POST /token device_code, approved', poll())
+    await send('POST /token device_code, redeemed', poll())
 
     // Other paths.
     for (const target of ['/', '/favicon.ico', '/api', '/authorize/x', '/%ZZ', '/%2e%2e/etc/passwd', '//evil.example', '/authorize%ZZ']) {

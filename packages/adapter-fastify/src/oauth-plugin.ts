@@ -94,7 +94,8 @@ async function plugin(fastify: FastifyInstance, options: OAuthPluginOptions): Pr
       }
     }
     const outcome = await handler.handle(
-      { method: request.method, path, query: queryOf(request.url), url: request.url, headers: request.headers, body: bodyOf(request) },
+      // request.ip: the socket's address, or the forwarded one under Fastify's `trustProxy`.
+      { method: request.method, path, query: queryOf(request.url), url: request.url, headers: request.headers, body: bodyOf(request), remoteAddress: request.ip },
       {
         authorize: (interaction) => {
           reply.headers(interaction.headers)

@@ -28,7 +28,7 @@ runAdapterContractSuite({
     const handler = oauthHandler(server, options)
     const { onError: resourceOnError, ...guardOptions } = resource
     const guard = requireToken(server, { ...guardOptions, ...(resourceOnError === undefined ? {} : { onError: (error) => resourceOnError(error) }) })
-    return serveFetch(async (request) => {
+    return serveFetch(async (request, context) => {
       if (preBodyParser === 'consume' && request.body !== null) await request.arrayBuffer()
       if (new URL(request.url).pathname === '/resource' && request.method === 'GET') {
         const auth = await guard(request)
@@ -37,7 +37,7 @@ runAdapterContractSuite({
         const body: ResourceAnswer = { client_id: clientId, sub: userId, scope: scopes.join(' ') }
         return Response.json(body)
       }
-      return handler(request)
+      return handler(request, context)
     })
   },
 })

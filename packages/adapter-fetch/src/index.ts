@@ -1,5 +1,5 @@
 export { oauthHandler } from './oauth-handler.js'
-export type { AuthorizeHook, AuthorizeInteraction, AuthorizeResult, CorsOptions, OAuthHandler, OAuthHandlerOptions, RenderErrorHook } from './oauth-handler.js'
+export type { AuthorizeHook, AuthorizeInteraction, AuthorizeResult, CorsOptions, OAuthHandler, OAuthHandlerOptions, OAuthRequestContext, RenderErrorHook } from './oauth-handler.js'
 export { requireToken } from './require-token.js'
 export type { AccessTokenInfo, RequireTokenOptions, TokenCheck, TokenGuard } from './require-token.js'
 export { escapeHtml } from '@grantkit/core'

@@ -44,13 +44,22 @@ export interface OAuthHandlerOptions extends Omit<HttpHandlerOptions, 'onError'>
 }
 
 /** A Fetch handler for the OAuth endpoints: `(request) => Promise<Response>`, plus what an app routes by. */
+/** What the runtime knows of a request besides the `Request` itself. */
+export interface OAuthRequestContext {
+  /** The client's IP address, as the runtime (or a trusted proxy) gives it. Never read from a header the client controls. */
+  readonly remoteAddress?: string | undefined
+}
+
 export interface OAuthHandler {
   /**
    * Answers a request to one of {@link paths}; any other path gets a 404
    * JSON `invalid_request` (check {@link serves} first to route elsewhere).
-   * Never rejects.
+   * Never rejects. `context.remoteAddress` is the client's address as the
+   * runtime knows it (a Fetch `Request` carries none: e.g. Bun's
+   * `server.requestIP(request)?.address`, Deno's `info.remoteAddr.hostname`),
+   * which lets the server throttle failed credentials per address too.
    */
-  (request: Request): Promise<Response>
+  (request: Request, context?: OAuthRequestContext): Promise<Response>
   /** The paths served (under the issuer's path): authorization, token, revocation, introspection, metadata, JWK Set, as registered. */
   readonly paths: readonly string[]
   /** Whether `pathname` (a URL's path, no query) is one of {@link paths}. */
@@ -89,7 +98,7 @@ export function oauthHandler(server: AuthorizationServer, options: OAuthHandlerO
   const { authorize, renderError, onError = defaultErrorLogger('the fetch adapter'), ...handlerOptions } = options
   const core = createHttpHandler(server, handlerOptions)
 
-  const handler = async (request: Request): Promise<Response> => {
+  const handler = async (request: Request, context?: OAuthRequestContext): Promise<Response> => {
     const report = (error: unknown) => {
       try {
         onError(error, request)
@@ -98,7 +107,8 @@ export function oauthHandler(server: AuthorizationServer, options: OAuthHandlerO
       }
     }
     let page: Response | undefined
-    const outcome = await core.handle(toHttpRequest(request), {
+    const remoteAddress = typeof context?.remoteAddress === 'string' && context.remoteAddress !== '' ? context.remoteAddress : undefined
+    const outcome = await core.handle(toHttpRequest(request, remoteAddress), {
       authorize: async (interaction) => {
         const answer = await authorize(request, interaction)
         if (answer instanceof Response) {

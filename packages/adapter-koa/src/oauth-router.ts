@@ -77,7 +77,8 @@ export function oauthRouter(server: AuthorizationServer, options: OAuthRouterOpt
     router.all(path, async (ctx: Context, _next: Next) => {
       const report = (error: unknown) => onError(error, ctx)
       const outcome = await handler.handle(
-        { method: ctx.method, path: ctx.path, query: ctx.querystring, url: ctx.originalUrl, headers: ctx.headers, body: bodyOf(ctx) },
+        // ctx.ip: the socket's address, or the forwarded one when the app sets `app.proxy` (trusted proxies only).
+        { method: ctx.method, path: ctx.path, query: ctx.querystring, url: ctx.originalUrl, headers: ctx.headers, body: bodyOf(ctx), remoteAddress: ctx.ip },
         {
           authorize: (interaction) => {
             for (const name in interaction.headers) ctx.set(name, interaction.headers[name] as string)

@@ -9,6 +9,7 @@ import {
   type GrantUser,
   type MemoryStore,
   type OAuthResponse,
+  type Throttle,
   type TokenRecord,
   type TokenStrategy,
 } from '@grantkit/core'
@@ -136,6 +137,8 @@ export interface TestServerOptions {
   tokens?: boolean | undefined
   /** The server's own `onError` (store failures inside an endpoint are reported there); default: ignore them. */
   onError?: ((error: unknown) => void) | undefined
+  /** The server's `throttle` of failed credentials; default core's. */
+  throttle?: Throttle | false | undefined
 }
 
 /** What {@link testServer} resolves: the server and the store under it. */
@@ -170,6 +173,7 @@ export async function testServer(options: TestServerOptions = {}): Promise<TestS
     scopesSupported: ['profile', 'read'],
     onError: options.onError ?? (() => {}),
     ...(options.tokenStrategy === undefined ? {} : { tokenStrategy: options.tokenStrategy }),
+    ...(options.throttle === undefined ? {} : { throttle: options.throttle }),
   })
   server.registerGrant(TestClientCredentialsGrant).registerGrant(TestCodeGrant)
   if (options.endpoints === true) server.registerEndpoint(RevocationEndpoint).registerEndpoint(IntrospectionEndpoint)

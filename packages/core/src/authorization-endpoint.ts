@@ -31,6 +31,26 @@ export function isAuthorizationHandle(value: unknown): value is AuthorizationHan
 
 const usedHandles = new WeakSet<object>()
 
+/** The `onAnswer` callbacks of the resolvers that resolved a handle's request, out of sight of JSON. */
+const answerCallbacks = new WeakMap<object, ReadonlyArray<() => Promise<void>>>()
+
+/**
+ * What a resolver may return instead of bare parameters: the parameters to
+ * validate, and what to do when the request is answered.
+ */
+export interface ResolvedAuthorizationRequest {
+  /** The parameters to validate instead of the request's. */
+  readonly params: URLSearchParams
+  /**
+   * Called once when the request is answered (approved or denied), before
+   * any hook runs or anything is issued, e.g. to consume a single-use
+   * `request_uri` (RFC 9126 §4): a login page may show the request several
+   * times, it is answered once. Throw an `OAuthError` to refuse the
+   * answer; it goes to the client's validated redirect URI.
+   */
+  readonly onAnswer?: (() => Promise<void>) | undefined
+}
+
 /**
  * Resolves an authorization request's parameters before they are
  * validated, e.g. from a pushed authorization request's `request_uri`
@@ -40,11 +60,15 @@ const usedHandles = new WeakSet<object>()
  */
 export interface AuthorizationRequestResolver {
   /**
-   * Returns the parameters to validate instead of `params`, or `null` to
-   * keep them. Throw an `OAuthError` to refuse the request (it is shown to
-   * the user: the redirect URI is not validated yet).
+   * Returns the parameters to validate instead of `params` (bare, or with
+   * an `onAnswer` callback), or `null` to keep them. Throw an `OAuthError`
+   * to refuse the request (it is shown to the user: the redirect URI is not
+   * validated yet).
    */
-  resolve(params: URLSearchParams, context: { readonly server: AuthorizationServer; readonly request: OAuthRequest }): Promise<URLSearchParams | null>
+  resolve(
+    params: URLSearchParams,
+    context: { readonly server: AuthorizationServer; readonly request: OAuthRequest },
+  ): Promise<URLSearchParams | ResolvedAuthorizationRequest | null>
 }
 
 // ---- the steps, in order (RFC 6749 §4.1.1, §4.1.2.1) -------------------------------
@@ -120,9 +144,16 @@ function selectResponseType(registry: Registry, params: URLSearchParams) {
  */
 export async function validateAuthorization(server: AuthorizationServer, registry: Registry, request: OAuthRequest): Promise<AuthorizationHandle> {
   let params = authorizationParams(request)
+  const onAnswer: Array<() => Promise<void>> = []
   for (const resolver of registry.authorizationRequestResolvers) {
     const resolved = await resolver.resolve(params, { server, request })
-    if (resolved !== null) params = resolved
+    if (resolved === null) continue
+    if (resolved instanceof URLSearchParams) {
+      params = resolved
+      continue
+    }
+    params = resolved.params
+    if (resolved.onAnswer !== undefined) onAnswer.push(resolved.onAnswer)
   }
   const client = await loadClient(server, params)
   const redirectUri = resolveRedirectUri(client, params)
@@ -152,6 +183,7 @@ export async function validateAuthorization(server: AuthorizationServer, registr
       grant: { value: grant },
       redirect: { value: redirect },
     })
+    if (onAnswer.length > 0) answerCallbacks.set(authorization, onAnswer)
     return authorization as AuthorizationHandle
   } catch (error) {
     throw withRedirect(server, error, redirect)
@@ -167,6 +199,9 @@ export async function completeAuthorization(server: AuthorizationServer, handle:
   if (usedHandles.has(handle)) throw new TypeError('createAuthorizationResponse: this authorization handle was already answered')
   usedHandles.add(handle)
   try {
+    // The resolvers' answer step first (a pushed request's request_uri is consumed here, RFC 9126 §4): a
+    // request answered twice — two tabs, a replayed form — gets one answer, whether approved or denied.
+    for (const answer of answerCallbacks.get(handle) ?? []) await answer()
     if (user === null) throw new OAuthError('access_denied', 'the resource owner denied the request')
     await handle.grant.runHook('afterAuthorizationApproved', { grant: handle.grant, authorization: handle, user })
     return await handle.grant.createAuthorizationResponse(user)

@@ -1,9 +1,16 @@
-import { describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it, vi } from 'vitest'
 import { invalidClient } from './errors.js'
 import { BaseGrant } from './grant.js'
 import { basic, saveClient, setup, TestTokenGrant } from './internal/test-fixtures.js'
 import { createOAuthRequest, getHeader, type RequestHeaders } from './request.js'
-import { parseBasicCredentials, type ClientAuthMethod } from './client-auth.js'
+import { claimedClientId, parseBasicCredentials, type ClientAuthMethod } from './client-auth.js'
+import * as secrets from './secrets.js'
+
+// Watch verifySecret (the real one runs) to see which hash each failure verifies against.
+vi.mock('./secrets.js', async (importOriginal) => {
+  const actual = await importOriginal<typeof secrets>()
+  return { ...actual, verifySecret: vi.fn(actual.verifySecret) }
+})
 
 const GRANT = 'grant_type=urn%3Atest%3Atoken'
 
@@ -220,11 +227,12 @@ describe('client authentication (RFC 6749 §2.3)', () => {
       expect(server.clientAuthMethodNames()).toContain('x_client_key')
     })
 
-    it('lets the custom method reject with invalid_client', async () => {
+    it('lets the custom method reject with invalid_client: 400 without a challenge, as no HTTP scheme is offered (RFC 6749 §5.2, RFC 9110 §15.5.2)', async () => {
       const { server } = await headerWorld()
       const res = await server.createTokenResponse(tokenRequest({ 'x-client-key': 'gateway-client.wrong' }, 'grant_type=urn%3Atest%3Aheader-key'))
-      expect(res.status).toBe(401)
+      expect(res.status).toBe(400)
       expect(res.body).toMatchObject({ error: 'invalid_client' })
+      expect(res.headers).not.toHaveProperty('www-authenticate')
     })
 
     it('is refused by a grant that does not list it', async () => {
@@ -263,5 +271,106 @@ describe('client authentication (RFC 6749 §2.3)', () => {
     const res = await server.createTokenResponse(tokenRequest({ authorization: basic(client.clientId, client.clientSecret) }, 'grant_type=urn%3Atest%3Aspy'))
     expect(res.status).toBe(200)
     expect(seen).toBe(client.clientId)
+  })
+})
+
+describe('the invalid_client answer matches what the client tried (RFC 6749 §5.2)', () => {
+  class PostOnlyGrant extends TestTokenGrant {
+    static override GRANT_TYPE = 'urn:test:post-only'
+    static override TOKEN_ENDPOINT_AUTH_METHODS: readonly string[] = ['client_secret_post', 'none']
+  }
+
+  async function challengeWorld() {
+    const s = await world()
+    s.server.registerGrant(PostOnlyGrant)
+    const postOnly = await saveClient(s.store, { grantTypes: ['urn:test:post-only'], tokenEndpointAuthMethod: 'client_secret_post' })
+    return { ...s, postOnly }
+  }
+  const POST_ONLY = 'grant_type=urn%3Atest%3Apost-only'
+  const form = (id: string, secret?: string) => `&client_id=${encodeURIComponent(id)}${secret === undefined ? '' : `&client_secret=${encodeURIComponent(secret)}`}`
+
+  type Case = [string, (w: Awaited<ReturnType<typeof challengeWorld>>) => { headers: RequestHeaders; body: string }, number, string | undefined]
+  it.each<Case>([
+    // "MUST respond with an HTTP 401 […] and include the WWW-Authenticate response header field matching the authentication scheme used by the client"
+    ['client_secret_basic with a wrong secret: 401, Basic challenge', (w) => ({ headers: { authorization: basic(w.basicClient.clientId, 'wrong') }, body: GRANT }), 401, 'Basic realm="oauth"'],
+    ['client_secret_basic for an unknown client: 401, Basic challenge', () => ({ headers: { authorization: basic('nobody', 'x') }, body: GRANT }), 401, 'Basic realm="oauth"'],
+    ['malformed Basic credentials: 401, Basic challenge', () => ({ headers: { authorization: 'Basic !!!' }, body: GRANT }), 401, 'Basic realm="oauth"'],
+    ['Basic where the grant allows only body methods: 401, Basic challenge (the scheme used)', (w) => ({ headers: { authorization: basic(w.postOnly.clientId, w.postOnly.clientSecret) }, body: POST_ONLY }), 401, 'Basic realm="oauth"'],
+    // "MAY return an HTTP 401 (Unauthorized) status code to indicate which HTTP authentication schemes are supported"
+    ['client_secret_post with a wrong secret where Basic is offered: 401 naming Basic', (w) => ({ headers: {}, body: GRANT + form(w.postClient.clientId, 'wrong') }), 401, 'Basic realm="oauth"'],
+    ['no client authentication where Basic is offered: 401 naming Basic', () => ({ headers: {}, body: GRANT }), 401, 'Basic realm="oauth"'],
+    // Otherwise the 400 of §5.2: a 401 without a challenge is not allowed (RFC 9110 §15.5.2).
+    ['client_secret_post with a wrong secret where only body methods are offered: 400, no challenge', (w) => ({ headers: {}, body: POST_ONLY + form(w.postOnly.clientId, 'wrong') }), 400, undefined],
+    ['none for a confidential client where only body methods are offered: 400, no challenge', (w) => ({ headers: {}, body: POST_ONLY + form(w.postOnly.clientId) }), 400, undefined],
+    ['no client authentication where only body methods are offered: 400, no challenge', () => ({ headers: {}, body: POST_ONLY }), 400, undefined],
+  ])('%s', async (_, request, status, challenge) => {
+    const w = await challengeWorld()
+    const { headers, body } = request(w)
+    const res = await w.server.createTokenResponse(tokenRequest(headers, body))
+    expect(res.status).toBe(status)
+    expect(res.body).toMatchObject({ error: 'invalid_client' })
+    expect(res.headers['www-authenticate']).toBe(challenge)
+  })
+})
+
+describe('an unknown client id costs what a known one does (RFC 6819 §5.1.4.2.2)', () => {
+  const verify = vi.mocked(secrets.verifySecret)
+  beforeEach(() => {
+    verify.mockClear()
+  })
+
+  /** The hashes verifySecret was given during one failed authentication. */
+  async function hashesVerified(headers: RequestHeaders, body = GRANT, server = setup().server): Promise<string[]> {
+    verify.mockClear()
+    const res = await server.createTokenResponse(tokenRequest(headers, body))
+    expect(res.body).toMatchObject({ error: 'invalid_client' })
+    return verify.mock.calls.map((call) => String(call[1]))
+  }
+
+  it('every failure ends with one scrypt verification at the default cost, whatever was found', async () => {
+    const { server, store, basicClient, postClient, publicClient } = await world()
+    const scryptClient = await saveClient(store, { grantTypes: ['urn:test:token'], clientSecret: 'chosen by a person', secretHash: 'scrypt' })
+    const dummy = await secrets.dummySecretHash()
+    const cost = `scrypt$${secrets.DEFAULT_SCRYPT_PARAMETERS.N}$${secrets.DEFAULT_SCRYPT_PARAMETERS.r}$${secrets.DEFAULT_SCRYPT_PARAMETERS.p}$`
+    expect(dummy.startsWith(cost)).toBe(true)
+
+    const unknown = await hashesVerified({ authorization: basic('nobody', 'guess') }, GRANT, server)
+    const unknownPost = await hashesVerified({}, `${GRANT}&client_id=nobody&client_secret=guess`, server)
+    const sha256Client = await hashesVerified({ authorization: basic(basicClient.clientId, 'guess') }, GRANT, server)
+    const sha256PostClient = await hashesVerified({}, `${GRANT}&client_id=${postClient.clientId}&client_secret=guess`, server)
+    const publicWithSecret = await hashesVerified({ authorization: basic(publicClient.clientId, 'guess') }, GRANT, server)
+    const scrypt = await hashesVerified({ authorization: basic(scryptClient.clientId, 'guess') }, GRANT, server)
+
+    // The same verifier, against the same dummy, for every id the store does not vouch for…
+    for (const hashes of [unknown, unknownPost, publicWithSecret]) expect(hashes).toEqual([dummy])
+    // …after the client's own (cheap) sha256 check for a sha256 client…
+    for (const hashes of [sha256Client, sha256PostClient]) {
+      expect(hashes).toHaveLength(2)
+      expect(hashes[0]).toMatch(/^sha256\$/)
+      expect(hashes[1]).toBe(dummy)
+    }
+    // …and the client's own scrypt hash, of the same cost, for an scrypt client.
+    expect(scrypt).toHaveLength(1)
+    expect(scrypt[0]!.startsWith(cost)).toBe(true)
+    expect(scrypt[0]).not.toBe(dummy)
+  })
+
+  it('a right secret runs no dummy verification (the success path stays fast)', async () => {
+    const { server, basicClient } = await world()
+    verify.mockClear()
+    const res = await server.createTokenResponse(tokenRequest({ authorization: basic(basicClient.clientId, basicClient.clientSecret) }))
+    expect(res.status).toBe(200)
+    expect(verify.mock.calls.map((call) => String(call[1]).split('$')[0])).toEqual(['sha256'])
+  })
+})
+
+describe('claimedClientId (the throttle key, read before authentication)', () => {
+  it.each([
+    ['the Basic user name', { authorization: basic('app one', 's') }, GRANT, 'app one'],
+    ['the body client_id', {}, `${GRANT}&client_id=app-two&client_secret=s`, 'app-two'],
+    ['nothing for malformed Basic credentials', { authorization: 'Basic !!!' }, GRANT, undefined],
+    ['nothing without either', {}, GRANT, undefined],
+  ])('is %s', (_, headers: RequestHeaders, body, expected) => {
+    expect(claimedClientId(tokenRequest(headers, body))).toBe(expected)
   })
 })

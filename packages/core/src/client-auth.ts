@@ -1,7 +1,7 @@
 import type { Client } from './client.js'
 import { OAuthError, invalidClient } from './errors.js'
 import { getHeader, getParam, refuseNul, type OAuthRequest } from './request.js'
-import { verifySecret } from './secrets.js'
+import { dummySecretHash, verifySecret } from './secrets.js'
 import type { ClientStore, ReplayStore } from './store.js'
 
 /** What a {@link ClientAuthMethod} gets besides the request. */
@@ -36,6 +36,28 @@ export interface ClientAuthMethod {
    * `token_endpoint_auth_signing_alg_values_supported`.
    */
   metadata?(): Record<string, unknown>
+  /**
+   * The client id the request claims, read before authenticating, so that
+   * failures are throttled per client (the server's `throttle` option).
+   * Default: the Basic user name, else the body's `client_id`. A method
+   * that carries it elsewhere (a client assertion's `sub`, RFC 7523 §3)
+   * returns it here; `undefined` throttles by remote address only.
+   */
+  clientId?(request: OAuthRequest): string | undefined
+}
+
+/**
+ * The client id a request claims before it is authenticated: the Basic
+ * user name (RFC 6749 §2.3.1), else the body's `client_id`. `undefined`
+ * when there is none or it is malformed (authentication then fails anyway).
+ */
+export function claimedClientId(request: OAuthRequest): string | undefined {
+  try {
+    const basic = parseBasicCredentials(getHeader(request.headers, 'authorization'))
+    return basic?.clientId ?? getParam(request.body, 'client_id')
+  } catch {
+    return undefined
+  }
 }
 
 /**
@@ -77,12 +99,22 @@ function basicWithEmptySecret(request: OAuthRequest): { clientId: string } | nul
   return credentials !== null && credentials.clientSecret === '' ? { clientId: credentials.clientId } : null
 }
 
+/**
+ * Verifies a client secret. Every failure ends with one scrypt
+ * verification, whatever was found: an unknown client and a public client
+ * (no hash) verify against the dummy scrypt hash, a wrong secret of a
+ * client hashed with sha256 too, after its own cheap check; a wrong secret
+ * of an scrypt client runs its own. So an unknown id costs what a known one
+ * does and timing does not tell which ids exist (RFC 6819 §5.1.4.2.2). The
+ * server's throttle bounds how many failures, hence scrypt runs, a caller
+ * can cause; at most two scrypt run at once (secrets.ts).
+ */
 async function verifyConfidentialClient(context: ClientAuthContext, clientId: string, secret: string): Promise<Client> {
   const client = await context.store.findClient(clientId)
-  // Verify even for an unknown client so that timing does not tell which ids exist.
-  const ok = await verifySecret(secret, client?.clientSecretHash)
-  if (client === null || client.clientSecretHash === null || !ok) throw invalidClient('client authentication failed')
-  return client
+  const stored = client?.clientSecretHash ?? null
+  if (stored !== null && (await verifySecret(secret, stored))) return client!
+  if (stored === null || !stored.startsWith('scrypt$')) await verifySecret(secret, await dummySecretHash())
+  throw invalidClient('client authentication failed')
 }
 
 /**

@@ -49,8 +49,8 @@ const BASE_CLASS = Symbol('grantkit.OAuthError.base')
 
 const DEFAULT_STATUS: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
-  // RFC 6749 §5.2: 401 when the client attempted to authenticate; the token
-  // endpoint always answers 401 here (see `ClientAuthenticationFailed` below).
+  // RFC 6749 §5.2: 401 when the client attempted to authenticate; the server's
+  // authenticateClient picks 401 + challenge or 400 by the method tried.
   invalid_client: 401,
   invalid_grant: 400,
   unauthorized_client: 400,
@@ -205,8 +205,10 @@ export function unauthorizedClient(description: string): OAuthError {
 
 /**
  * Builds the `invalid_client` error of a failed client authentication: 401
- * with a `WWW-Authenticate` challenge, whatever method the client tried
- * (RFC 6749 §5.2 requires it for Basic; the demo contract for every method).
+ * with a `Basic` challenge. Thrown from a client authentication method,
+ * `AuthorizationServer.authenticateClient` then answers what RFC 6749 §5.2
+ * asks for the method the client tried: 401 with a `Basic` challenge when
+ * it sent Basic credentials or Basic is offered, else 400 without one.
  */
 export function invalidClient(description: string, realm = 'oauth'): OAuthError {
   return new OAuthError('invalid_client', description, {

@@ -27,6 +27,16 @@ export interface HttpRequest {
   readonly headers: RequestHeaders
   /** How to get the body (see {@link BodySource}). */
   readonly body: BodySource
+  /**
+   * The client's IP address as the framework sees it (behind proxies the
+   * app trusts: Koa `ctx.ip` with `app.proxy`, Express `req.ip` with
+   * `trust proxy`, Fastify `request.ip` with `trustProxy`, Node
+   * `req.socket.remoteAddress`). Handed to the server as the request's
+   * `remoteAddress`, so that failed credential attempts are also throttled
+   * per address (the server's `throttle` option). Never read from a
+   * header here: a forged `X-Forwarded-For` must not choose the key.
+   */
+  readonly remoteAddress?: string | undefined
 }
 
 /**
@@ -252,8 +262,9 @@ export function createHttpHandler(server: AuthorizationServer, options: HttpHand
     try {
       const query = parseFormEncoded(request.query)
       const body = method === 'GET' || method === 'HEAD' ? { form: new URLSearchParams() } : await within(readBody(request.body, request.headers, route.body, limit))
-      const oauthRequest = brandRequest<OAuthRequest & { json?: unknown }>({ method, url: request.url, headers: request.headers, query, body: body.form })
+      const oauthRequest = brandRequest<OAuthRequest & { json?: unknown; remoteAddress?: string }>({ method, url: request.url, headers: request.headers, query, body: body.form })
       if (body.json !== undefined) oauthRequest.json = body.json
+      if (typeof request.remoteAddress === 'string') oauthRequest.remoteAddress = request.remoteAddress
       return toOutcome(await within(route.answer(oauthRequest)), method, headers)
     } catch (error) {
       if (isOAuthError(error) && error.status < 500) return oauthErrorJson(error, headers)
@@ -291,7 +302,14 @@ export function createHttpHandler(server: AuthorizationServer, options: HttpHand
         const query = parseFormEncoded(request.query)
         const form = method === 'POST' ? (await within(readBody(request.body, request.headers, 'form', limit))).form : new URLSearchParams()
         // HEAD is answered as GET (RFC 9110 §9.3.2).
-        oauthRequest = brandRequest({ method: method === 'HEAD' ? 'GET' : method, url: request.url, headers: request.headers, query, body: form })
+        oauthRequest = brandRequest<OAuthRequest & { remoteAddress?: string }>({
+          method: method === 'HEAD' ? 'GET' : method,
+          url: request.url,
+          headers: request.headers,
+          query,
+          body: form,
+          ...(typeof request.remoteAddress === 'string' ? { remoteAddress: request.remoteAddress } : {}),
+        })
       } catch (error) {
         if (!isOAuthError(error)) throw error
         return errorPageOutcome(error.status, error.code, error.description)
@@ -348,6 +366,10 @@ function isUser(value: unknown): value is GrantUser {
 
 /** The endpoint path with the request's authorization parameters, and only those, as the query. */
 function actionUrl(path: string, handle: AuthorizationHandle): string {
+  // A pushed request (RFC 9126 §4) posts back as it came, client_id and
+  // request_uri only: its parameters stay out of the browser.
+  const pushed = handle.params.get('request_uri')
+  if (pushed !== null) return `${path}?${new URLSearchParams({ client_id: handle.client.clientId, request_uri: pushed }).toString()}`
   const allowed = new Set([...AUTHORIZATION_PARAMETERS, ...handle.grant.grantClass.AUTHORIZATION_PARAMETERS])
   const out = new URLSearchParams()
   for (const [name, value] of handle.params) if (allowed.has(name)) out.append(name, value)

@@ -1,5 +1,6 @@
 import type { OAuthRequest } from './request.js'
 import { jsonResponse, type OAuthResponse } from './response.js'
+import { boundThumbprint } from './bearer.js'
 import { hashToken } from './secrets.js'
 import { readTokenRequest, tokenEndpointMetadata } from './internal/token-endpoint-request.js'
 import type { AuthorizationServer } from './server.js'
@@ -60,7 +61,8 @@ export class IntrospectionEndpoint {
       client_id: record.clientId,
       // RFC 7662 §2.2: "Type of the token as defined in Section 5.1 of OAuth 2.0" — the
       // access-token type (RFC 6749 §7.1), which a refresh token yields too. Not "refresh_token".
-      token_type: 'Bearer',
+      // RFC 9449 §6.2: a token bound to a DPoP key (cnf.jkt) is of type DPoP.
+      token_type: boundThumbprint(record) === undefined ? 'Bearer' : 'DPoP',
       exp: Math.floor(record.expiresAt.getTime() / 1000),
       iat: Math.floor(record.issuedAt.getTime() / 1000),
       iss: this.server.issuer,

@@ -1,4 +1,4 @@
-import { bearerErrorResponse, requiredScopes, type AccessTokenInfo } from './bearer.js'
+import { DPOP_ALGORITHMS, bearerErrorResponse, requiredScopes, type AccessTokenInfo, type DPoPProofRequirements } from './bearer.js'
 import { configError } from './config-error.js'
 import { isOAuthError } from './errors.js'
 import { toOutcome, type HttpOutcome } from './http-handler.js'
@@ -6,6 +6,8 @@ import { DEFAULT_REQUEST_TIMEOUT, assertTimeout, deadline } from './internal/dea
 import { defaultErrorLogger, safeLog } from './log.js'
 import type { RequestHeaders } from './request.js'
 import type { AuthorizationServer } from './server.js'
+import { storeHasCapability } from './store-capabilities.js'
+import type { ReplayStore } from './store.js'
 
 /** Options of {@link createResourceGuard}, shared by every adapter's `requireToken`. */
 export interface ResourceGuardOptions {
@@ -21,6 +23,14 @@ export interface ResourceGuardOptions {
   timeout?: number | false
   /** Called with unexpected errors (a failing store), answered 500 `server_error` without details. Default: one line with the error's name and code. */
   onError?: (error: unknown) => void
+  /**
+   * How `Authorization: DPoP` requests (RFC 9449 §7) are checked: accepted
+   * `algorithms`, the proof's `maxAge` in seconds (default 300), and the
+   * resource server's public `origin` for the `htu` check (default: the
+   * request's URL or `Host`). Proof `jti`s are remembered in the server
+   * store's replay capability when it has one.
+   */
+  dpop?: Omit<DPoPProofRequirements, 'replay'>
 }
 
 /** The request of a protected resource, as the guard needs it. */
@@ -35,10 +45,12 @@ export type ResourceGuardResult = { readonly ok: true; readonly token: AccessTok
 
 /**
  * The protected-resource check of every adapter's `requireToken`: a valid
- * bearer token (RFC 6750 §2.1) with the required scopes (and user), or the
+ * bearer token (RFC 6750 §2.1), or a DPoP-bound token with a proof for this
+ * request (RFC 9449 §7), with the required scopes (and user), or the
  * RFC 6750 §3 answer — the bare 401 challenge without a token (§3.1), 401
- * `invalid_token`, 403 `insufficient_scope`, or 500 `server_error` when the
- * store fails or outlives `timeout`.
+ * `invalid_token`, 403 `insufficient_scope`, RFC 9449 §7.1 `invalid_dpop_proof`
+ * with a `DPoP` challenge, or 500 `server_error` when the store fails or
+ * outlives `timeout`.
  */
 export function createResourceGuard(
   server: AuthorizationServer,
@@ -57,7 +69,9 @@ export function createResourceGuard(
   if (options.onError !== undefined && typeof options.onError !== 'function') throw configError('requireToken: "onError" must be a function')
   const onError = options.onError ?? defaultErrorLogger('requireToken')
   const timeout = options.timeout ?? DEFAULT_REQUEST_TIMEOUT
-  const requirements = { scope: [...requiredScopes(scope)], user: options.user === true }
+  const dpop = checkDPoPOptions(options.dpop)
+  const replay = storeHasCapability(server.store, 'replay') ? (server.store as ReplayStore) : undefined
+  const requirements = { scope: [...requiredScopes(scope)], user: options.user === true, dpop: { ...dpop, replay } }
   return async (request, hooks = {}) => {
     try {
       const token = await deadline(timeout)(server.authenticateBearerToken(request, requirements))
@@ -67,4 +81,24 @@ export function createResourceGuard(
       return { ok: false, outcome: toOutcome(bearerErrorResponse(error), request.method) }
     }
   }
+}
+
+function checkDPoPOptions(options: ResourceGuardOptions['dpop']): Omit<DPoPProofRequirements, 'replay'> {
+  if (options === undefined) return {}
+  if (typeof options !== 'object' || options === null) throw configError('requireToken: "dpop" must be an object')
+  const { algorithms, maxAge, origin } = options
+  if (algorithms !== undefined && (!Array.isArray(algorithms) || algorithms.length === 0 || algorithms.some((a) => !DPOP_ALGORITHMS.includes(a)))) {
+    throw configError(`requireToken: "dpop.algorithms" must be a non-empty list of ${DPOP_ALGORITHMS.join(', ')}`)
+  }
+  if (maxAge !== undefined && (!Number.isInteger(maxAge) || maxAge < 1 || maxAge > 3600)) throw configError('requireToken: "dpop.maxAge" must be an integer between 1 and 3600')
+  if (origin !== undefined) {
+    let url: URL | undefined
+    try {
+      url = new URL(origin)
+    } catch {
+      url = undefined
+    }
+    if (url === undefined || !/^https?:$/.test(url.protocol) || url.origin !== origin) throw configError('requireToken: "dpop.origin" must be an http(s) origin without path, e.g. https://api.example.com')
+  }
+  return { algorithms, maxAge, origin }
 }

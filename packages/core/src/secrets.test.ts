@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { createClient, clientScopes, isPublicClient } from './client.js'
 import { formatScope, parseScope, resolveScope } from './scope.js'
-import { generateToken, hashSecret, hashToken, timingSafeEqualString, verifySecret } from './secrets.js'
+import { scryptSync } from 'node:crypto'
+import { DEFAULT_SCRYPT_PARAMETERS, dummySecretHash, generateToken, hashSecret, hashToken, meetsScryptFloor, secretNeedsRehash, timingSafeEqualString, verifySecret } from './secrets.js'
 import { opaqueTokens } from './token-strategy.js'
 
 describe('secrets', () => {
@@ -55,6 +56,64 @@ describe('secrets', () => {
     expect(timingSafeEqualString('abc', 'abc')).toBe(true)
     expect(timingSafeEqualString('abc', 'abd')).toBe(false)
     expect(timingSafeEqualString('abc', 'abcd')).toBe(false)
+  })
+})
+
+describe('scrypt cost: configurable, never below the OWASP Password Storage Cheat Sheet minimum', () => {
+  it('defaults to N=2^14, r=8, p=5 (the minimum in its 16 MiB form) and writes it into the hash', async () => {
+    expect(DEFAULT_SCRYPT_PARAMETERS).toEqual({ N: 2 ** 14, r: 8, p: 5 })
+    expect(meetsScryptFloor(DEFAULT_SCRYPT_PARAMETERS)).toBe(true)
+    expect(await hashSecret('pw')).toMatch(/^scrypt\$16384\$8\$5\$/)
+  })
+
+  it.each([
+    [2 ** 17, 8, 1],
+    [2 ** 16, 8, 2],
+    [2 ** 15, 8, 3],
+    [2 ** 14, 8, 5],
+    [2 ** 13, 8, 10],
+    [2 ** 18, 16, 1],
+  ])('accepts N=%i, r=%i, p=%i', (N, r, p) => {
+    expect(meetsScryptFloor({ N, r, p })).toBe(true)
+  })
+
+  it('hashes with the cost it is given, and verifies with the cost the hash names', async () => {
+    const hash = await hashSecret('pw', 'scrypt', { scrypt: { N: 2 ** 13, r: 8, p: 10 } })
+    expect(hash).toMatch(/^scrypt\$8192\$8\$10\$/)
+    expect(await verifySecret('pw', hash)).toBe(true)
+    expect(await verifySecret('pW', hash)).toBe(false)
+  })
+
+  it.each([
+    ['the former default N=2^14, p=1', { N: 2 ** 14, r: 8, p: 1 }],
+    ['N=2^16 with p=1', { N: 2 ** 16, r: 8, p: 1 }],
+    ['N=2^17 with r=4', { N: 2 ** 17, r: 4, p: 1 }],
+    ['N=2^12, whatever p', { N: 2 ** 12, r: 8, p: 16 }],
+    ['an N that is not a power of two', { N: 100_000, r: 8, p: 2 }],
+    ['an N above 2^20', { N: 2 ** 21, r: 8, p: 1 }],
+    ['a fractional p', { N: 2 ** 17, r: 8, p: 1.5 }],
+  ])('refuses %s with a TypeError', async (_, scrypt) => {
+    expect(meetsScryptFloor(scrypt)).toBe(false)
+    await expect(hashSecret('pw', 'scrypt', { scrypt })).rejects.toMatchObject({ name: 'TypeError', code: 'ERR_GRANTKIT_CONFIG' })
+    expect(() => dummySecretHash(scrypt)).toThrow(TypeError)
+  })
+
+  it('still verifies a hash made below the floor by an earlier version, and says it needs rehashing', async () => {
+    const salt = Buffer.from('0123456789abcdef')
+    const legacy = `scrypt$16384$8$1$${salt.toString('base64url')}$${scryptSync('pw', salt, 32, { N: 16384, r: 8, p: 1 }).toString('base64url')}`
+    expect(await verifySecret('pw', legacy)).toBe(true)
+    expect(secretNeedsRehash(legacy)).toBe(true)
+    expect(secretNeedsRehash(await hashSecret('pw'))).toBe(false)
+    expect(secretNeedsRehash(await hashSecret('pw', 'sha256'))).toBe(true)
+    expect(secretNeedsRehash(await hashSecret('pw'), { N: 2 ** 17, r: 8, p: 1 })).toBe(true)
+  })
+
+  it('dummySecretHash is one scrypt hash per cost, at that cost, that no secret verifies', async () => {
+    const dummy = await dummySecretHash()
+    expect(dummy).toMatch(/^scrypt\$16384\$8\$5\$/)
+    expect(await dummySecretHash()).toBe(dummy)
+    expect(await dummySecretHash({ N: 2 ** 13, r: 8, p: 10 })).toMatch(/^scrypt\$8192\$8\$10\$/)
+    await expect(verifySecret('', dummy)).resolves.toBe(false)
   })
 })
 

@@ -2,18 +2,19 @@ import { randomUUID } from 'node:crypto'
 import { authorizationError, completeAuthorization, isAuthorizationHandle, validateAuthorization, type AuthorizationHandle, type AuthorizationRequestResolver } from './authorization-endpoint.js'
 import { authenticateBearer, type AccessTokenInfo, type BearerRequirements } from './bearer.js'
 import type { Client } from './client.js'
-import { clientSecretBasic, clientSecretPost, noneAuth, type ClientAuthContext, type ClientAuthMethod } from './client-auth.js'
+import { claimedClientId, clientSecretBasic, clientSecretPost, noneAuth, type ClientAuthContext, type ClientAuthMethod } from './client-auth.js'
 import { assertFunction, assertInteger, configError } from './config-error.js'
 import type { EndpointClass, EndpointRoute } from './endpoint.js'
-import { OAuthError, invalidClient, isOAuthError, type ErrorRedirect } from './errors.js'
+import { OAuthError, invalidClient, isOAuthError, type ErrorRedirect, type OAuthErrorCode } from './errors.js'
 import type { GrantClass, GrantExtension, GrantUser } from './grant.js'
 import { Registry } from './internal/registry.js'
 import { defaultErrorLogger, safeLog } from './log.js'
 import { buildMetadata } from './metadata.js'
-import { getParam, isOAuthRequest, type OAuthRequest } from './request.js'
+import { getHeader, getParam, isOAuthRequest, type OAuthRequest } from './request.js'
 import { errorResponse, type OAuthResponse } from './response.js'
 import { assertStoreCapabilities, storeHasCapability } from './store-capabilities.js'
 import type { ClientStore, FullStore, GrantkitStore, UserStore } from './store.js'
+import { assertThrottle, memoryThrottle, throttledAttempt, type Throttle, type ThrottledAttemptOptions } from './throttle.js'
 import { opaqueTokens, type TokenStrategy } from './token-strategy.js'
 
 export type { AccessTokenInfo } from './bearer.js'
@@ -28,16 +29,16 @@ export interface EndpointPaths {
   jwks: string
 }
 
-/**
- * The store a server is given: at least `findClient`; every other capability
- * is checked when a grant or endpoint that needs it is registered.
- */
 /** A source of public keys for the server's JWK Set, see {@link AuthorizationServer.registerKeySource}. */
 export interface KeySource {
   /** The public JWKs to publish now (each with a `kid`). */
   jwks(): { keys: object[] }
 }
 
+/**
+ * The store a server is given: at least `findClient`; every other capability
+ * is checked when a grant or endpoint that needs it is registered.
+ */
 export type ServerStore = Pick<ClientStore, 'findClient'> & Partial<FullStore>
 
 /** Options of {@link AuthorizationServer}. */
@@ -77,6 +78,16 @@ export interface AuthorizationServerOptions {
   onSecurityEvent?: (event: SecurityEvent) => void
   /** Looks a user up for introspection; default: the store's `findUserById` when it has one. */
   resolveUser?: (userId: string) => Promise<GrantUser | null>
+  /**
+   * Bounds failed credential attempts (RFC 6819 §4.4.3.6, §5.1.4.2.3):
+   * client authentication per client id, the password grant per username,
+   * and per remote address when the adapter passes one. Only failures count
+   * and a success resets the identity's count; an attempt over the limit is
+   * answered 429 with `Retry-After` before any credential is checked.
+   * Default: `memoryThrottle()` (10 failures per identity and 100 per
+   * address in 10 minutes, per process); `false` turns it off.
+   */
+  throttle?: Throttle | false
 }
 
 /** The resolved options. */
@@ -146,6 +157,8 @@ export class AuthorizationServer {
   readonly tokenStrategy: TokenStrategy
   readonly options: ResolvedServerOptions
   readonly tokenEndpointUrl: string
+  /** The limiter of failed credential attempts (`throttle` option), or `null` when off. */
+  readonly throttle: Throttle | null
 
   readonly #clock: () => number
   readonly #accessTokenLifetime: number | ((grantType: string, client: Client) => number)
@@ -174,11 +187,13 @@ export class AuthorizationServer {
     assertFunction(options.onSecurityEvent, 'AuthorizationServer: "onSecurityEvent"', true)
     assertFunction(options.resolveUser, 'AuthorizationServer: "resolveUser"', true)
     assertFunction(options.clock, 'AuthorizationServer: "clock"', true)
+    if (options.throttle !== undefined && options.throttle !== false) assertThrottle(options.throttle, 'AuthorizationServer: "throttle"')
 
     this.issuer = issuer
     this.store = store as GrantkitStore
     this.tokenStrategy = options.tokenStrategy ?? opaqueTokens()
     this.#clock = options.clock ?? Date.now
+    this.throttle = options.throttle === false ? null : (options.throttle ?? memoryThrottle())
     this.#accessTokenLifetime = accessTokenLifetime
     this.#onError = options.onError ?? defaultErrorLogger('the authorization server')
     this.#onSecurityEvent = options.onSecurityEvent
@@ -320,24 +335,52 @@ export class AuthorizationServer {
    * (RFC 6749 §2.3). Exactly one method may be used ("The client MUST NOT
    * use more than one authentication method in each request", §2.3); it must
    * be allowed here and be the client's registered method. Failures are
-   * `invalid_client` (401 + `WWW-Authenticate`).
+   * `invalid_client` with the status and challenge of RFC 6749 §5.2 (401
+   * with a `Basic` challenge when Basic was sent or is offered here, else
+   * 400 without one); failures are throttled per claimed client id
+   * (`throttle` option), except for `none`, which checks no credential.
    */
   async authenticateClient(request: OAuthRequest, allowedMethods: readonly string[]): Promise<Client> {
-    let usedName: string | undefined
-    let used: ClientAuthMethod | undefined
-    for (const [name, method] of this.#registry.clientAuthMethods) {
-      if (!method.matches(request)) continue
-      if (used !== undefined) throw new OAuthError('invalid_request', 'more than one client authentication method was used (RFC 6749 §2.3)')
-      usedName = name
-      used = method
+    try {
+      let usedName: string | undefined
+      let used: ClientAuthMethod | undefined
+      for (const [name, method] of this.#registry.clientAuthMethods) {
+        if (!method.matches(request)) continue
+        if (used !== undefined) throw new OAuthError('invalid_request', 'more than one client authentication method was used (RFC 6749 §2.3)')
+        usedName = name
+        used = method
+      }
+      if (used === undefined || usedName === undefined) throw invalidClient('client authentication is required')
+      if (!allowedMethods.includes(usedName)) throw invalidClient(`client authentication method "${usedName}" is not allowed here`)
+      const method = used
+      const authenticate = () => method.authenticate(request, this.#authContext)
+      let client: Client
+      if (usedName === 'none') client = await authenticate()
+      else {
+        const clientId = typeof method.clientId === 'function' ? method.clientId(request) : claimedClientId(request)
+        client = await this.throttleAttempt(request, clientId === undefined ? undefined : `client:${clientId}`, 'invalid_client', authenticate)
+      }
+      if (client.tokenEndpointAuthMethod !== usedName) {
+        throw invalidClient(`client is registered for "${client.tokenEndpointAuthMethod}", not "${usedName}"`)
+      }
+      return client
+    } catch (error) {
+      throw isOAuthError(error) && error.code === 'invalid_client' && error.status === 401 ? clientAuthFailure(error, request, allowedMethods) : error
     }
-    if (used === undefined || usedName === undefined) throw invalidClient('client authentication is required')
-    if (!allowedMethods.includes(usedName)) throw invalidClient(`client authentication method "${usedName}" is not allowed here`)
-    const client = await used.authenticate(request, this.#authContext)
-    if (client.tokenEndpointAuthMethod !== usedName) {
-      throw invalidClient(`client is registered for "${client.tokenEndpointAuthMethod}", not "${usedName}"`)
-    }
-    return client
+  }
+
+  /**
+   * Runs one credential attempt under the server's `throttle`: refused with
+   * 429 and `Retry-After` (and the `failure` error code) when `key` (e.g.
+   * `user:<username>`; `undefined` for none) or the request's remote address
+   * has too many recent failures; a failure (an `OAuthError` with code
+   * `failure`) is counted; with `{ strict: true }` the attempt is counted
+   * before it runs and a success resets `key` (see
+   * {@link ThrottledAttemptOptions}). Grants that check a credential of
+   * their own (the password grant, strictly) call this.
+   */
+  async throttleAttempt<T>(request: OAuthRequest, key: string | undefined, failure: OAuthErrorCode, attempt: () => Promise<T>, options?: ThrottledAttemptOptions): Promise<T> {
+    return throttledAttempt(this.throttle, request, key, this.#clock(), failure, attempt, options)
   }
 
   // ---- authorization endpoint --------------------------------------------------
@@ -499,4 +542,33 @@ export class AuthorizationServer {
   reportError(error: unknown): void {
     safeLog(this.#onError, error)
   }
+}
+
+/**
+ * The `invalid_client` answer of RFC 6749 §5.2: "If the client attempted to
+ * authenticate via the "Authorization" request header field, the
+ * authorization server MUST respond with an HTTP 401 (Unauthorized) status
+ * code and include the "WWW-Authenticate" response header field matching
+ * the authentication scheme used by the client." So:
+ *
+ * - Basic credentials in the header: 401 with a `Basic` challenge;
+ * - otherwise (credentials in the body, an assertion, none), when Basic is
+ *   allowed here: 401 with a `Basic` challenge, the "MAY return an HTTP 401
+ *   […] to indicate which HTTP authentication schemes are supported" case;
+ * - otherwise 400 without `WWW-Authenticate`: no HTTP scheme is supported,
+ *   and a 401 must carry a challenge (RFC 9110 §15.5.2).
+ */
+function clientAuthFailure(error: OAuthError, request: OAuthRequest, allowedMethods: readonly string[]): OAuthError {
+  let header: string | undefined
+  try {
+    header = getHeader(request.headers, 'authorization')
+  } catch {
+    header = undefined
+  }
+  const basicUsed = header !== undefined && /^basic(\s|$)/i.test(header)
+  const headers = Object.fromEntries(Object.entries(error.headers).filter(([name]) => name !== 'www-authenticate'))
+  if (basicUsed || allowedMethods.includes('client_secret_basic')) {
+    return new OAuthError('invalid_client', error.description, { status: 401, headers: { ...headers, 'www-authenticate': 'Basic realm="oauth"' }, cause: error.cause })
+  }
+  return new OAuthError('invalid_client', error.description, { status: 400, headers, cause: error.cause })
 }

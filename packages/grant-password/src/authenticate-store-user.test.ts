@@ -32,4 +32,10 @@ describe.each(TEST_STORES)('authenticateStoreUser (RFC 6749 §4.3.2) on the %s',
     expect(core.verifySecret).toHaveBeenCalledTimes(1)
     expect(vi.mocked(core.verifySecret).mock.calls[0]?.[1]).toMatch(/^scrypt\$/)
   })
+
+  it('verifies an unknown user against a dummy of the cost it is told the passwords use', async () => {
+    const scrypt = { N: 2 ** 13, r: 8, p: 10 }
+    await expect(authenticateStoreUser(store, 'mallory', 'x', { scrypt })).resolves.toBeNull()
+    expect(vi.mocked(core.verifySecret).mock.calls[0]?.[1]).toMatch(/^scrypt\$8192\$8\$10\$/)
+  })
 })

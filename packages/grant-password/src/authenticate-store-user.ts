@@ -1,16 +1,23 @@
-import { hashSecret, verifySecret, type GrantUser, type UserStore } from '@grantkit/core'
+import { dummySecretHash, verifySecret, type GrantUser, type ScryptParameters, type UserStore } from '@grantkit/core'
 
-// A scrypt hash to verify against when the username is unknown, made once on
-// first use, so that an unknown user costs as much as a wrong password and
-// timing does not tell which usernames exist.
-let dummyHash: Promise<string> | undefined
+/** Options of {@link authenticateStoreUser}. */
+export interface AuthenticateStoreUserOptions {
+  /**
+   * The scrypt cost the passwords are hashed with (`hashSecret(password,
+   * 'scrypt', { scrypt })`), so that an unknown user's dummy verification
+   * costs the same. Default: core's `DEFAULT_SCRYPT_PARAMETERS`.
+   */
+  readonly scrypt?: ScryptParameters
+}
 
 /**
  * Checks a username and password against a {@link UserStore} (the built-in
  * stores are): finds the user with `findUserByUsername` and verifies the
  * password against its `passwordHash` in constant time. An unknown user
- * spends the same work on a dummy scrypt hash. Returns `{ id, username }`,
- * or `null` when the credentials are wrong.
+ * verifies against core's dummy scrypt hash (`dummySecretHash`), so it
+ * costs as much as a wrong password and timing does not tell which
+ * usernames exist. Returns `{ id, username }`, or `null` when the
+ * credentials are wrong.
  *
  * @example
  * ```ts
@@ -27,10 +34,11 @@ export async function authenticateStoreUser(
   store: Pick<UserStore, 'findUserByUsername'>,
   username: string,
   password: string,
+  options: AuthenticateStoreUserOptions = {},
 ): Promise<GrantUser | null> {
   const user = await store.findUserByUsername(username)
   if (user === null) {
-    await verifySecret(password, await (dummyHash ??= hashSecret('grantkit:unknown-user', 'scrypt')))
+    await verifySecret(password, await dummySecretHash(options.scrypt))
     return null
   }
   return (await verifySecret(password, user.passwordHash)) ? { id: user.id, username: user.username } : null

@@ -7,11 +7,17 @@ import {
   hashSecret,
   hashToken,
   verifySecret,
+  memoryThrottle,
   type GrantExtension,
   type GrantUser,
   type OAuthResponse,
+  type Throttle,
 } from '@grantkit/core'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { createHttpHandler, nodeBodySource } from '@grantkit/core'
+import * as oauth from 'oauth4webapi'
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import { openTempSqliteStore, readSqliteRows, TEST_STORES, type OpenTestStore, type TestStore } from '../../../test-support/stores.js'
 import { authenticateStoreUser } from './authenticate-store-user.js'
 import { ResourceOwnerPasswordCredentialsGrant } from './resource-owner-password-credentials-grant.js'
@@ -63,12 +69,14 @@ interface SetupOptions {
   refreshGrant?: boolean
   extensions?: GrantExtension[]
   store?: TestStore
+  throttle?: Throttle | false
+  clock?: { t: number }
 }
 
-async function setupOn(openStore: OpenTestStore, { grant = PasswordGrant, refreshGrant = true, extensions = [], store: given }: SetupOptions = {}) {
+async function setupOn(openStore: OpenTestStore, { grant = PasswordGrant, refreshGrant = true, extensions = [], store: given, throttle, clock = { t: Date.UTC(2025, 0, 1) } }: SetupOptions = {}) {
   const store = given ?? (await openStore())
   const errors: unknown[] = []
-  const server = new AuthorizationServer({ issuer: ISSUER, store, clock: () => Date.UTC(2025, 0, 1), onError: (e) => errors.push(e) })
+  const server = new AuthorizationServer({ issuer: ISSUER, store, clock: () => clock.t, onError: (e) => errors.push(e), ...(throttle === undefined ? {} : { throttle }) })
   server.registerGrant(grant, extensions)
   if (refreshGrant) server.registerGrant(RegisteredRefreshTokenGrant)
   const clients = await Promise.all([
@@ -86,8 +94,10 @@ async function setupOn(openStore: OpenTestStore, { grant = PasswordGrant, refres
     createClient({ clientId: 'spa', grantTypes: ['password'], scope: 'profile', tokenEndpointAuthMethod: 'none' }),
   ])
   for (const { client } of clients) await store.saveClient(client)
-  const token = (body: string, headers: Record<string, string> = { authorization: basic('app', 'app-secret') }): Promise<OAuthResponse> =>
-    server.createTokenResponse(createOAuthRequest({ method: 'POST', url: '/token', headers, body }))
+  const token = (body: string, headers: Record<string, string> = { authorization: basic('app', 'app-secret') }, remoteAddress?: string): Promise<OAuthResponse> => {
+    const request = createOAuthRequest({ method: 'POST', url: '/token', headers, body })
+    return server.createTokenResponse(remoteAddress === undefined ? request : Object.assign(request, { remoteAddress }))
+  }
   return { store, server, token, errors }
 }
 
@@ -255,5 +265,106 @@ describe('ResourceOwnerPasswordCredentialsGrant on the SQLite store (issue 3: a 
       expect.objectContaining({ token_hash: hashToken(response.body?.['refresh_token'] as string), type: 'refresh_token', user_id: 'u-alice' }),
     ])
     expect(rows[1]?.['family_id']).toBe(rows[0]?.['family_id'])
+  })
+})
+
+describe.each(TEST_STORES)('failed logins are throttled per username and address (RFC 6819 §4.4.3.6, §5.1.4.2.3) on the %s', (_storeName, openStore) => {
+  const limited = () => memoryThrottle({ limit: 3, ipLimit: 5, window: 600 })
+  const wrong = (username = 'alice') => `grant_type=password&username=${username}&password=wrong`
+
+  it('answers 429 invalid_grant with Retry-After after `limit` wrong passwords, even to the right one, until the window passes', async () => {
+    const clock = { t: Date.UTC(2025, 0, 1) }
+    const { token, store } = await setupOn(openStore, { throttle: limited(), clock })
+    for (let i = 0; i < 3; i++) expect((await token(wrong())).body).toMatchObject({ error: 'invalid_grant' })
+    const refused = await token(LOGIN)
+    expect(refused.status).toBe(429)
+    expect(refused.body).toMatchObject({ error: 'invalid_grant' })
+    expect(refused.headers).toMatchObject({ 'retry-after': '600', 'cache-control': 'no-store' })
+    expect(store.snapshot().tokens).toEqual([])
+    clock.t += 600_000
+    expect((await token(LOGIN)).status).toBe(200)
+  })
+
+  it('counts an unknown username exactly like a known one (no account enumeration)', async () => {
+    const { token } = await setupOn(openStore, { throttle: limited() })
+    for (let i = 0; i < 4; i++) {
+      const [known, unknown] = await Promise.all([token(wrong('alice')), token(wrong('mallory'))])
+      expect({ status: unknown.status, headers: unknown.headers, body: unknown.body }).toEqual({ status: known.status, headers: known.headers, body: known.body })
+    }
+  })
+
+  it('folds the case of the username, so "Alice" does not get a fresh count', async () => {
+    const { token } = await setupOn(openStore, { throttle: limited() })
+    for (const name of ['alice', 'Alice', 'ALICE']) expect((await token(wrong(name))).status).toBe(400)
+    expect((await token(wrong('aLiCe'))).status).toBe(429)
+  })
+
+  it('resets on a successful login and never counts successes', async () => {
+    const { token } = await setupOn(openStore, { throttle: limited() })
+    for (let i = 0; i < 2; i++) expect((await token(wrong())).status).toBe(400)
+    for (let i = 0; i < 10; i++) expect((await token(LOGIN)).status).toBe(200)
+    for (let i = 0; i < 3; i++) expect((await token(wrong())).status).toBe(400)
+    expect((await token(wrong())).status).toBe(429)
+  })
+
+  it('checks exactly `limit` of 20 concurrent guesses; the rest get 429', async () => {
+    const { token } = await setupOn(openStore, { throttle: limited() })
+    const responses = await Promise.all(Array.from({ length: 20 }, () => token(wrong())))
+    expect(responses.filter((r) => r.status === 400)).toHaveLength(3)
+    expect(responses.filter((r) => r.status === 429)).toHaveLength(17)
+  })
+
+  it('bounds guesses across usernames from one remote address', async () => {
+    const { token } = await setupOn(openStore, { throttle: limited() })
+    for (let i = 0; i < 5; i++) expect((await token(wrong(`user${i}`), undefined, '192.0.2.1')).status).toBe(400)
+    expect((await token(LOGIN, undefined, '192.0.2.1')).status).toBe(429)
+    expect((await token(LOGIN, undefined, '198.51.100.2')).status).toBe(200)
+  })
+
+  it('does not throttle with throttle: false', async () => {
+    const { token } = await setupOn(openStore, { throttle: false })
+    for (let i = 0; i < 12; i++) expect((await token(wrong())).status).toBe(400)
+    expect((await token(LOGIN)).status).toBe(200)
+  })
+})
+
+describe('the password grant over HTTP with oauth4webapi (RFC 6749 §4.3): the throttled answer', () => {
+  it('an unmodified client gets tokens, then invalid_grant, then 429 with Retry-After', async () => {
+    const http = createServer()
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
+    onTestFinished(() => new Promise<void>((resolve) => http.close(() => resolve())))
+    const issuer = `http://127.0.0.1:${(http.address() as AddressInfo).port}`
+    const store = await openTempSqliteStore()
+    const server = new AuthorizationServer({ issuer, store, clock: () => Date.UTC(2025, 0, 1), throttle: memoryThrottle({ limit: 2 }) })
+    server.registerGrant(PasswordGrant)
+    await store.saveClient((await createClient({ clientId: 'app', clientSecret: 'app-secret', secretHash: 'sha256', grantTypes: ['password'] })).client)
+    const handler = createHttpHandler(server)
+    http.on('request', (req, res) => {
+      const url = new URL(req.url ?? '/', issuer)
+      void handler
+        .handle({ method: req.method ?? 'GET', path: url.pathname, query: url.search.slice(1), url: req.url ?? '/', headers: req.headers, body: nodeBodySource(req), remoteAddress: req.socket.remoteAddress })
+        .then((outcome) => {
+          if (outcome.kind === 'handled') return
+          res.writeHead(outcome.status, outcome.headers)
+          res.end(outcome.kind === 'json' || outcome.kind === 'html' ? outcome.body : undefined)
+        })
+    })
+    const insecure = { [oauth.allowInsecureRequests]: true } as const
+    const as = await oauth.processDiscoveryResponse(new URL(issuer), await oauth.discoveryRequest(new URL(issuer), { ...insecure, algorithm: 'oauth2' }))
+    const client: oauth.Client = { client_id: 'app' }
+    const login = async (password: string) => {
+      const response = await oauth.genericTokenEndpointRequest(as, client, oauth.ClientSecretBasic('app-secret'), 'password', { username: 'alice', password }, insecure)
+      try {
+        const tokens = await oauth.processGenericTokenEndpointResponse(as, client, response)
+        return { status: 200, tokenType: tokens.token_type }
+      } catch (error) {
+        if (!(error instanceof oauth.ResponseBodyError)) throw error
+        return { status: error.status, error: error.error, retryAfter: error.response.headers.get('retry-after') }
+      }
+    }
+    expect(await login('correct horse')).toEqual({ status: 200, tokenType: 'bearer' })
+    expect(await login('wrong')).toEqual({ status: 400, error: 'invalid_grant', retryAfter: null })
+    expect(await login('wrong')).toEqual({ status: 400, error: 'invalid_grant', retryAfter: null })
+    expect(await login('correct horse')).toEqual({ status: 429, error: 'invalid_grant', retryAfter: '600' })
   })
 })

@@ -13,6 +13,9 @@ import { BaseGrant, OAuthError, configError, type AuthorizationServer, type Clie
  *   default; widen it in a subclass)
  * - a refresh token is issued when {@link BaseGrant.includeRefreshToken} says
  *   so (the client may use `refresh_token` and a grant for it is registered)
+ * - failed logins are throttled by the server's `throttle` option, per
+ *   username and per remote address: over the limit, 429 `invalid_grant`
+ *   with `Retry-After` before the password is checked
  *
  * @deprecated RFC 9700 §2.4: "The resource owner password credentials grant
  * MUST NOT be used." It is offered for migrating legacy clients only; prefer
@@ -64,7 +67,8 @@ export abstract class ResourceOwnerPasswordCredentialsGrant extends BaseGrant {
   /**
    * Validates the request (RFC 6749 §4.3.2): authenticates the client, which
    * must be allowed the `password` grant, requires `username` and `password`,
-   * resolves `scope` against the client, then checks the credentials.
+   * resolves `scope` against the client, then checks the credentials
+   * (throttled: see the class comment).
    */
   override async validateTokenRequest(): Promise<void> {
     // RFC 6749 §4.3.2: "require client authentication for confidential clients".
@@ -73,10 +77,16 @@ export abstract class ResourceOwnerPasswordCredentialsGrant extends BaseGrant {
     const password = this.requireParam('password')
     // Scope first: it is cheap and must not cost a password verification when it fails.
     this.scopes = this.resolveScopes(this.param('scope'), client)
-    const user = await this.authenticateUser(username, password)
-    // RFC 6749 §5.2: invalid_grant — "The provided authorization grant (e.g., […] resource owner credentials) […] is invalid".
-    if (user === null) throw new OAuthError('invalid_grant', 'the resource owner credentials are invalid')
-    this.user = user
+    // RFC 6819 §4.4.3.6 / §5.1.4.2.3: failures are throttled per username (case-folded, so
+    // that "Alice" and "alice" share a count) and per remote address; known and unknown
+    // usernames alike, so a throttled answer (429) tells nothing about which exist.
+    this.user = await this.server.throttleAttempt(this.request, `user:${username.toLowerCase()}`, 'invalid_grant', async () => {
+      const user = await this.authenticateUser(username, password)
+      // RFC 6749 §5.2: invalid_grant — "The provided authorization grant (e.g., […] resource owner credentials) […] is invalid".
+      if (user === null) throw new OAuthError('invalid_grant', 'the resource owner credentials are invalid')
+      return user
+      // Strict: a password is a person's choice, guessed at one username; each try is counted before it is checked.
+    }, { strict: true })
     await this.runHook('afterValidateTokenRequest', { grant: this, client })
   }
 

@@ -1,17 +1,23 @@
 import type { RequestListener } from 'node:http'
 import express, { type NextFunction, type Request, type Response } from 'express'
 import { oauthRouter, requireToken, type TokenState } from '@grantkit/adapter-express'
+import { nodeBodySource } from '@grantkit/core'
 import type { DemoApp } from '../app.js'
 import { isConsentPage, readCookie, type PageRequest } from '../consent-page.js'
-import { NOT_SERVED, notFound, isEncrypted, logLine, missingHost, onAnswer, pageAnswer, requestPath, writeAnswer } from '../demo-http.js'
+import type { DevicePageRequest } from '../device-page.js'
+import { NOT_SERVED, notFound, isEncrypted, logLine, missingHost, onAnswer, pageAnswer, requestPath, requestQuery, writeAnswer } from '../demo-http.js'
 
 function pageRequest(req: Request): PageRequest {
   return { method: req.method, cookie: (name) => readCookie(req.headers.cookie, name), secure: isEncrypted(req) }
 }
 
+function devicePageRequest(req: Request): DevicePageRequest {
+  return { ...pageRequest(req), query: requestQuery(req.originalUrl), headers: req.headers, body: nodeBodySource(req), remoteAddress: req.socket.remoteAddress }
+}
+
 /** The demo on Express 5 with `@grantkit/adapter-express`. */
 export function expressListener(demo: DemoApp): RequestListener {
-  const { server, consent, me, route, log, logError, requestTimeout } = demo
+  const { server, consent, me, device, route, log, logError, requestTimeout } = demo
   const app = express()
   // Nothing of Express's own on the wire: no X-Powered-By, no ETag.
   app.disable('x-powered-by')
@@ -61,6 +67,8 @@ export function expressListener(demo: DemoApp): RequestListener {
         return guard(req, res, () => {
           void me.get((res.locals as { oauth: TokenState }).oauth).then((answer) => writeAnswer(res, answer))
         })
+      case 'device':
+        return void device(devicePageRequest(req)).then((answer) => writeAnswer(res, answer))
       case 'oauth':
       case 'unserved':
         return writeAnswer(res, NOT_SERVED)

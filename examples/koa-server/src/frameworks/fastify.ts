@@ -1,9 +1,10 @@
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { oauthPlugin, requireToken } from '@grantkit/adapter-fastify'
-import { createHttpHandler, type HttpOutcome } from '@grantkit/core'
+import { createHttpHandler, nodeBodySource, type HttpOutcome } from '@grantkit/core'
 import type { DemoApp, DemoListener } from '../app.js'
 import { isConsentPage, readCookie, type PageRequest } from '../consent-page.js'
-import { NOT_SERVED, SERVER_ERROR, isEncrypted, logLine, missingHost, onAnswer, notFound, pageAnswer, requestPath, type Answer } from '../demo-http.js'
+import type { DevicePageRequest } from '../device-page.js'
+import { NOT_SERVED, SERVER_ERROR, isEncrypted, logLine, missingHost, onAnswer, notFound, pageAnswer, requestPath, requestQuery, type Answer } from '../demo-http.js'
 
 /** Sends one of the demo's own answers; Fastify writes the Content-Length (none for no body to HEAD, and for 204). */
 function send(reply: FastifyReply, { status, headers, body }: Answer): FastifyReply {
@@ -25,9 +26,14 @@ function pageRequest(request: FastifyRequest): PageRequest {
   return { method: request.method, cookie: (name) => readCookie(request.headers.cookie, name), secure: isEncrypted(request.raw) }
 }
 
+/** The demo's own routes parse no body (see the content-type parser below): the stream is still unread. */
+function devicePageRequest(request: FastifyRequest): DevicePageRequest {
+  return { ...pageRequest(request), query: requestQuery(request.url), headers: request.headers, body: nodeBodySource(request.raw), remoteAddress: request.raw.socket.remoteAddress }
+}
+
 /** The demo on Fastify 5 with `@grantkit/adapter-fastify`, routed by the `http.Server` main.ts owns (`fastify.routing`). */
 export function fastifyListener(demo: DemoApp): DemoListener {
-  const { server, consent, me, route, log, logError, requestTimeout } = demo
+  const { server, consent, me, device, route, log, logError, requestTimeout } = demo
   // Everything the plugin does not serve: /api/me and unknown paths, matched as the Koa app matches them.
   const guard = requireToken(server, { scope: 'profile', user: true, onError: (error) => logError(error), ...(requestTimeout === undefined ? {} : { timeout: requestTimeout }) })
   // The plugin routes GET, HEAD, POST, OPTIONS, PUT, DELETE and PATCH; a request to one of its paths with
@@ -43,6 +49,8 @@ export function fastifyListener(demo: DemoApp): DemoListener {
         if (reply.sent || request.oauth === undefined) return reply
         return send(reply, await me.get(request.oauth))
       }
+      case 'device':
+        return send(reply, await device(devicePageRequest(request)))
       case 'oauth': {
         // The method is refused before the query or the body would be read.
         const outcome = await otherMethods.handle({ method: request.method, path: requestPath(request.url), query: '', url: request.url, headers: request.headers, body: { kind: 'none' } })

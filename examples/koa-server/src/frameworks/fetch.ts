@@ -1,9 +1,11 @@
 import type { RequestListener } from 'node:http'
 import { oauthHandler, requireToken } from '@grantkit/adapter-fetch'
+import { bodyTooLarge, type BodySource } from '@grantkit/core'
 import type { DemoApp } from '../app.js'
 import { isConsentPage, readCookie, type PageRequest } from '../consent-page.js'
+import type { DevicePageRequest } from '../device-page.js'
 import { logLine, missingHost, notFound, onAnswer, pageAnswer, requestPath, writeAnswer, type Answer } from '../demo-http.js'
-import { nodeListener, type FetchHandler } from './node-fetch.js'
+import { nodeListener, type ConnectionInfo, type FetchHandler } from './node-fetch.js'
 
 function toResponse({ status, headers, body }: Answer): Response {
   return new Response(body, { status, headers: headers.map(([name, value]) => [name, value]) })
@@ -13,9 +15,38 @@ function pageRequest(request: Request): PageRequest {
   return { method: request.method, cookie: (name) => readCookie(request.headers.get('cookie') ?? undefined, name), secure: new URL(request.url).protocol === 'https:' }
 }
 
+/** A `Request` body as core reads it: at most `limit` bytes, else `bodyTooLarge` (the rest is cancelled). */
+function bodySource(request: Request): BodySource {
+  const body = request.body
+  if (body === null) return { kind: 'none' }
+  const read = async (limit: number): Promise<Uint8Array> => {
+    const chunks: Uint8Array[] = []
+    let size = 0
+    const reader = body.getReader()
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      size += value.byteLength
+      if (size > limit) {
+        await reader.cancel()
+        throw bodyTooLarge(limit)
+      }
+      chunks.push(value)
+    }
+    return Buffer.concat(chunks)
+  }
+  return { kind: 'bytes', present: true, read, discard: () => void body.cancel().catch(() => {}) }
+}
+
+function devicePageRequest(request: Request, info: ConnectionInfo): DevicePageRequest {
+  const headers: Record<string, string> = {}
+  request.headers.forEach((value, name) => (headers[name] = value))
+  return { ...pageRequest(request), query: new URL(request.url).search.slice(1), headers, body: bodySource(request), remoteAddress: info.remoteAddress }
+}
+
 /** The demo as a Web-standard handler (`Request` → `Response`) with `@grantkit/adapter-fetch`. */
 export function fetchApp(demo: DemoApp): FetchHandler {
-  const { server, consent, me, route, logError, requestTimeout } = demo
+  const { server, consent, me, device, route, logError, requestTimeout } = demo
   const oauth = oauthHandler(server, {
     async authorize(request, interaction) {
       const answer = await consent(pageRequest(request), interaction)
@@ -27,17 +58,19 @@ export function fetchApp(demo: DemoApp): FetchHandler {
   })
   // RFC 6750 §3.1: a token without `profile`, or without a user behind it, gets 403 insufficient_scope.
   const guard = requireToken(server, { scope: 'profile', user: true, onError: (error) => logError(error), ...(requestTimeout === undefined ? {} : { timeout: requestTimeout }) })
-  return async (request) => {
+  return async (request, info) => {
     switch (route(new URL(request.url).pathname)) {
       // 'unserved' (another case, a trailing slash): the handler answers it as a path it does not serve.
       case 'oauth':
       case 'unserved':
-        return oauth(request)
+        return oauth(request, info)
       case 'me': {
         if (request.method !== 'GET' && request.method !== 'HEAD') return toResponse(me.other(request.method))
         const auth = await guard(request)
         return auth.ok ? toResponse(await me.get(auth.token)) : auth.response
       }
+      case 'device':
+        return toResponse(await device(devicePageRequest(request, info)))
       case 'none':
         return toResponse(notFound(request.method))
     }

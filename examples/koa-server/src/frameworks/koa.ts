@@ -2,8 +2,10 @@ import type { RequestListener } from 'node:http'
 import Koa, { type Context } from 'koa'
 import { Router } from '@koa/router'
 import { oauthRouter, requireToken, type TokenState } from '@grantkit/adapter-koa'
+import { nodeBodySource } from '@grantkit/core'
 import type { DemoApp } from '../app.js'
 import { isConsentPage, readCookie, type PageRequest } from '../consent-page.js'
+import type { DevicePageRequest } from '../device-page.js'
 import { ME_PATH, errorLine, isEncrypted, logLine, missingHost, pageAnswer, type Answer } from '../demo-http.js'
 
 /** Writes one of the demo's own answers on a Koa context. */
@@ -21,9 +23,13 @@ function pageRequest(ctx: Context): PageRequest {
   return { method: ctx.method, cookie: (name) => readCookie(ctx.headers.cookie, name), secure: isEncrypted(ctx.req) }
 }
 
+function devicePageRequest(ctx: Context): DevicePageRequest {
+  return { ...pageRequest(ctx), query: ctx.querystring, headers: ctx.headers, body: nodeBodySource(ctx.req), remoteAddress: ctx.req.socket.remoteAddress }
+}
+
 /** The demo on Koa 3 with `@grantkit/adapter-koa`. */
 export function koaListener(demo: DemoApp): RequestListener {
-  const { server, consent, me, log, logError, requestTimeout } = demo
+  const { server, consent, me, device, devicePath, log, logError, requestTimeout } = demo
   const app = new Koa()
   // Koa's default error log prints stacks; the adapter already answers and reports every error.
   app.silent = true
@@ -66,6 +72,8 @@ export function koaListener(demo: DemoApp): RequestListener {
   api.get(ME_PATH, guard, async (ctx) => write(ctx, await me.get(ctx.state['oauth'] as TokenState)))
   // Any other method: 405 with an RFC body (not the router's 501 for methods it does not know, e.g. TRACE).
   api.all(ME_PATH, (ctx) => write(ctx, me.other(ctx.method)))
+  // RFC 8628 §3.3: the device verification page, every method (it answers 405 itself).
+  api.all(devicePath, async (ctx) => write(ctx, await device(devicePageRequest(ctx))))
   app.use(api.routes())
   return app.callback()
 }

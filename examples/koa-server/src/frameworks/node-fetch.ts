@@ -1,8 +1,14 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import { SERVER_ERROR, contentLength, isBodyless, isEncrypted, jsonAnswer, notFound, requestPath, writeAnswer, type Answer } from '../demo-http.js'
 
+/** What a `Request` does not carry about its connection (as Deno's and Bun's `serve` pass it beside the request). */
+export interface ConnectionInfo {
+  /** The client's IP address. */
+  readonly remoteAddress: string | undefined
+}
+
 /** A Web-standard handler: `Request` in, `Response` out. */
-export type FetchHandler = (request: Request) => Promise<Response>
+export type FetchHandler = (request: Request, info: ConnectionInfo) => Promise<Response>
 
 /** Methods Node's server accepts and the Fetch standard refuses to put in a `Request` (CONNECT never reaches a request listener). */
 const FORBIDDEN_METHODS = new Set(['TRACE', 'TRACK'])
@@ -144,7 +150,7 @@ export function nodeListener(handler: FetchHandler, onError: (error: unknown) =>
     const serve = async () => {
       const request = toRequest(req)
       if (!(request instanceof Request)) return writeAnswer(res, request)
-      await writeResponse(res, await handler(request))
+      await writeResponse(res, await handler(request, { remoteAddress: req.socket.remoteAddress }))
     }
     serve().catch((error: unknown) => {
       onError(error)

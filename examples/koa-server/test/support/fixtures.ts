@@ -9,6 +9,14 @@ export const CONFIDENTIAL = { client_id: 'confidential-app', client_secret: 'con
 export const POST_CLIENT = { client_id: 'post-app', client_secret: 'post-app-secret' }
 export const PUBLIC_CLIENT = { client_id: 'public-app' }
 export const JWT_CLIENT = { client_id: 'jwt-app', client_secret: 'jwt-app-secret' }
+/** A public device app (RFC 8628). */
+export const DEVICE_CLIENT = { client_id: 'tv-app' }
+/** A confidential service that exchanges tokens (RFC 8693). */
+export const EXCHANGE_CLIENT = { client_id: 'orders-service', client_secret: 'orders-service-secret' }
+
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
+export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
 
 /** A seed (docs/demo-server.md format) exercising every grant and auth method. */
 export function seed(options: { callback?: string; jwks?: unknown } = {}) {
@@ -40,6 +48,19 @@ export function seed(options: { callback?: string; jwks?: unknown } = {}) {
         response_types: ['code', 'token'],
         scope: 'profile read',
         token_endpoint_auth_method: 'none',
+      },
+      {
+        ...DEVICE_CLIENT,
+        client_name: 'Living-room <TV>',
+        grant_types: [DEVICE_CODE_GRANT, 'refresh_token'],
+        scope: 'profile read',
+        token_endpoint_auth_method: 'none',
+      },
+      {
+        ...EXCHANGE_CLIENT,
+        grant_types: ['client_credentials', 'password', TOKEN_EXCHANGE_GRANT],
+        scope: 'profile read',
+        token_endpoint_auth_method: 'client_secret_basic',
       },
       ...(options.jwks === undefined
         ? []

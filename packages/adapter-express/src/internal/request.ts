@@ -47,5 +47,6 @@ export function toHttpRequest(req: Request, serves: (path: string) => boolean): 
   const url = req.originalUrl
   const { path, query } = splitUrl(url)
   if (!serves(path)) return undefined
-  return { method: req.method, path, query, url, headers: req.headers, body: bodyOf(req) }
+  // req.ip: the socket's address, or the forwarded one under the app's `trust proxy` setting.
+  return { method: req.method, path, query, url, headers: req.headers, body: bodyOf(req), remoteAddress: req.ip }
 }

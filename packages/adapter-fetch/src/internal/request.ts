@@ -59,6 +59,6 @@ export function target(request: Request): { readonly path: string; readonly quer
 }
 
 /** A Fetch `Request` as core's {@link HttpRequest}. */
-export function toHttpRequest(request: Request): HttpRequest {
-  return { method: request.method, ...target(request), headers: headersOf(request), body: bodyOf(request) }
+export function toHttpRequest(request: Request, remoteAddress?: string): HttpRequest {
+  return { method: request.method, ...target(request), headers: headersOf(request), body: bodyOf(request), ...(remoteAddress === undefined ? {} : { remoteAddress }) }
 }

@@ -57,9 +57,9 @@ export async function writeResponse(response: Response, res: ServerResponse, met
 }
 
 /** Serves a Fetch handler with `node:http` on an ephemeral port of 127.0.0.1. */
-export async function serveFetch(handler: (request: Request) => Promise<Response>): Promise<{ url: string; close(): Promise<void> }> {
+export async function serveFetch(handler: (request: Request, context: { remoteAddress?: string }) => Promise<Response>): Promise<{ url: string; close(): Promise<void> }> {
   const http = createServer((req, res) => {
-    handler(toRequest(req))
+    handler(toRequest(req), req.socket.remoteAddress === undefined ? {} : { remoteAddress: req.socket.remoteAddress })
       .then((response) => writeResponse(response, res, req.method ?? 'GET'))
       .catch(() => {
         res.statusCode = 500

@@ -1,5 +1,5 @@
 import { afterEach, vi, type Mock } from 'vitest'
-import type { AuthorizationServer, MemoryStore, TokenStrategy } from '@grantkit/core'
+import type { AuthorizationServer, MemoryStore, Throttle, TokenStrategy } from '@grantkit/core'
 import type { AdapterHarness, HarnessAuthorizeHook, HarnessOAuthOptions, HarnessResourceOptions, PreBodyParser } from '../harness.js'
 import { testServer } from '../fixtures.js'
 
@@ -14,6 +14,8 @@ export interface StartOptions {
   readonly tokenStrategy?: TokenStrategy
   /** Register revocation and introspection (default true). */
   readonly endpoints?: boolean
+  /** The server's `throttle` of failed credentials; default core's. */
+  readonly throttle?: Throttle | false
 }
 
 /** A started adapter and the spies the checks assert on. */
@@ -68,6 +70,7 @@ export function suiteContext(harness: AdapterHarness, timeout: number): SuiteCon
       const { server, store } = await testServer({
         issuer: options.issuer,
         tokenStrategy: options.tokenStrategy,
+        throttle: options.throttle,
         endpoints: options.endpoints ?? true,
         tokens: true,
         onError: serverOnError,

@@ -1,3 +1,4 @@
+import { memoryThrottle } from '@grantkit/core'
 import { describe, expect, it } from 'vitest'
 import type { SuiteContext } from '../context.js'
 import { CLIENT_FORM, CLIENT_ID, FORM, basicAuth } from '../../fixtures.js'
@@ -47,6 +48,18 @@ export function tokenEndpointChecks(ctx: SuiteContext): void {
       expect(res.headers.get('www-authenticate')).toMatch(/^Basic /)
       expect(res.headers.get('cache-control')).toBe('no-store')
       expect(await res.json()).toMatchObject({ error: 'invalid_client' })
+    })
+
+    it('hands the server the client\'s address, so failed credentials are also throttled per address (RFC 6819 §5.1.4.2.3)', async () => {
+      const { url } = await ctx.start({ throttle: memoryThrottle({ limit: 100, ipLimit: 2 }) })
+      const fail = (id: string) => fetch(`${url}/token`, { method: 'POST', headers: { ...FORM, authorization: basicAuth(id, 'wrong') }, body: 'grant_type=client_credentials' })
+      // Two different client ids from one address: the address's limit, not a client's.
+      expect((await fail('one')).status).toBe(401)
+      expect((await fail('two')).status).toBe(401)
+      const third = await fail(CLIENT_ID)
+      expect(third.status).toBe(429)
+      expect(third.headers.get('retry-after')).toMatch(/^[1-9][0-9]*$/)
+      expect(await third.json()).toMatchObject({ error: 'invalid_client' })
     })
 
     it.each([

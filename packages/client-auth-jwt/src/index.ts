@@ -1,0 +1,8 @@
+export { PRIVATE_KEY_JWT_ALGORITHMS, privateKeyJwt } from './private-key-jwt.js'
+export type { PrivateKeyJwtOptions } from './private-key-jwt.js'
+export { CLIENT_SECRET_JWT_ALGORITHMS, clientSecretJwt } from './client-secret-jwt.js'
+export type { ClientSecretJwtOptions } from './client-secret-jwt.js'
+export { SEALED_SECRET_METADATA, sealedClientSecrets } from './sealed-secrets.js'
+export type { SealedClientSecrets } from './sealed-secrets.js'
+export { JWT_BEARER_ASSERTION_TYPE } from './internal/assertion.js'
+export type { AssertionOptions } from './internal/assertion.js'
