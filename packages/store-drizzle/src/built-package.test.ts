@@ -58,6 +58,37 @@ describe('the built package', () => {
     expect((await run(dist('cli.js'), ['--store', store, 'list'])).stdout).toBe('bin\t-\tclient_secret_basic\tclient_credentials\t-\t-\n')
   })
 
+  it('opens one new file from 4 threads at once: every one migrates or finds the migrations done, none fails', async () => {
+    const file = join(tmp.dir, `race-${generateToken(6)}.sqlite`)
+    const gate = new Int32Array(new SharedArrayBuffer(4))
+    const workers = Array.from(
+      { length: 4 },
+      () =>
+        new Worker(
+          `const { workerData, parentPort } = require('node:worker_threads')
+          const { openSqlite } = require('node:module').createRequire(workerData.entry)(workerData.entry)
+          parentPort.postMessage('ready')
+          Atomics.wait(workerData.gate, 0, 0)
+          openSqlite(workerData.file).then(
+            (db) => {
+              const n = db.$client.prepare('SELECT count(*) AS n FROM __grantkit_migrations').get().n
+              db.$client.close()
+              parentPort.postMessage({ ok: true, n })
+            },
+            (error) => parentPort.postMessage({ ok: false, code: error.code, name: error.name }),
+          )`,
+          { eval: true, workerData: { entry: dist('index.cjs'), file, gate } },
+        ),
+    )
+    const results = workers.map((w) => new Promise<unknown>((resolve, reject) => (w.on('message', (m) => m !== 'ready' && resolve(m)), w.on('error', reject))))
+    await Promise.all(workers.map((w) => new Promise((resolve) => w.once('message', resolve))))
+    Atomics.store(gate, 0, 1)
+    Atomics.notify(gate, 0)
+    const outcomes = (await Promise.all(results)) as Array<{ ok: boolean; n?: number }>
+    expect(outcomes.map((o) => o.ok)).toEqual([true, true, true, true])
+    expect(new Set(outcomes.map((o) => o.n)).size).toBe(1)
+  })
+
   it('lets exactly one of 4 threads, each with its own connection to one WAL file, consume each code (RFC 6749 §4.1.2)', async () => {
     const file = join(tmp.dir, 'threads.sqlite')
     const codes = Array.from({ length: 20 }, () => hashToken(generateToken()))

@@ -55,16 +55,38 @@ async function currentSchema(db: NodePgDatabase<any>): Promise<string> {
   return schema
 }
 
+/** A node-postgres `Pool` or `Client`, as `db.$client` holds it. */
+interface PgQueryable {
+  query(text: string, values?: unknown[]): Promise<unknown>
+  connect?: () => Promise<PgQueryable & { release(): void }>
+}
+
 /**
  * Creates or updates the grantkit tables (default `grantkit_` prefix) in the
  * first schema of the `search_path` of a node-postgres database, with the
- * migrations shipped in this package, in one transaction.
+ * migrations shipped in this package, in one transaction. Several processes
+ * may start at once: the migration runs under a PostgreSQL advisory lock
+ * named after the schema and migrations table, on one connection, so the
+ * others wait and then find it done.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function migratePg(db: NodePgDatabase<any>, options: MigratePgOptions = {}): Promise<void> {
-  await migrateNodePg(db, {
-    migrationsFolder: options.migrationsFolder ?? migrationsFolder('pg'),
-    migrationsTable: options.migrationsTable ?? MIGRATIONS_TABLE,
-    migrationsSchema: options.migrationsSchema ?? (await currentSchema(db)),
-  })
+  const schema = options.migrationsSchema ?? (await currentSchema(db))
+  const table = options.migrationsTable ?? MIGRATIONS_TABLE
+  const client = (db as unknown as { $client: PgQueryable }).$client
+  const pooled = typeof client.connect === 'function' && 'totalCount' in client
+  const connection = pooled ? await (client.connect as () => Promise<PgQueryable & { release(): void }>)() : client
+  const lockName = `grantkit:${schema}.${table}`
+  try {
+    await connection.query('SELECT pg_advisory_lock(hashtext($1))', [lockName])
+    try {
+      const { drizzle } = await import('drizzle-orm/node-postgres')
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      await migrateNodePg(drizzle({ client: connection as any }), { migrationsFolder: options.migrationsFolder ?? migrationsFolder('pg'), migrationsTable: table, migrationsSchema: schema })
+    } finally {
+      await connection.query('SELECT pg_advisory_unlock(hashtext($1))', [lockName])
+    }
+  } finally {
+    if (pooled) (connection as unknown as { release(): void }).release()
+  }
 }

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { getTableName } from 'drizzle-orm'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -34,6 +34,15 @@ describe('openSqlite', () => {
     expect($client.pragma('busy_timeout', { simple: true })).toBe(50)
     expect($client.pragma('synchronous', { simple: true })).toBe(1)
     expect($client.pragma('foreign_keys', { simple: true })).toBe(1)
+  })
+
+  it('creates the database, its WAL and shared-memory files readable by the owner only (0600)', async () => {
+    const tmp = tempDir()
+    cleanups.push(tmp.remove)
+    const file = join(tmp.dir, 'grantkit.sqlite')
+    const db = await open(file)
+    db.$client.exec("INSERT INTO grantkit_replay_keys (key, expires_at) VALUES ('k', 0)")
+    for (const path of [file, `${file}-wal`, `${file}-shm`]) expect(statSync(path).mode & 0o777, path).toBe(0o600)
   })
 
   it('runs the shipped migrations once, recording them in their own table', async () => {

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
 import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
@@ -47,7 +47,12 @@ export interface OpenSqliteOptions extends MigrateOptions {
 export async function openSqlite(file: string, options: OpenSqliteOptions = {}): Promise<SqliteDatabase> {
   const [{ default: Database }, { drizzle }] = await Promise.all([import('better-sqlite3'), import('drizzle-orm/better-sqlite3')])
   const inMemory = file === ':memory:' || file === ''
-  if (!inMemory) mkdirSync(dirname(file), { recursive: true })
+  if (!inMemory) {
+    mkdirSync(dirname(file), { recursive: true })
+    // Owner-only from the first byte: SQLite gives the -wal and -shm files
+    // the database file's permissions, so they are 0600 too.
+    if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600))
+  }
   const client = new Database(file)
   try {
     client.pragma('journal_mode = WAL')
@@ -55,11 +60,35 @@ export async function openSqlite(file: string, options: OpenSqliteOptions = {}):
     client.pragma('synchronous = NORMAL')
     client.pragma('foreign_keys = ON')
     const db = drizzle({ client })
-    if (options.migrate !== false) migrateSqlite(db, options)
+    if (options.migrate !== false) migrateOnce(db, options, options.busyTimeout ?? 5000)
     client.pragma(`busy_timeout = ${Math.trunc(options.requestBusyTimeout ?? 50)}`)
     return db
   } catch (error) {
     client.close()
     throw error
+  }
+}
+
+/**
+ * Runs the migrations, again while they fail with `SQLITE_BUSY`: processes
+ * started at once on a new file race for the first write, and SQLite answers
+ * the loser's upgrade from reader to writer with `SQLITE_BUSY_SNAPSHOT`
+ * without waiting. The failed attempt rolled back; the next one finds the
+ * winner's migrations recorded and applies nothing twice. Synchronous like
+ * the driver: it runs once, before the server serves anything.
+ */
+function migrateOnce(db: SqliteDatabase, options: MigrateOptions, budget: number): void {
+  const start = Date.now()
+  const pause = new Int32Array(new SharedArrayBuffer(4))
+  for (;;) {
+    try {
+      migrateSqlite(db, options)
+      return
+    } catch (error) {
+      const code = (error as { code?: unknown } | null)?.code
+      const busy = typeof code === 'string' && code.startsWith('SQLITE_BUSY')
+      if (!busy || Date.now() - start > budget) throw error
+      Atomics.wait(pause, 0, 0, 20 + Math.floor(Math.random() * 30))
+    }
   }
 }

@@ -1,7 +1,10 @@
 import { generateToken, hashToken } from '@grantkit/core'
 import { runStoreContractSuite } from '@grantkit/store-test-suite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { connectPostgres } from './connect-postgres.js'
+import { migrationsFolder } from './migrate.js'
 import { pgHarness, pgSkipReason } from './internal/testing.js'
 
 runStoreContractSuite('drizzle PostgreSQL (node-postgres pool, own schema)', () => pgHarness(), { skip: pgSkipReason })
@@ -82,6 +85,29 @@ describePg('pgStore through a pool of several connections (RFC 6749 §4.1.2, RFC
     )
     expect(rows[0]).toEqual({ iso: '2031-02-03T04:05:06.789', type: 'timestamp with time zone' })
   })
+  it('migrates one new schema from 6 processes starting at once: the advisory lock lets one migrate and the others find it done', async () => {
+    const { default: pg } = await import('pg')
+    const url = process.env['DATABASE_URL'] as string
+    const schema = `grantkit_race_${generateToken(6).replace(/[^a-zA-Z0-9]/g, '').toLowerCase()}`
+    const admin = new pg.Client({ connectionString: url })
+    await admin.connect()
+    await admin.query(`CREATE SCHEMA "${schema}"`)
+    try {
+      // Each "process" has its own pool, as separate processes would.
+      const connections = await Promise.all(Array.from({ length: 6 }, () => connectPostgres(url, { pool: { max: 2, options: `-c search_path=${schema}` } })))
+      await Promise.all(connections.map((c) => c.close()))
+      const { rows } = await admin.query(`SELECT count(*)::int AS n FROM "${schema}".__grantkit_migrations`)
+      const shipped = (await admin.query(`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = $1 AND table_name LIKE 'grantkit_%'`, [schema])).rows
+      expect(shipped[0].n).toBe(6)
+      // One row per shipped migration, never one per process.
+      const journal = JSON.parse(readFileSync(join(migrationsFolder('pg'), 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] }
+      expect(rows[0].n).toBe(journal.entries.length)
+    } finally {
+      await admin.query(`DROP SCHEMA "${schema}" CASCADE`)
+      await admin.end()
+    }
+  })
+
   it('bounds every statement by default (statement_timeout 5 s, pool wait 3 s), and takes the options', async () => {
     const defaults = await connectPostgres(process.env['DATABASE_URL'] as string, { migrate: false })
     try {
