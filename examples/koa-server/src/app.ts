@@ -5,6 +5,7 @@ import { authenticateStoreUser } from '@grantkit/grant-password'
 import { DEVICE_VERIFICATION_PATH } from './authorization-server.js'
 import type { Adapter } from './config.js'
 import { consentStep, type ConsentStep } from './consent-page.js'
+import { findSessionUser } from './openid.js'
 import { deviceStep, type DeviceStep } from './device-page.js'
 import { demoRoutes, errorLine, type DemoRoute } from './demo-http.js'
 import { meResource, type MeResource } from './protected-resource.js'
@@ -55,7 +56,7 @@ function demoApp({ server, store, csrfKey, log, requestTimeout }: AppOptions): D
   const timeout = requestTimeout ?? DEFAULT_TIMEOUT
   return {
     server,
-    consent: consentStep({ authenticate, csrfKey, cookiePath: base + server.options.endpoints.authorization }),
+    consent: consentStep({ authenticate, findUser: findSessionUser(store), csrfKey, cookiePath: base + server.options.endpoints.authorization }),
     me: meResource({ store, issuer: server.issuer, timeout, onError: logError }),
     // RFC 8628 §5.1: the package's limiter, 5 wrong user codes per minute per key (the client's address).
     device: deviceStep({ verification: deviceVerification(server), authenticate, csrfKey, path: devicePath, timeout, onError: logError }),

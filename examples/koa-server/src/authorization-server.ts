@@ -1,4 +1,4 @@
-import { AuthorizationServer, IntrospectionEndpoint, RevocationEndpoint, memoryThrottle, type Client, type FullStore, type GrantUser, type SecurityEvent } from '@grantkit/core'
+import { AuthorizationServer, memoryThrottle, type Client, type FullStore, type GrantUser, type SecurityEvent } from '@grantkit/core'
 import { CodeChallenge } from '@grantkit/ext-pkce'
 import { AuthorizationCodeGrant } from '@grantkit/grant-authorization-code'
 import { ClientCredentialsGrant } from '@grantkit/grant-client-credentials'
@@ -8,15 +8,19 @@ import { JWTBearerGrant } from '@grantkit/grant-jwt-bearer'
 import { ResourceOwnerPasswordCredentialsGrant, authenticateStoreUser } from '@grantkit/grant-password'
 import { RefreshTokenGrant } from '@grantkit/grant-refresh-token'
 import { TokenExchangeGrant, type TokenExchangeContext } from '@grantkit/grant-token-exchange'
+import type { OpenIDKeySet } from '@grantkit/openid'
+import { installOpenID, registerOpenIDFlows, type UserClaims } from './openid.js'
+// high-security (issue 14): JWT client authentication, PAR, DPoP.
+import { CONFIDENTIAL_AUTH_METHODS, DemoIntrospectionEndpoint, DemoRevocationEndpoint, HIGH_SECURITY_AUTH_METHODS, registerHighSecurity } from './high-security.js'
 
 /** Every client authentication method: the client's registered method decides (docs/demo-server.md). */
-const ALL_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none'] as const
+const ALL_AUTH_METHODS = HIGH_SECURITY_AUTH_METHODS // high-security: basic, post, private_key_jwt, client_secret_jwt, none
 
 /** The device verification page (RFC 8628 §3.3 `verification_uri`), under the issuer's path. */
 export const DEVICE_VERIFICATION_PATH = '/device'
 
 /** The scopes advertised when the store's clients name none. */
-export const DEFAULT_SCOPES = ['profile', 'email', 'read', 'write']
+export const DEFAULT_SCOPES = ['openid', 'profile', 'email', 'read', 'write']
 
 /** Options of {@link createAuthorizationServer}. */
 export interface DemoServerOptions {
@@ -27,6 +31,14 @@ export interface DemoServerOptions {
   deviceCodeTtl?: number | undefined
   /** `OAUTH_THROTTLE=on`: core's default throttle of failed credentials; off otherwise. */
   throttle?: boolean | undefined
+  /** `OAUTH_ALLOW_INSECURE_FETCH=1`: a client's `jwks_uri` may be an `http` loopback URL (test suites). */
+  allowInsecureFetch?: boolean | undefined
+  /** The ID token keys (`OAUTH_OIDC_KEY_FILE`); default a key set generated now, for this process only. */
+  openidKeys?: OpenIDKeySet | undefined
+  /** The users' `name`, `email`, `email_verified` from the seed, by user id. */
+  userClaims?: ReadonlyMap<string, UserClaims> | undefined
+  /** `Set-Cookie` value clearing the login session, sent by the logout endpoint (RP-Initiated Logout 1.0 §2). */
+  endSessionCookie?: ((secure: boolean) => string) | undefined
   /** Unexpected errors (answered `server_error` without details); default `console.error`. */
   onError?: ((error: unknown) => void) | undefined
   /** Code replays and refresh-token reuses (their tokens are revoked either way). */
@@ -61,7 +73,8 @@ class DemoTokenExchangeGrant extends TokenExchangeGrant {
  * clients), rotating refresh tokens, the device flow, token exchange,
  * revocation and introspection.
  */
-export function createAuthorizationServer({ issuer, store, scopesSupported, deviceCodeTtl, throttle, onError, onSecurityEvent }: DemoServerOptions): AuthorizationServer {
+export function createAuthorizationServer(options: DemoServerOptions): AuthorizationServer {
+  const { issuer, store, scopesSupported, deviceCodeTtl, throttle, onError, onSecurityEvent } = options
   const server = new AuthorizationServer({
     issuer,
     store,
@@ -71,6 +84,15 @@ export function createAuthorizationServer({ issuer, store, scopesSupported, devi
     ...(onError === undefined ? {} : { onError }),
     ...(onSecurityEvent === undefined ? {} : { onSecurityEvent }),
   })
+  // high-security: JWT client auth methods and PAR now; the DPoP extensions go to the grants below.
+  const { dpop, dpopWithoutNonce } = registerHighSecurity(server, { allowInsecureFetch: options.allowInsecureFetch })
+  // OpenID Connect (docs/demo-server.md "OpenID Connect"): the provider goes in before the grants.
+  const openidCode = installOpenID(server, options)
+
+  // high-security: the code grant with every method, so that private_key_jwt and client_secret_jwt clients may use it.
+  class DemoAuthorizationCodeGrant extends AuthorizationCodeGrant {
+    static override TOKEN_ENDPOINT_AUTH_METHODS: readonly string[] = ALL_AUTH_METHODS
+  }
 
   class PasswordGrant extends ResourceOwnerPasswordCredentialsGrant {
     static override TOKEN_ENDPOINT_AUTH_METHODS: readonly string[] = ALL_AUTH_METHODS
@@ -81,7 +103,7 @@ export function createAuthorizationServer({ issuer, store, scopesSupported, devi
 
   class DemoClientCredentialsGrant extends ClientCredentialsGrant {
     // A public client has no credentials to present (RFC 6749 §4.4): basic and post only.
-    static override TOKEN_ENDPOINT_AUTH_METHODS: readonly string[] = ['client_secret_basic', 'client_secret_post']
+    static override TOKEN_ENDPOINT_AUTH_METHODS: readonly string[] = CONFIDENTIAL_AUTH_METHODS // high-security: + the JWT methods
   }
 
   class DemoRefreshTokenGrant extends RefreshTokenGrant {
@@ -106,22 +128,26 @@ export function createAuthorizationServer({ issuer, store, scopesSupported, devi
   class DemoDeviceCodeGrant extends DeviceCodeGrant {
     static override DEVICE_CODE_LIFETIME = deviceCodeTtl ?? DeviceCodeGrant.DEVICE_CODE_LIFETIME
     static override VERIFICATION_URI = DEVICE_VERIFICATION_PATH
+    static override TOKEN_ENDPOINT_AUTH_METHODS: readonly string[] = ALL_AUTH_METHODS // high-security: + the JWT methods
   }
 
   class DemoDeviceAuthorizationEndpoint extends DeviceAuthorizationEndpoint {
     static override GRANT = DemoDeviceCodeGrant
   }
 
-  server.registerGrant(AuthorizationCodeGrant, [new CodeChallenge({ required: false })])
+  // high-security: DPoP on every grant that issues tokens; without nonces where a refusal would spend a one-time code.
+  const pkce = new CodeChallenge({ required: false })
+  server.registerGrant(DemoAuthorizationCodeGrant, [pkce, dpopWithoutNonce, openidCode]) // high-security: + the JWT methods
   server.registerGrant(DemoImplicitGrant)
-  server.registerGrant(PasswordGrant)
-  server.registerGrant(DemoClientCredentialsGrant)
-  server.registerGrant(DemoRefreshTokenGrant)
-  server.registerGrant(DemoJWTBearerGrant)
-  server.registerGrant(DemoDeviceCodeGrant)
-  server.registerGrant(DemoTokenExchangeGrant)
+  server.registerGrant(PasswordGrant, [dpop])
+  server.registerGrant(DemoClientCredentialsGrant, [dpop])
+  server.registerGrant(DemoRefreshTokenGrant, [dpop, openidCode])
+  server.registerGrant(DemoJWTBearerGrant, [dpop])
+  server.registerGrant(DemoDeviceCodeGrant, [dpopWithoutNonce])
+  server.registerGrant(DemoTokenExchangeGrant, [dpop])
   server.registerEndpoint(DemoDeviceAuthorizationEndpoint)
-  server.registerEndpoint(RevocationEndpoint)
-  server.registerEndpoint(IntrospectionEndpoint)
+  server.registerEndpoint(DemoRevocationEndpoint) // high-security: + the JWT methods
+  server.registerEndpoint(DemoIntrospectionEndpoint) // high-security: + the JWT methods
+  registerOpenIDFlows(server, pkce, ALL_AUTH_METHODS)
   return server
 }

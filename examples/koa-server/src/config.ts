@@ -29,6 +29,10 @@ export interface Config {
    * logins as often as they like.
    */
   readonly throttle: boolean
+  /** `OAUTH_OIDC_KEY_FILE`: the exported ID token key set, created (mode 0600) when missing; keys generated per process when absent. */
+  readonly oidcKeyFile: string | undefined
+  /** `OAUTH_ALLOW_INSECURE_FETCH=1`: outbound fetches (a client's `jwks_uri`) may also go to `http://` loopback URLs; for test suites only. */
+  readonly allowInsecureFetch: boolean
 }
 
 /** Default of `OAUTH_DEVICE_CODE_TTL`, in seconds. */
@@ -74,6 +78,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     adapter,
     deviceCodeTtl,
     throttle: parseSwitch(env, 'OAUTH_THROTTLE'),
+    allowInsecureFetch: parseFlag(env, 'OAUTH_ALLOW_INSECURE_FETCH'),
+    oidcKeyFile: env['OAUTH_OIDC_KEY_FILE'] || undefined,
   }
 }
 
@@ -82,6 +88,12 @@ function parseSwitch(env: Record<string, string | undefined>, name: string): boo
   const value = env[name] || 'off'
   if (value !== 'on' && value !== 'off') throw new Error(`${name} must be "on" or "off", not "${value}"`)
   return value === 'on'
+}
+
+function parseFlag(env: Record<string, string | undefined>, name: string): boolean {
+  const value = env[name] || '0'
+  if (value !== '1' && value !== '0') throw new Error(`${name} must be "1" or "0", not "${value}"`)
+  return value === '1'
 }
 
 function isAdapter(value: string): value is Adapter {

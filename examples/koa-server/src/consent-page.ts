@@ -1,5 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { escapeHtml, type AuthorizeDecision, type AuthorizeInteraction, type GrantUser } from '@grantkit/core'
+import { consentRequired, loginRequired, needsReauthentication, openidRequest } from '@grantkit/openid'
+import { SESSION_COOKIE, loginSessions, type LoginSession } from './login-session.js'
 
 /** The cookie holding the CSRF secret of the login and consent form. */
 export const CSRF_COOKIE = 'grantkit_csrf'
@@ -10,9 +12,11 @@ export const CSRF_FIELD = 'csrf_token'
 export interface ConsentOptions {
   /** Checks a username and password; `null` when wrong. */
   authenticate(username: string, password: string): Promise<GrantUser | null>
-  /** The key of the CSRF tokens (HMAC-SHA256). */
+  /** The user of a login session, by id; `null` once the user is gone (the session then counts as none). Without it no session is read. */
+  findUser?: ((id: string) => Promise<GrantUser | null>) | undefined
+  /** The key of the CSRF tokens (HMAC-SHA256); the login session's key is derived from it. */
   csrfKey: Buffer
-  /** The path the CSRF cookie is sent to (the authorization endpoint). */
+  /** The path the CSRF and session cookies are sent to (the authorization endpoint). */
   cookiePath: string
 }
 
@@ -75,18 +79,31 @@ ${before}<label for="username">Username</label>
 `
 }
 
-function renderPage({ request, actionUrl }: AuthorizeInteraction, state: FormState): string {
+function renderPage({ request, actionUrl }: AuthorizeInteraction, state: FormState, signedIn: GrantUser | null): string {
   const client = request.client
   const name = client.clientName ?? client.clientId
   const scopes = request.scopes.length === 0 ? '<li>(no scope)</li>' : request.scopes.map((s) => `<li><code>${escapeHtml(s)}</code></li>`).join('')
+  // Signed in already (the login session cookie): the consent step alone, no password.
+  const form =
+    signedIn === null
+      ? signInForm(actionUrl, state)
+      : `<p>Signed in as <strong>${escapeHtml(signedIn.username ?? signedIn.id)}</strong>.</p>
+<form method="post" action="${escapeHtml(actionUrl)}">
+<input type="hidden" name="${CSRF_FIELD}" value="${escapeHtml(state.csrfToken)}">
+<div class="buttons">
+<button type="submit" name="decision" value="approve">Approve</button>
+<button type="submit" name="decision" value="deny">Deny</button>
+</div>
+</form>
+`
   return pageLayout(
-    `Sign in to authorize ${name}`,
+    `${signedIn === null ? 'Sign in to authorize' : 'Authorize'} ${name}`,
     `<h1>Authorize ${escapeHtml(name)}</h1>
 <p><strong>${escapeHtml(name)}</strong> (<code>${escapeHtml(client.clientId)}</code>) asks for access to:</p>
 <ul>${scopes}</ul>
 <p>It will be sent back to <code>${escapeHtml(request.redirectUri)}</code>.</p>
 ${messageHtml(state.message)}
-${signInForm(actionUrl, state)}`,
+${form}`,
   )
 }
 
@@ -137,8 +154,17 @@ export interface ConsentPage {
   readonly setCookie: readonly string[]
 }
 
-/** The consent step's answer: core's decision (`{ user }` or `{ deny: true }`), or a page to show. */
-export type ConsentAnswer = Exclude<AuthorizeDecision, undefined> | ConsentPage
+/** Core's decision (`{ user }` or `{ deny: true }`), with the `Set-Cookie` values to send along with its redirect. */
+export type ConsentDecision = Exclude<AuthorizeDecision, undefined> & { readonly setCookie?: readonly string[] }
+
+/** The consent step's answer: a decision, or a page to show. */
+export type ConsentAnswer = ConsentDecision | ConsentPage
+
+/** Hands the decision's cookies (the login session) to `write`, and answers core's decision without them. */
+export function decisionOf(answer: ConsentDecision, write: (setCookie: string) => void): Exclude<AuthorizeDecision, undefined> {
+  for (const cookie of answer.setCookie ?? []) write(cookie)
+  return 'deny' in answer ? { deny: true } : { user: answer.user }
+}
 
 /** The login + consent step of the authorization endpoint (see {@link consentStep}). */
 export type ConsentStep = (page: PageRequest, interaction: AuthorizeInteraction) => Promise<ConsentAnswer>
@@ -205,34 +231,63 @@ export function csrfProtection({ csrfKey, cookiePath }: { csrfKey: Buffer; cooki
  * page with one form (username, password, approve / deny). It knows no
  * framework: each one hands it a {@link PageRequest} and core's
  * `AuthorizeInteraction`, and writes the page it answers, or passes the
- * decision back to its adapter.
+ * decision back to its adapter (writing the decision's cookies first, see
+ * {@link decisionOf}).
+ *
+ * A password login starts a login session ({@link loginSessions}); while it
+ * lasts the page shows the approve / deny buttons alone. OpenID Connect
+ * requests: `prompt=login` and an exceeded `max_age` ask for the password
+ * again (Core §3.1.2.1); `prompt=none` answers `login_required` without a
+ * session and `consent_required` with one, consent never being remembered
+ * (Core §3.1.2.6).
  *
  * CSRF: {@link csrfProtection}; a form without the right token gets the 403
  * {@link forbiddenPage}.
  */
 export function consentStep(options: ConsentOptions): ConsentStep {
-  const { authenticate } = options
+  const { authenticate, findUser = async () => null } = options
   const csrf = csrfProtection(options)
+  const sessions = loginSessions(options)
 
-  const render = (page: PageRequest, interaction: AuthorizeInteraction, state: Omit<FormState, 'csrfToken'> = {}): ConsentPage => {
+  const render = (page: PageRequest, interaction: AuthorizeInteraction, signedIn: GrantUser | null, state: Omit<FormState, 'csrfToken'> = {}): ConsentPage => {
     const { token, setCookie } = csrf.issue(page)
-    return { status: 200, html: renderPage(interaction, { ...state, csrfToken: token }), setCookie }
+    return { status: 200, html: renderPage(interaction, { ...state, csrfToken: token }, signedIn), setCookie }
+  }
+
+  /** The signed-in user of the login session cookie, with its login time, or `null`. */
+  const sessionUser = async (page: PageRequest): Promise<GrantUser | null> => {
+    const session: LoginSession | null = sessions.read(page.cookie(SESSION_COOKIE))
+    if (session === null) return null
+    const user = await findUser(session.userId)
+    return user === null ? null : { ...user, authTime: session.authTime, amr: ['pwd'] }
   }
 
   return async (page, interaction) => {
-    const { form } = interaction
+    const { form, request } = interaction
+    const oidc = openidRequest(request)
+    let signedIn = await sessionUser(page)
+    // OpenID Connect Core §3.1.2.1: prompt=login and a max_age older than the login ask for the password again.
+    if (signedIn !== null && (oidc?.prompt.includes('login') === true || needsReauthentication(request, signedIn.authTime))) signedIn = null
+    if (oidc?.prompt.includes('none') === true) {
+      // Core §3.1.2.6: no page may be shown. The demo asks consent on every authorization and remembers none.
+      if (signedIn === null) throw loginRequired('no signed-in session (OpenID Connect Core section 3.1.2.6)')
+      throw consentRequired('this server asks the end-user to consent to every authorization (OpenID Connect Core section 3.1.2.6)')
+    }
     // A POST of our form carries a CSRF field or a decision; anything else
     // (GET, or an RFC 6749 §3.1 POST of the request itself) shows the form.
     const submitted = page.method === 'POST' && (form.has(CSRF_FIELD) || form.has('decision') || form.has('password'))
-    if (!submitted) return render(page, interaction)
+    if (!submitted) return render(page, interaction, signedIn)
     if (!csrf.verify(page, form)) return forbiddenPage()
     const decision = form.get('decision')
     if (decision === 'deny') return { deny: true }
     const username = form.get('username') ?? ''
-    if (decision !== 'approve') return render(page, interaction, { username, message: 'Choose Approve or Deny.' })
+    if (decision !== 'approve') return render(page, interaction, signedIn, { username, message: 'Choose Approve or Deny.' })
+    // The consent-only form (signed in): no password sent, the session's user approves.
+    if (signedIn !== null && !form.has('password')) return { user: signedIn }
     const user = username === '' ? null : await authenticate(username, form.get('password') ?? '')
     // No redirect: the resource owner may try again (docs/demo-server.md).
-    if (user === null) return render(page, interaction, { username, message: 'Wrong username or password.' })
-    return { user }
+    if (user === null) return render(page, interaction, null, { username, message: 'Wrong username or password.' })
+    const authTime = new Date()
+    return { user: { ...user, authTime, amr: ['pwd'] }, setCookie: [sessions.start(user.id, authTime, page.secure)] }
   }
 }

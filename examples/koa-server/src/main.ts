@@ -5,6 +5,9 @@ import { errorLine, loadApp } from './app.js'
 import { DEFAULT_SCOPES, createAuthorizationServer } from './authorization-server.js'
 import { defaultIssuer, loadConfig } from './config.js'
 import { openStore } from './open-store.js'
+import type { OpenIDKeySet } from '@grantkit/openid'
+import { loginSessions } from './login-session.js'
+import { loadKeySet, type UserClaims } from './openid.js'
 import { applySeed, readSeed, seedDemo } from './seed.js'
 
 const out = (line: string) => process.stdout.write(`${line}\n`)
@@ -15,9 +18,12 @@ async function main(): Promise<void> {
   const createApp = await loadApp(config.adapter)
   const opened = await openStore(config.store)
   const { store } = opened
+  let openidKeys: OpenIDKeySet
+  let userClaims = new Map<string, UserClaims>()
   try {
+    openidKeys = await loadKeySet(config.oidcKeyFile)
     if (config.seed !== undefined) {
-      await applySeed(store, await readSeed(config.seed))
+      userClaims = await applySeed(store, await readSeed(config.seed, openidKeys.algorithms()))
       out(`[grantkit] seeded clients and users from ${config.seed}`)
     } else {
       const demo = await seedDemo(store)
@@ -83,6 +89,11 @@ async function main(): Promise<void> {
     scopesSupported: [...scopes],
     deviceCodeTtl: config.deviceCodeTtl,
     throttle: config.throttle,
+    allowInsecureFetch: config.allowInsecureFetch,
+    openidKeys,
+    userClaims,
+    // The logout endpoint clears the consent page's login session cookie (same key and path as app.ts's).
+    endSessionCookie: (secure) => loginSessions({ csrfKey, cookiePath: new URL(issuer).pathname.replace(/\/$/, '') + server.options.endpoints.authorization }).clear(secure),
     onError: (error) => (log ?? console.error)(errorLine(error)),
     // Attack signals, always logged (ids only, never a token or code).
     onSecurityEvent: (event) => console.error(`[security] ${event.type} client=${event.clientId} user=${event.userId ?? '-'} family=${event.familyId}`),

@@ -2,6 +2,9 @@ import { readFile } from 'node:fs/promises'
 import { createClient, generateToken, hashSecret, type FullStore } from '@grantkit/core'
 import { DEVICE_CODE_GRANT_TYPE } from '@grantkit/grant-device-code'
 import { TOKEN_EXCHANGE_GRANT_TYPE } from '@grantkit/grant-token-exchange'
+import { SEALED_SECRET_METADATA } from '@grantkit/client-auth-jwt'
+import { PROCESS_CLIENT_SECRETS } from './high-security.js'
+import type { UserClaims } from './openid.js'
 
 /** A client of `OAUTH_SEED`, in RFC 7591 wire names. */
 export interface SeedClient {
@@ -29,6 +32,10 @@ export interface SeedClient {
 export interface SeedUser {
   username: string
   password: string
+  /** OpenID Connect claims (Core §5.1), released with the `profile` and `email` scopes. */
+  name?: string
+  email?: string
+  email_verified?: boolean
 }
 
 /** The `OAUTH_SEED` file (docs/demo-server.md). */
@@ -64,8 +71,8 @@ function optionalString(value: unknown, where: string): string | undefined {
   return value
 }
 
-/** Checks the shape of a parsed seed file. */
-export function parseSeed(value: unknown): Seed {
+/** Checks the shape of a parsed seed file; `idTokenAlgorithms` are those a client's `id_token_signed_response_alg` may name (the key set's). */
+export function parseSeed(value: unknown, idTokenAlgorithms: readonly string[] = ['RS256']): Seed {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('must be a JSON object')
   const { clients = [], users = [] } = value as Record<string, unknown>
   if (!Array.isArray(clients)) fail('"clients" must be an array')
@@ -78,7 +85,21 @@ export function parseSeed(value: unknown): Seed {
     for (const field of ['client_secret', 'client_name', 'scope', 'token_endpoint_auth_method']) optionalString(c[field], `${where}.${field}`)
     for (const field of ['redirect_uris', 'grant_types', 'response_types']) stringList(c[field], `${where}.${field}`)
     const method = (c['token_endpoint_auth_method'] as string | undefined) ?? (c['client_secret'] === undefined ? 'none' : 'client_secret_basic')
-    if (method !== 'none' && typeof c['client_secret'] !== 'string') fail(`${where} uses "${method}" but has no client_secret`)
+    const alg = optionalString(c['id_token_signed_response_alg'], `${where}.id_token_signed_response_alg`)
+    // OpenID Connect Registration §2: the ID token's JWS algorithm; one the key set signs with.
+    if (alg !== undefined && !idTokenAlgorithms.includes(alg)) fail(`${where}.id_token_signed_response_alg must be one of ${idTokenAlgorithms.join(', ')}`)
+    // RP-Initiated Logout 1.0 §3.1: absolute URIs.
+    for (const uri of stringList(c['post_logout_redirect_uris'], `${where}.post_logout_redirect_uris`) ?? []) {
+      if (!URL.canParse(uri) || uri.includes('#')) fail(`${where}.post_logout_redirect_uris must hold absolute URIs without fragment`)
+    }
+    if (method === 'private_key_jwt') {
+      // RFC 7523 §2.2: the client's public keys, inline or by URL, not both (RFC 7591 §2).
+      if ((c['jwks'] === undefined) === (c['jwks_uri'] === undefined)) fail(`${where} uses "private_key_jwt" and needs exactly one of jwks and jwks_uri`)
+      const uri = c['jwks_uri']
+      if (uri !== undefined && (typeof uri !== 'string' || !/^https?:\/\//.test(uri) || !URL.canParse(uri))) fail(`${where}.jwks_uri must be an absolute http(s) URL`)
+    } else if (method !== 'none' && typeof c['client_secret'] !== 'string') fail(`${where} uses "${method}" but has no client_secret`)
+    // RFC 7518 §3.2: an HS256 key has 32 bytes or more.
+    if (method === 'client_secret_jwt' && Buffer.byteLength(c['client_secret'] as string) < 32) fail(`${where} uses "client_secret_jwt": its client_secret needs 32 bytes or more (RFC 7518 §3.2)`)
     // The token exchange grant requires client authentication: a public client could never use it.
     if (method === 'none' && (c['grant_types'] as string[] | undefined)?.includes(TOKEN_EXCHANGE_GRANT_TYPE) === true) {
       fail(`${where} has the grant type "${TOKEN_EXCHANGE_GRANT_TYPE}", which needs a client_secret (a confidential client)`)
@@ -90,12 +111,14 @@ export function parseSeed(value: unknown): Seed {
     const u = user as Record<string, unknown>
     if (typeof u['username'] !== 'string' || u['username'] === '') fail(`${where}.username must be a non-empty string`)
     if (typeof u['password'] !== 'string') fail(`${where}.password must be a string`)
+    for (const field of ['name', 'email']) optionalString(u[field], `${where}.${field}`)
+    if (u['email_verified'] !== undefined && typeof u['email_verified'] !== 'boolean') fail(`${where}.email_verified must be a boolean`)
   })
   return { clients: clients as SeedClient[], users: users as SeedUser[] }
 }
 
-/** Reads and checks an `OAUTH_SEED` file. */
-export async function readSeed(file: string): Promise<Seed> {
+/** Reads and checks an `OAUTH_SEED` file (see {@link parseSeed}). */
+export async function readSeed(file: string, idTokenAlgorithms?: readonly string[]): Promise<Seed> {
   let text: string
   try {
     text = await readFile(file, 'utf8')
@@ -108,21 +131,26 @@ export async function readSeed(file: string): Promise<Seed> {
   } catch (error) {
     fail(`${file} is not valid JSON: ${(error as Error).message}`)
   }
-  return parseSeed(json)
+  return parseSeed(json, idTokenAlgorithms)
 }
 
 /**
  * Upserts the seed's clients and users. Client secrets and passwords are
  * hashed with scrypt before they are stored: they were chosen by a person,
  * and scrypt (~30 ms) keeps a test suite of dozens of requests fast enough.
- * A user keeps its id when its username already exists.
+ * A user keeps its id when its username already exists. Answers the
+ * users' OpenID Connect claims by user id: the store's user record has no
+ * place for them, so they live in memory, from the seed of each start.
  */
-export async function applySeed(store: FullStore, seed: Seed): Promise<void> {
+export async function applySeed(store: FullStore, seed: Seed): Promise<Map<string, UserClaims>> {
+  const claims = new Map<string, UserClaims>()
   for (const seedClient of seed.clients ?? []) {
     const metadata: Record<string, unknown> = {}
     for (const [key, value] of Object.entries(seedClient)) if (!KNOWN_CLIENT_FIELDS.has(key)) metadata[key] = value
     const method = seedClient.token_endpoint_auth_method ?? (seedClient.client_secret === undefined ? 'none' : 'client_secret_basic')
     const grantTypes = seedClient.grant_types ?? ['authorization_code']
+    // RFC 7523 §2.2 client_secret_jwt: the HMAC key must be recoverable, so it is kept sealed (high-security.ts), never in clear.
+    if (method === 'client_secret_jwt') metadata[SEALED_SECRET_METADATA] = PROCESS_CLIENT_SECRETS.seal(seedClient.client_id, seedClient.client_secret as string)
     const { client } = await createClient({
       clientId: seedClient.client_id,
       ...(seedClient.client_secret === undefined ? {} : { clientSecret: seedClient.client_secret }),
@@ -140,12 +168,15 @@ export async function applySeed(store: FullStore, seed: Seed): Promise<void> {
   }
   for (const user of seed.users ?? []) {
     const existing = await store.findUserByUsername(user.username)
+    const id = existing?.id ?? crypto.randomUUID()
+    claims.set(id, { name: user.name, email: user.email, email_verified: user.email_verified })
     await store.saveUser({
-      id: existing?.id ?? crypto.randomUUID(),
+      id,
       username: user.username,
       passwordHash: await hashSecret(user.password, 'scrypt'),
     })
   }
+  return claims
 }
 
 /** The redirect URIs of the demo clients. */
@@ -172,7 +203,7 @@ export async function seedDemo(store: FullStore): Promise<DemoCredentials | null
     redirectUris: DEMO_REDIRECT_URIS,
     grantTypes: ['authorization_code', 'refresh_token', 'password', 'client_credentials', DEVICE_CODE_GRANT_TYPE, TOKEN_EXCHANGE_GRANT_TYPE],
     responseTypes: ['code'],
-    scope: 'profile email read write',
+    scope: 'openid profile email read write',
     tokenEndpointAuthMethod: 'client_secret_basic',
   })
   const { client: publicClient } = await createClient({
@@ -181,7 +212,7 @@ export async function seedDemo(store: FullStore): Promise<DemoCredentials | null
     redirectUris: DEMO_REDIRECT_URIS,
     grantTypes: ['authorization_code', 'refresh_token', 'implicit', DEVICE_CODE_GRANT_TYPE],
     responseTypes: ['code', 'token'],
-    scope: 'profile email read',
+    scope: 'openid profile email read',
     tokenEndpointAuthMethod: 'none',
   })
   const password = generateToken(12)

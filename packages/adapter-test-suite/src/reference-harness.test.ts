@@ -71,7 +71,7 @@ runAdapterContractSuite({
         }
         const body = await parseBody(req, preBodyParser)
         const outcome = await handler.handle(
-          { method: req.method ?? 'GET', path: url.pathname, query: url.search.slice(1), url: req.url ?? '/', headers: req.headers, body },
+          { method: req.method ?? 'GET', path: url.pathname, query: url.search.slice(1), url: req.url ?? '/', headers: req.headers, body, remoteAddress: req.socket.remoteAddress },
           {
             authorize: async (interaction) => {
               for (const [name, value] of Object.entries(interaction.headers)) res.setHeader(name, value)

@@ -355,6 +355,26 @@ describe('an unknown client id costs what a known one does (RFC 6819 §5.1.4.2.2
     expect(scrypt[0]).not.toBe(dummy)
   })
 
+  it('verifies a chosen (scrypt) secret once, then recognises it without scrypt; a wrong one still pays its scrypt, a changed one is never matched', async () => {
+    const { server, store } = await world()
+    const chosen = await saveClient(store, { grantTypes: ['urn:test:token'], clientSecret: 'a person chose this', secretHash: 'scrypt' })
+    const send = (secret: string) => server.createTokenResponse(tokenRequest({ authorization: basic(chosen.clientId, secret) }))
+    verify.mockClear()
+    expect((await send('a person chose this')).status).toBe(200)
+    expect((await send('a person chose this')).status).toBe(200)
+    expect((await send('a person chose this')).status).toBe(200)
+    // One scrypt for three requests.
+    expect(verify).toHaveBeenCalledTimes(1)
+    verify.mockClear()
+    expect((await send('a person chose thiS')).status).toBe(401)
+    expect(verify).toHaveBeenCalledTimes(1)
+    // The secret changes in the store: the remembered one no longer matches anything.
+    const client = (await store.findClient(chosen.clientId))!
+    await store.saveClient({ ...client, clientSecretHash: await secrets.hashSecret('the new one', 'scrypt') })
+    expect((await send('a person chose this')).status).toBe(401)
+    expect((await send('the new one')).status).toBe(200)
+  })
+
   it('a right secret runs no dummy verification (the success path stays fast)', async () => {
     const { server, basicClient } = await world()
     verify.mockClear()

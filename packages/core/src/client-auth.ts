@@ -1,3 +1,4 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Client } from './client.js'
 import { OAuthError, invalidClient } from './errors.js'
 import { getHeader, getParam, refuseNul, type OAuthRequest } from './request.js'
@@ -107,14 +108,55 @@ function basicWithEmptySecret(request: OAuthRequest): { clientId: string } | nul
  * of an scrypt client runs its own. So an unknown id costs what a known one
  * does and timing does not tell which ids exist (RFC 6819 §5.1.4.2.2). The
  * server's throttle bounds how many failures, hence scrypt runs, a caller
- * can cause; at most two scrypt run at once (secrets.ts).
+ * can cause; at most two scrypt run at once (secrets.ts). A right secret of
+ * an scrypt client is remembered for a few minutes (an HMAC of it, below),
+ * so an honest client's requests do not each pay scrypt.
  */
 async function verifyConfidentialClient(context: ClientAuthContext, clientId: string, secret: string): Promise<Client> {
   const client = await context.store.findClient(clientId)
   const stored = client?.clientSecretHash ?? null
-  if (stored !== null && (await verifySecret(secret, stored))) return client!
-  if (stored === null || !stored.startsWith('scrypt$')) await verifySecret(secret, await dummySecretHash())
+  const slow = stored !== null && stored.startsWith('scrypt$')
+  if (slow && recentlyVerified(stored, secret, context.now().getTime())) return client!
+  if (stored !== null && (await verifySecret(secret, stored))) {
+    if (slow) rememberVerified(stored, secret, context.now().getTime())
+    return client!
+  }
+  if (!slow) await verifySecret(secret, await dummySecretHash())
   throw invalidClient('client authentication failed')
+}
+
+/*
+ * Secrets verified recently against a slow (scrypt) hash, so that an honest
+ * client sending the same chosen secret on every request pays scrypt once
+ * every few minutes, not per request: stored hash → HMAC-SHA256 of the
+ * secret under a key of this process. Only successes are kept, so a wrong
+ * secret always costs its scrypt; the entry is keyed by the stored hash, so
+ * a changed or deleted secret is never matched; the map is bounded and each
+ * entry expires. The secret itself is never kept.
+ */
+const VERIFIED_TTL_MS = 5 * 60 * 1000
+const VERIFIED_MAX = 10_000
+const verifiedKey = randomBytes(32)
+const verified = new Map<string, { readonly mac: Buffer; readonly until: number }>()
+
+function macOf(secret: string): Buffer {
+  return createHmac('sha256', verifiedKey).update(secret, 'utf8').digest()
+}
+
+function recentlyVerified(stored: string, secret: string, now: number): boolean {
+  const entry = verified.get(stored)
+  if (entry === undefined) return false
+  if (entry.until <= now) {
+    verified.delete(stored)
+    return false
+  }
+  return timingSafeEqual(entry.mac, macOf(secret))
+}
+
+function rememberVerified(stored: string, secret: string, now: number): void {
+  verified.delete(stored)
+  if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value as string)
+  verified.set(stored, { mac: macOf(secret), until: now + VERIFIED_TTL_MS })
 }
 
 /**

@@ -377,7 +377,7 @@ export class AuthorizationServer {
    * `failure`) is counted; with `{ strict: true }` the attempt is counted
    * before it runs and a success resets `key` (see
    * {@link ThrottledAttemptOptions}). Grants that check a credential of
-   * their own (the password grant, strictly) call this.
+   * their own (the password grant) call this.
    */
   async throttleAttempt<T>(request: OAuthRequest, key: string | undefined, failure: OAuthErrorCode, attempt: () => Promise<T>, options?: ThrottledAttemptOptions): Promise<T> {
     return throttledAttempt(this.throttle, request, key, this.#clock(), failure, attempt, options)

@@ -85,8 +85,7 @@ export abstract class ResourceOwnerPasswordCredentialsGrant extends BaseGrant {
       // RFC 6749 §5.2: invalid_grant — "The provided authorization grant (e.g., […] resource owner credentials) […] is invalid".
       if (user === null) throw new OAuthError('invalid_grant', 'the resource owner credentials are invalid')
       return user
-      // Strict: a password is a person's choice, guessed at one username; each try is counted before it is checked.
-    }, { strict: true })
+    })
     await this.runHook('afterValidateTokenRequest', { grant: this, client })
   }
 

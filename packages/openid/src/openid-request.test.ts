@@ -4,6 +4,8 @@
 import * as client from 'openid-client'
 import { describe, expect, it } from 'vitest'
 import { TEST_STORES, responseParams, startProvider, type OpenTestStore } from './internal/testing.js'
+import { needsReauthentication } from './openid-request.js'
+import type { AuthorizationRequest } from '@grantkit/core'
 
 const CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM'
 const BASE = { response_type: 'code', client_id: 'web', redirect_uri: 'http://localhost/cb', scope: 'openid', state: 'st', code_challenge: CHALLENGE, code_challenge_method: 'S256' }
@@ -127,5 +129,22 @@ describe.each(TEST_STORES)('authentication request parameters (Core §3.1.2.1) o
     p.session.user = { id: 'alice' }
     expect(responseParams(await p.location(url(p.issuer, { max_age: '60' }))).get('error')).toBe('server_error')
     expect(p.errors).toEqual([expect.objectContaining({ name: 'TypeError', message: expect.stringContaining('authTime') })])
+  })
+})
+
+describe('needsReauthentication (OpenID Connect Core §3.1.2.1 max_age, counted in whole seconds like auth_time)', () => {
+  // A validated request carries its parsed OpenID parameters under this registry symbol (what openidRequest() reads).
+  const withMaxAge = (maxAge: string) => ({ [Symbol.for('grantkit.openid.request')]: { maxAge: Number(maxAge) } }) as unknown as AuthorizationRequest
+  const login = new Date(Date.UTC(2030, 0, 1, 12, 0, 0, 100))
+
+  it('accepts max_age=0 right after a login in the same second, and refuses it a second later', () => {
+    expect(needsReauthentication(withMaxAge('0'), login, new Date(login.getTime() + 800))).toBe(false)
+    expect(needsReauthentication(withMaxAge('0'), login, new Date(login.getTime() + 1000))).toBe(true)
+  })
+
+  it('accepts an authentication exactly max_age seconds old, and refuses one older', () => {
+    expect(needsReauthentication(withMaxAge('60'), login, new Date(login.getTime() + 60_000))).toBe(false)
+    expect(needsReauthentication(withMaxAge('60'), login, new Date(login.getTime() + 61_000))).toBe(true)
+    expect(needsReauthentication(withMaxAge('60'), undefined, login)).toBe(true)
   })
 })

@@ -136,7 +136,12 @@ export async function validateOpenIDRequest(provider: OpenIDProvider, authorizat
 export function needsReauthentication(authorization: AuthorizationRequest, authTime: Date | undefined, now: Date = new Date()): boolean {
   const maxAge = openidRequest(authorization)?.maxAge
   if (maxAge === undefined) return false
-  return authTime === undefined || now.getTime() - authTime.getTime() > maxAge * 1000
+  return authTime === undefined || elapsedSeconds(authTime, now) > maxAge
+}
+
+/** Whole seconds from `authTime` to `now`, as `auth_time` counts them (Core §2: seconds since the epoch), so `max_age=0` holds right after a login. */
+function elapsedSeconds(authTime: Date, now: Date): number {
+  return Math.floor(now.getTime() / 1000) - Math.floor(authTime.getTime() / 1000)
 }
 
 /**

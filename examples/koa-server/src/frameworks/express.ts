@@ -3,7 +3,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { oauthRouter, requireToken, type TokenState } from '@grantkit/adapter-express'
 import { nodeBodySource } from '@grantkit/core'
 import type { DemoApp } from '../app.js'
-import { isConsentPage, readCookie, type PageRequest } from '../consent-page.js'
+import { decisionOf, isConsentPage, readCookie, type PageRequest } from '../consent-page.js'
 import type { DevicePageRequest } from '../device-page.js'
 import { NOT_SERVED, notFound, isEncrypted, logLine, missingHost, onAnswer, pageAnswer, requestPath, requestQuery, writeAnswer } from '../demo-http.js'
 
@@ -42,7 +42,7 @@ export function expressListener(demo: DemoApp): RequestListener {
     oauthRouter(server, {
       async authorize(req, res, interaction) {
         const answer = await consent(pageRequest(req), interaction)
-        if (!isConsentPage(answer)) return answer
+        if (!isConsentPage(answer)) return decisionOf(answer, (cookie) => res.append('Set-Cookie', cookie))
         // The page headers are already on `res`.
         writeAnswer(res, pageAnswer(answer))
         return undefined

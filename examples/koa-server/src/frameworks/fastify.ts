@@ -2,7 +2,7 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { oauthPlugin, requireToken } from '@grantkit/adapter-fastify'
 import { createHttpHandler, nodeBodySource, type HttpOutcome } from '@grantkit/core'
 import type { DemoApp, DemoListener } from '../app.js'
-import { isConsentPage, readCookie, type PageRequest } from '../consent-page.js'
+import { decisionOf, isConsentPage, readCookie, type PageRequest } from '../consent-page.js'
 import type { DevicePageRequest } from '../device-page.js'
 import { NOT_SERVED, SERVER_ERROR, isEncrypted, logLine, missingHost, onAnswer, notFound, pageAnswer, requestPath, requestQuery, type Answer } from '../demo-http.js'
 
@@ -93,7 +93,7 @@ export function fastifyListener(demo: DemoApp): DemoListener {
     server,
     async authorize(request, reply, interaction) {
       const answer = await consent(pageRequest(request), interaction)
-      if (!isConsentPage(answer)) return answer
+      if (!isConsentPage(answer)) return decisionOf(answer, (cookie) => reply.header('set-cookie', cookie))
       // The page headers are already on `reply`.
       send(reply, pageAnswer(answer))
       return undefined

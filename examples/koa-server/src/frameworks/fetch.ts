@@ -2,7 +2,7 @@ import type { RequestListener } from 'node:http'
 import { oauthHandler, requireToken } from '@grantkit/adapter-fetch'
 import { bodyTooLarge, type BodySource } from '@grantkit/core'
 import type { DemoApp } from '../app.js'
-import { isConsentPage, readCookie, type PageRequest } from '../consent-page.js'
+import { decisionOf, isConsentPage, readCookie, type PageRequest } from '../consent-page.js'
 import type { DevicePageRequest } from '../device-page.js'
 import { logLine, missingHost, notFound, onAnswer, pageAnswer, requestPath, writeAnswer, type Answer } from '../demo-http.js'
 import { nodeListener, type ConnectionInfo, type FetchHandler } from './node-fetch.js'
@@ -47,11 +47,13 @@ function devicePageRequest(request: Request, info: ConnectionInfo): DevicePageRe
 /** The demo as a Web-standard handler (`Request` → `Response`) with `@grantkit/adapter-fetch`. */
 export function fetchApp(demo: DemoApp): FetchHandler {
   const { server, consent, me, device, route, logError, requestTimeout } = demo
+  // The login session cookie of a decision, added to the adapter's redirect.
+  const sessionCookies = new WeakMap<Request, string[]>()
   const oauth = oauthHandler(server, {
     async authorize(request, interaction) {
       const answer = await consent(pageRequest(request), interaction)
       // The adapter adds the page headers to the page.
-      return isConsentPage(answer) ? toResponse(pageAnswer(answer)) : answer
+      return isConsentPage(answer) ? toResponse(pageAnswer(answer)) : decisionOf(answer, (cookie) => sessionCookies.set(request, [...(sessionCookies.get(request) ?? []), cookie]))
     },
     onError: (error) => logError(error),
     ...(requestTimeout === undefined ? {} : { requestTimeout }),
@@ -63,7 +65,11 @@ export function fetchApp(demo: DemoApp): FetchHandler {
       // 'unserved' (another case, a trailing slash): the handler answers it as a path it does not serve.
       case 'oauth':
       case 'unserved':
-        return oauth(request, info)
+      {
+        const response = await oauth(request, info)
+        for (const cookie of sessionCookies.get(request) ?? []) response.headers.append('set-cookie', cookie)
+        return response
+      }
       case 'me': {
         if (request.method !== 'GET' && request.method !== 'HEAD') return toResponse(me.other(request.method))
         const auth = await guard(request)

@@ -4,7 +4,7 @@ import { Router } from '@koa/router'
 import { oauthRouter, requireToken, type TokenState } from '@grantkit/adapter-koa'
 import { nodeBodySource } from '@grantkit/core'
 import type { DemoApp } from '../app.js'
-import { isConsentPage, readCookie, type PageRequest } from '../consent-page.js'
+import { decisionOf, isConsentPage, readCookie, type PageRequest } from '../consent-page.js'
 import type { DevicePageRequest } from '../device-page.js'
 import { ME_PATH, errorLine, isEncrypted, logLine, missingHost, pageAnswer, type Answer } from '../demo-http.js'
 
@@ -57,7 +57,7 @@ export function koaListener(demo: DemoApp): RequestListener {
     oauthRouter(server, {
       async authorize(ctx, interaction) {
         const answer = await consent(pageRequest(ctx), interaction)
-        if (!isConsentPage(answer)) return answer
+        if (!isConsentPage(answer)) return decisionOf(answer, (cookie) => ctx.append('Set-Cookie', cookie))
         write(ctx, pageAnswer(answer))
         return undefined
       },

@@ -70,7 +70,10 @@ describe.each(adapterCases())('store failures in-process on $adapter (RFC 6749 Â
   ]
 
   async function expectServerError(res: Response, started: number): Promise<void> {
-    expect(Date.now() - started).toBeLessThan(TIMEOUT_MS + 3000)
+    // Bounded by the request timeout rather than hanging; the margin is wide
+    // because scrypt client and password checks run first on a shared, slow
+    // machine (a hang would take the whole test timeout instead).
+    expect(Date.now() - started).toBeLessThan(TIMEOUT_MS + 20_000)
     expect(res.status).toBe(500)
     const text = await res.text()
     expect(JSON.parse(text)).toEqual({ error: 'server_error', error_description: expect.any(String) })

@@ -1,0 +1,95 @@
+import { randomBytes } from 'node:crypto'
+import { IntrospectionEndpoint, RevocationEndpoint, type AuthorizationServer } from '@grantkit/core'
+import { clientSecretJwt, privateKeyJwt, sealedClientSecrets, type SealedClientSecrets } from '@grantkit/client-auth-jwt'
+import { DPoP } from '@grantkit/ext-dpop'
+import { pushedAuthorizationRequestEndpoint } from '@grantkit/par'
+import { createJsonCache } from '@grantkit/safe-fetch'
+
+/**
+ * The JWT client authentication methods (RFC 7523 §2.2, OpenID Connect Core
+ * §9) that {@link registerHighSecurity} registers: grants and endpoints
+ * accept them when they list them (docs/demo-server.md "JWT client authentication").
+ */
+export const JWT_CLIENT_AUTH_METHODS = ['private_key_jwt', 'client_secret_jwt'] as const
+
+/** Every client authentication method of the demo, the JWT ones included: the client's registered method decides. */
+export const HIGH_SECURITY_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', ...JWT_CLIENT_AUTH_METHODS, 'none'] as const
+
+/** The methods of a confidential client: {@link HIGH_SECURITY_AUTH_METHODS} without `none`. */
+export const CONFIDENTIAL_AUTH_METHODS = HIGH_SECURITY_AUTH_METHODS.filter((method) => method !== 'none')
+
+/** Revocation (RFC 7009 §2.1) with every method of the demo, the JWT ones included. */
+export class DemoRevocationEndpoint extends RevocationEndpoint {
+  static override CLIENT_AUTH_METHODS: readonly string[] = HIGH_SECURITY_AUTH_METHODS
+}
+
+/** Introspection (RFC 7662 §2.1) with every method of the demo, the JWT ones included. */
+export class DemoIntrospectionEndpoint extends IntrospectionEndpoint {
+  static override CLIENT_AUTH_METHODS: readonly string[] = HIGH_SECURITY_AUTH_METHODS
+}
+
+/**
+ * The sealing of `client_secret_jwt` secrets in this process (AES-256-GCM
+ * under a random key, `metadata.sealed_client_secret`): the seed, applied at
+ * every start, seals each such client's secret with it, and
+ * {@link registerHighSecurity} opens them by default. The store never holds
+ * a secret in clear (RFC 7523 §2.2 needs the secret itself: a hash cannot
+ * check an HMAC).
+ */
+export const PROCESS_CLIENT_SECRETS: SealedClientSecrets = sealedClientSecrets(randomBytes(32))
+
+/** Options of {@link registerHighSecurity}. */
+export interface HighSecurityOptions {
+  /**
+   * `OAUTH_ALLOW_INSECURE_FETCH=1`: a client's `jwks_uri` may also be an
+   * `http` URL of a loopback address (for test suites). Default: `https`
+   * URLs of public addresses only.
+   */
+  allowInsecureFetch?: boolean | undefined
+  /** Where `client_secret_jwt` secrets are opened from; default {@link PROCESS_CLIENT_SECRETS}. */
+  clientSecrets?: SealedClientSecrets | undefined
+}
+
+/** What {@link registerHighSecurity} answers: the grant extensions to register. */
+export interface HighSecurity {
+  /**
+   * DPoP (RFC 9449) with server nonces (§8): for the grants where a refused
+   * attempt costs nothing, so that the client retries with the nonce
+   * (client credentials, refresh, password, JWT bearer, token exchange).
+   */
+  readonly dpop: DPoP
+  /**
+   * DPoP without nonces, for the grants that spend a one-time credential
+   * on a failed check (the authorization code) or count the poll (the
+   * device code): a `use_dpop_nonce` refusal there would cost the client
+   * its code (RFC 9449 §8 lets the server choose where it demands a nonce).
+   */
+  readonly dpopWithoutNonce: DPoP
+}
+
+/**
+ * The demo's second-wave security features (docs/demo-server.md):
+ *
+ * - `private_key_jwt` (keys from the client's `jwks` or `jwks_uri`) and
+ *   `client_secret_jwt` (the secret sealed in the client's metadata), RFC
+ *   7523 §2.2: grants and endpoints accept them when they list
+ *   {@link HIGH_SECURITY_AUTH_METHODS};
+ * - the pushed authorization request endpoint (RFC 9126 §2) at `/par`, which
+ *   takes every registered method; clients registered with
+ *   `require_pushed_authorization_requests: true` must use it (§6);
+ * - DPoP (RFC 9449): the answered extensions go to `registerGrant` of each
+ *   grant that issues tokens; `/api/me` accepts DPoP tokens through core's
+ *   resource guard (§7).
+ *
+ * Call it before the grants are registered (their extensions come from it).
+ */
+export function registerHighSecurity(server: AuthorizationServer, options: HighSecurityOptions = {}): HighSecurity {
+  const secrets = options.clientSecrets ?? PROCESS_CLIENT_SECRETS
+  // RFC 7591 §2 jwks_uri: fetched with safe-fetch's limits; loopback http only when the operator allows it.
+  const jwksCache = createJsonCache(options.allowInsecureFetch === true ? { allowHttp: true, allowAddresses: ['loopback'] } : {})
+  server.registerClientAuthMethod('private_key_jwt', privateKeyJwt({ jwksCache }))
+  server.registerClientAuthMethod('client_secret_jwt', clientSecretJwt({ resolveSecret: secrets.resolveSecret }))
+  // RFC 9126 §2: optional for every client, unless its registration requires it (§6).
+  server.registerEndpoint(pushedAuthorizationRequestEndpoint())
+  return { dpop: new DPoP({ nonce: true }), dpopWithoutNonce: new DPoP() }
+}
