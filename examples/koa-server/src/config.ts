@@ -33,6 +33,12 @@ export interface Config {
   readonly oidcKeyFile: string | undefined
   /** `OAUTH_ALLOW_INSECURE_FETCH=1`: outbound fetches (a client's `jwks_uri`) may also go to `http://` loopback URLs; for test suites only. */
   readonly allowInsecureFetch: boolean
+  /**
+   * `OAUTH_PURGE_INTERVAL`: seconds between purges of expired codes, tokens,
+   * replay keys and device codes (core's `schedulePurge`, in batches);
+   * `0` turns purging off. Default 3600.
+   */
+  readonly purgeInterval: number
 }
 
 /** Default of `OAUTH_DEVICE_CODE_TTL`, in seconds. */
@@ -80,7 +86,15 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     throttle: parseSwitch(env, 'OAUTH_THROTTLE'),
     allowInsecureFetch: parseFlag(env, 'OAUTH_ALLOW_INSECURE_FETCH'),
     oidcKeyFile: env['OAUTH_OIDC_KEY_FILE'] || undefined,
+    purgeInterval: parsePurgeInterval(env['OAUTH_PURGE_INTERVAL'] || '3600'),
   }
+}
+
+/** `OAUTH_PURGE_INTERVAL`: a whole number of seconds, at most a week; 0 is off. */
+function parsePurgeInterval(raw: string): number {
+  const value = Number(raw)
+  if (!/^\d+$/.test(raw) || value > 7 * 24 * 3600) throw new Error(`OAUTH_PURGE_INTERVAL must be a whole number of seconds from 0 to 604800, not "${raw}"`)
+  return value
 }
 
 /** An `on`/`off` variable (unset or empty is off). */

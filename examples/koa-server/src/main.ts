@@ -5,6 +5,7 @@ import { errorLine, loadApp } from './app.js'
 import { DEFAULT_SCOPES, createAuthorizationServer } from './authorization-server.js'
 import { defaultIssuer, loadConfig } from './config.js'
 import { openStore } from './open-store.js'
+import { describeError, schedulePurge } from '@grantkit/core'
 import type { OpenIDKeySet } from '@grantkit/openid'
 import { loginSessions } from './login-session.js'
 import { loadKeySet, type UserClaims } from './openid.js'
@@ -108,6 +109,9 @@ async function main(): Promise<void> {
   const issuerUrl = new URL(issuer)
   out(`[grantkit] metadata: ${issuerUrl.origin}/.well-known/oauth-authorization-server${issuerUrl.pathname.replace(/\/$/, '')}`)
 
+  // Expired rows never pile up (RFC 6749 §4.1.2 codes, RFC 6749 §1.4 tokens, RFC 7523 replay keys): short batches, off the request path.
+  const purge = config.purgeInterval === 0 ? null : schedulePurge(store, { intervalSeconds: config.purgeInterval, onError: (error) => console.error(`[error] purge failed: ${describeError(error)}`) })
+
   let stopping = false
   const stop = (signal: string) => {
     if (stopping) return
@@ -117,7 +121,7 @@ async function main(): Promise<void> {
     force.unref()
     http.close(() => {
       clearTimeout(force)
-      opened.close().then(
+      ;(purge === null ? Promise.resolve() : purge.stop()).then(() => opened.close()).then(
         () => process.exit(0),
         (error: unknown) => {
           console.error('[grantkit] closing the store failed:', error instanceof Error ? error.message : error)

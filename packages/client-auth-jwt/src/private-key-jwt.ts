@@ -48,7 +48,10 @@ async function fetchSet(cache: JsonCache, uri: string, refetch: boolean): Promis
   try {
     return await cache.get(uri, { refetch })
   } catch (error) {
-    if (error instanceof SafeFetchError) throw invalidClient(`the client's jwks_uri could not be fetched (${error.code})`)
+    // By name too: the cache may come from another copy of safe-fetch (its CJS build, or one an app bundled).
+    if (error instanceof SafeFetchError || (error instanceof Error && error.name === 'SafeFetchError')) {
+      throw invalidClient(`the client's jwks_uri could not be fetched (${(error as SafeFetchError).code})`)
+    }
     throw error
   }
 }
