@@ -2,6 +2,7 @@ import express, { type RequestHandler } from 'express'
 import { isPageAnswer, runAdapterContractSuite, type AdapterHarness, type PreBodyParser } from '@grantkit/adapter-test-suite'
 import { oauthRouter, type AuthorizeResult } from './oauth-router.js'
 import { requireToken } from './require-token.js'
+import { serveResourceMetadata } from './serve-resource-metadata.js'
 import { listen } from './internal/testing.js'
 
 /** The app's global body parsers, as an Express app mounts them. */
@@ -20,6 +21,7 @@ const expressHarness: AdapterHarness = {
   preBodyParsers: ['form', 'json', 'consume'],
   async start({ server, oauth, resource, preBodyParser }) {
     const app = express()
+    if (resource.metadata !== undefined) app.use(serveResourceMetadata(resource.metadata))
     if (preBodyParser !== undefined) app.use(PARSERS[preBodyParser])
     const { authorize, renderError, onError, ...handlerOptions } = oauth
     app.use(

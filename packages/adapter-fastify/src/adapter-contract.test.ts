@@ -3,6 +3,7 @@ import Fastify from 'fastify'
 import { isPageAnswer, runAdapterContractSuite, type AdapterHarness } from '@grantkit/adapter-test-suite'
 import { oauthPlugin, type OAuthPluginOptions } from './oauth-plugin.js'
 import { requireToken } from './require-token.js'
+import { serveResourceMetadata } from './serve-resource-metadata.js'
 import { listen } from './internal/testing.js'
 
 /**
@@ -16,6 +17,7 @@ const fastifyHarness: AdapterHarness = {
   preBodyParsers: ['form', 'json', 'consume'],
   async start({ server, oauth, resource, preBodyParser }) {
     const app = Fastify()
+    if (resource.metadata !== undefined) await app.register(serveResourceMetadata(resource.metadata))
     if (preBodyParser === 'form') {
       // What @fastify/formbody registers (querystring parsing, repeated names as arrays).
       app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body: string, done) => done(null, parse(body)))

@@ -3,3 +3,4 @@ export type { AuthorizeContext, AuthorizeHook, AuthorizeResult, CorsOptions, OAu
 export { requireToken } from './require-token.js'
 export type { RequireTokenHook, RequireTokenOptions, TokenState } from './require-token.js'
 export { escapeHtml } from '@grantkit/core'
+export { serveResourceMetadata } from './serve-resource-metadata.js'

@@ -1,6 +1,7 @@
 import { isPageAnswer, runAdapterContractSuite, type ResourceAnswer } from '@grantkit/adapter-test-suite'
 import { oauthHandler, type OAuthHandlerOptions } from './oauth-handler.js'
 import { requireToken } from './require-token.js'
+import { serveResourceMetadata } from './serve-resource-metadata.js'
 import { serveFetch } from './internal/testing.js'
 
 // The Fetch handler served by node:http (as @hono/node-server or Next.js do): a
@@ -28,7 +29,10 @@ runAdapterContractSuite({
     const handler = oauthHandler(server, options)
     const { onError: resourceOnError, ...guardOptions } = resource
     const guard = requireToken(server, { ...guardOptions, ...(resourceOnError === undefined ? {} : { onError: (error) => resourceOnError(error) }) })
+    const metadata = resource.metadata === undefined ? undefined : serveResourceMetadata(resource.metadata)
     return serveFetch(async (request, context) => {
+      const document = metadata?.(request)
+      if (document != null) return document
       if (preBodyParser === 'consume' && request.body !== null) await request.arrayBuffer()
       if (new URL(request.url).pathname === '/resource' && request.method === 'GET') {
         const auth = await guard(request)

@@ -3,3 +3,4 @@ export type { AuthorizeHook, AuthorizeInteraction, AuthorizeResult, CorsOptions,
 export { requireToken } from './require-token.js'
 export type { AccessTokenInfo, RequireTokenOptions, TokenCheck, TokenGuard } from './require-token.js'
 export { escapeHtml } from '@grantkit/core'
+export { serveResourceMetadata } from './serve-resource-metadata.js'

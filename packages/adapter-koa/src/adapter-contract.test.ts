@@ -4,6 +4,7 @@ import { bodyParser } from '@koa/bodyparser'
 import { isPageAnswer, runAdapterContractSuite, type ResourceAnswer } from '@grantkit/adapter-test-suite'
 import { oauthRouter, type OAuthRouterOptions } from './oauth-router.js'
 import { requireToken, type TokenState } from './require-token.js'
+import { serveResourceMetadata } from './serve-resource-metadata.js'
 import { listen } from './internal/testing.js'
 
 runAdapterContractSuite({
@@ -11,6 +12,7 @@ runAdapterContractSuite({
   preBodyParsers: ['form', 'json', 'consume'],
   async start({ server, oauth, resource, preBodyParser }) {
     const app = new Koa()
+    if (resource.metadata !== undefined) app.use(serveResourceMetadata(resource.metadata))
     if (preBodyParser === 'form') app.use(bodyParser({ enableTypes: ['form'] }))
     if (preBodyParser === 'json') app.use(bodyParser({ enableTypes: ['json'] }))
     if (preBodyParser === 'consume') {

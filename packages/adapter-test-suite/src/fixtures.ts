@@ -107,7 +107,12 @@ export const TOKENS = {
   revoked: 'revoked',
   /** A refresh token: not a bearer token for a resource. */
   refresh: 'refresh',
+  /** A valid access token of user `user-1` whose audience (`aud`) is {@link RESOURCE} (RFC 8707). */
+  audience: 'audience-token',
 } as const
+
+/** The resource identifier (RFC 8707, RFC 9728 §2) of `TOKENS.audience`. */
+export const RESOURCE = 'https://rs.example.com/resource'
 
 function tokenRecord(token: string, now: number, overrides: Partial<TokenRecord> = {}): TokenRecord {
   return {
@@ -197,6 +202,7 @@ export async function testServer(options: TestServerOptions = {}): Promise<TestS
       tokenRecord(TOKENS.expired, now, { expiresAt: new Date(now - 1) }),
       tokenRecord(TOKENS.revoked, now, { revokedAt: new Date(now - 1) }),
       tokenRecord(TOKENS.refresh, now, { type: 'refresh_token' }),
+      tokenRecord(TOKENS.audience, now, { extra: { claims: { aud: RESOURCE } } }),
     ])
   }
   return { server, store }

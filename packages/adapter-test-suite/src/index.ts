@@ -20,6 +20,7 @@ export {
   FORM,
   ISSUER,
   REDIRECT_URI,
+  RESOURCE,
   TOKENS,
   TestClientCredentialsGrant,
   TestCodeGrant,

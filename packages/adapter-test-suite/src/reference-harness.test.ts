@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { createHttpHandler, createResourceGuard, nodeBodySource, type BodySource, type HttpOutcome } from '@grantkit/core'
+import { createHttpHandler, createResourceGuard, nodeBodySource, protectedResourceMetadataOutcome, type BodySource, type HttpOutcome } from '@grantkit/core'
 import { isPageAnswer, runAdapterContractSuite, type PreBodyParser, type ResourceAnswer } from './index.js'
 
 // The suite against core's HTTP layer alone, written to by bare node:http:
@@ -58,6 +58,8 @@ runAdapterContractSuite({
     const http = createServer((req, res) => {
       void (async () => {
         const url = new URL(req.url ?? '/', 'http://127.0.0.1')
+        const document = resource.metadata === undefined ? null : protectedResourceMetadataOutcome(resource.metadata, { method: req.method ?? 'GET', url: url.pathname })
+        if (document !== null) return write(res, document as Exclude<HttpOutcome, { kind: 'handled' }>)
         if (url.pathname === '/resource' && req.method === 'GET') {
           const result = await guard({ method: req.method, url: req.url ?? '/', headers: req.headers })
           if (!result.ok) return write(res, result.outcome as Exclude<HttpOutcome, { kind: 'handled' }>)

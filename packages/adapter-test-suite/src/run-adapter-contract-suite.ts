@@ -6,6 +6,7 @@ import { corsAndMetadataChecks } from './internal/checks/cors-and-metadata.js'
 import { endpointChecks } from './internal/checks/endpoints.js'
 import { errorDetailChecks } from './internal/checks/error-details.js'
 import { requireTokenChecks } from './internal/checks/require-token.js'
+import { resourceMetadataChecks } from './internal/checks/resource-metadata.js'
 import { tokenEndpointChecks } from './internal/checks/token-endpoint.js'
 import { suiteContext } from './internal/context.js'
 
@@ -68,6 +69,7 @@ export function runAdapterContractSuite(harness: AdapterHarness, options: Adapte
     corsAndMetadataChecks(ctx)
     authorizationEndpointChecks(ctx)
     requireTokenChecks(ctx)
+    resourceMetadataChecks(ctx)
     errorDetailChecks(ctx)
   })
 }

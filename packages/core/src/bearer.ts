@@ -21,6 +21,19 @@ export interface BearerRequirements {
   readonly user?: boolean | undefined
   /** How DPoP proofs (RFC 9449 §7) are checked; defaults when absent. */
   readonly dpop?: DPoPProofRequirements | undefined
+  /**
+   * The resource identifiers this resource answers to (RFC 8707 §2, RFC 9728
+   * §2 `resource`): the token's `aud` must name one of them, else 401
+   * `invalid_token` (RFC 9068 §4, RFC 8707 §2: a token is only used at the
+   * resources it was issued for). Default: no audience check.
+   */
+  readonly audience?: readonly string[] | undefined
+  /**
+   * The URL of this resource's protected resource metadata (RFC 9728 §3.1):
+   * every 401 challenge carries it as `resource_metadata` (§5.1), so that a
+   * client without a token can discover the authorization server.
+   */
+  readonly resourceMetadata?: string | undefined
 }
 
 /** How a protected resource checks DPoP proofs (RFC 9449 §4.3, §7). */
@@ -358,6 +371,33 @@ export async function authenticateBearer(
   request: BearerRequest,
   requirements: BearerRequirements = {},
 ): Promise<AccessTokenInfo> {
+  if (requirements.resourceMetadata === undefined) return checkBearer(store, realm, now, request, requirements)
+  try {
+    return await checkBearer(store, realm, now, request, requirements)
+  } catch (error) {
+    // RFC 9728 §5.1: the challenge of a 401 names the resource's metadata.
+    if (isOAuthError(error) && error.status === 401 && error.headers['www-authenticate'] !== undefined) {
+      error.headers['www-authenticate'] += `, resource_metadata="${quote(requirements.resourceMetadata)}"`
+    }
+    throw error
+  }
+}
+
+/** The audiences an `aud` claim names (RFC 7519 §4.1.3: a string or an array of strings). */
+export function tokenAudiences(record: TokenRecord): readonly string[] {
+  const claims = record.extra?.['claims']
+  const aud = typeof claims === 'object' && claims !== null ? (claims as Record<string, unknown>)['aud'] : undefined
+  if (typeof aud === 'string') return [aud]
+  return Array.isArray(aud) ? aud.filter((a): a is string => typeof a === 'string') : []
+}
+
+async function checkBearer(
+  store: Pick<TokenStore, 'findToken'>,
+  realm: string,
+  now: number,
+  request: BearerRequest,
+  requirements: BearerRequirements,
+): Promise<AccessTokenInfo> {
   const header = getHeader(request.headers, 'authorization')
   const space = header === undefined ? -1 : header.indexOf(' ')
   const schemeName = header === undefined || space === -1 ? '' : header.slice(0, space).toLowerCase()
@@ -398,6 +438,10 @@ export async function authenticateBearer(
       const until = new Date((proof.iat + (dpop.maxAge ?? 300) + 1) * 1000)
       if (!(await dpop.replay.markUsed(dpopReplayKey(proof), until, new Date(now)))) throw invalidProof(realm, algorithms, 'the DPoP proof was already used')
     }
+  }
+  // RFC 8707 §2, RFC 9068 §4: a token whose audience is not this resource is refused here.
+  if (requirements.audience !== undefined && !tokenAudiences(record).some((aud) => requirements.audience?.includes(aud) === true)) {
+    throw invalidToken(realm, 'the access token is not meant for this resource', scheme)
   }
   const scopes = record.scope === '' ? [] : record.scope.split(' ')
   const required = requiredScopes(requirements.scope)

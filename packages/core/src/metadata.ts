@@ -45,7 +45,8 @@ export function buildMetadata(server: AuthorizationServer, registry: Registry): 
   metadata['token_endpoint_auth_methods_supported'] = [...authMethods]
   for (const method of authMethods) mergeMetadata(metadata, registry.clientAuthMethods.get(method)?.metadata?.())
   if (hasAuthorization && server.options.authorizationResponseIss) metadata['authorization_response_iss_parameter_supported'] = true
-  return { ...metadata, ...extra }
+  // Parameters the user adds never replace what is built from the registrations.
+  return { ...server.options.metadata, ...metadata, ...extra }
 }
 
 /**

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { protectedResourceMetadata, protectedResourceMetadataUrl } from './protected-resource-metadata.js'
+import { memoryStore } from './memory-store.js'
+import { createResourceGuard } from './resource-guard.js'
+import { hashToken } from './secrets.js'
+import { AuthorizationServer } from './server.js'
 
 describe('protectedResourceMetadataUrl (RFC 9728 §3.1)', () => {
   it.each([
@@ -50,5 +54,88 @@ describe('protectedResourceMetadata (RFC 9728 §2)', () => {
     expect(() => protectedResourceMetadata({ resource: 'https://api.example.com', authorizationServers: ['auth.example.com'] })).toThrow(/absolute URL/)
     expect(() => protectedResourceMetadata({ resource: 'https://api.example.com', authorizationServers: ['http://auth.example.com'] })).toThrow(/https/)
     expect(() => protectedResourceMetadata({} as never)).toThrow(/resource/)
+  })
+})
+
+describe('audience-restricted tokens at the resource guard (RFC 8707 section 2, RFC 9728 section 5.1)', () => {
+  const issuer = 'https://auth.example.com'
+  const metadata = protectedResourceMetadata({ resource: 'https://api.example.com/mcp', authorizationServers: [issuer] })
+
+  async function serverWith(aud: unknown): Promise<AuthorizationServer> {
+    const store = memoryStore()
+    const now = Date.now()
+    await store.saveTokens([
+      {
+        tokenHash: hashToken('t'),
+        type: 'access_token',
+        clientId: 'c',
+        userId: 'u',
+        scope: 'mcp',
+        familyId: 'f',
+        issuedAt: new Date(now - 1000),
+        expiresAt: new Date(now + 60_000),
+        revokedAt: null,
+        rotatedAt: null,
+        ...(aud === undefined ? {} : { extra: { claims: { aud } } }),
+      },
+    ])
+    return new AuthorizationServer({ issuer, store })
+  }
+  const request = { method: 'GET', url: '/mcp', headers: { authorization: 'Bearer t' } }
+
+  it.each([
+    ['the resource as a string', 'https://api.example.com/mcp', true],
+    ['the resource in a list', ['https://other.example', 'https://api.example.com/mcp'], true],
+    ['another resource', 'https://api.example.com/other', false],
+    ['no audience', undefined, false],
+    ['a malformed audience', 42, false],
+  ])('a token whose aud is %s is accepted: %s', async (_name, aud, accepted) => {
+    const guard = createResourceGuard(await serverWith(aud), { metadata })
+    const result = await guard(request)
+    expect(result.ok).toBe(accepted)
+    if (!result.ok) {
+      expect(result.outcome).toMatchObject({ status: 401 })
+      const headers = (result.outcome as { headers: Record<string, string> }).headers
+      expect(headers['www-authenticate']).toContain('error="invalid_token"')
+      expect(headers['www-authenticate']).toContain(`resource_metadata="${metadata.url}"`)
+    }
+  })
+
+  it('puts resource_metadata in the bare challenge without a token, and not in a 403', async () => {
+    const guard = createResourceGuard(await serverWith(metadata.document['resource']), { metadata, scope: 'admin' })
+    const bare = await guard({ method: 'GET', url: '/mcp', headers: {} })
+    expect(bare.ok).toBe(false)
+    if (!bare.ok) expect((bare.outcome as { headers: Record<string, string> }).headers['www-authenticate']).toBe(`Bearer realm="${issuer}", resource_metadata="${metadata.url}"`)
+    const forbidden = await guard(request)
+    expect(forbidden.ok).toBe(false)
+    if (!forbidden.ok) {
+      expect(forbidden.outcome).toMatchObject({ status: 403 })
+      expect((forbidden.outcome as { headers: Record<string, string> }).headers['www-authenticate']).not.toContain('resource_metadata')
+    }
+  })
+
+  it('refuses bad options at configuration time', async () => {
+    const server = await serverWith(undefined)
+    expect(() => createResourceGuard(server, { metadata: {} as never })).toThrow(/protectedResourceMetadata/)
+    expect(() => createResourceGuard(server, { audience: [] })).toThrow(/audience/)
+    expect(() => createResourceGuard(server, { audience: 3 as never })).toThrow(/audience/)
+  })
+})
+
+describe('AuthorizationServer "metadata" option (RFC 8414 section 2)', () => {
+  it('adds parameters but never replaces one built from the registrations', () => {
+    const server = new AuthorizationServer({
+      issuer: 'https://auth.example.com',
+      store: memoryStore(),
+      metadata: { service_documentation: 'https://docs.example.com', issuer: 'https://evil.example', token_endpoint_auth_methods_supported: ['none'] },
+    })
+    const document = server.metadata()
+    expect(document['service_documentation']).toBe('https://docs.example.com')
+    expect(document['issuer']).toBe('https://auth.example.com')
+    expect(document['token_endpoint_auth_methods_supported']).toEqual([])
+  })
+
+  it('refuses a metadata option that is not an object', () => {
+    expect(() => new AuthorizationServer({ issuer: 'https://auth.example.com', store: memoryStore(), metadata: [] as never })).toThrow(/metadata/)
   })
 })

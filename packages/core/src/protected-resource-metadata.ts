@@ -1,4 +1,5 @@
 import { configError } from './config-error.js'
+import type { HttpOutcome } from './http-handler.js'
 
 /** The well-known URI suffix of RFC 9728 §3. */
 export const PROTECTED_RESOURCE_WELL_KNOWN = '/.well-known/oauth-protected-resource'
@@ -113,4 +114,51 @@ export function protectedResourceMetadata(options: ProtectedResourceMetadataOpti
   if (options.dpopBoundAccessTokensRequired !== undefined) document['dpop_bound_access_tokens_required'] = options.dpopBoundAccessTokensRequired
   const parsed = new URL(url)
   return { url, path: parsed.pathname + parsed.search, document: Object.freeze(document) }
+}
+
+/**
+ * The answer to a request for a resource's metadata document, for the
+ * adapters' `serveResourceMetadata`: at the metadata's path, `GET` and
+ * `HEAD` answer 200 `application/json` (RFC 9728 §3.2) with CORS open to
+ * every origin (the document is public, and browser-based clients fetch it),
+ * `OPTIONS` answers the CORS preflight with 204, and any other method 405
+ * with `Allow`. Any other path answers `null`: not this helper's request.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9728#section-3.2
+ */
+export function protectedResourceMetadataOutcome(metadata: ProtectedResourceMetadata, request: { readonly method: string; readonly url: string }): HttpOutcome | null {
+  const query = request.url.indexOf('?')
+  const path = query === -1 ? request.url : request.url.slice(0, query)
+  if (path !== metadataPathname(metadata)) return null
+  const cors = { 'access-control-allow-origin': '*' }
+  switch (request.method.toUpperCase()) {
+    case 'GET':
+    case 'HEAD':
+      return {
+        kind: 'json',
+        status: 200,
+        headers: { ...cors, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'public, max-age=300' },
+        body: JSON.stringify(metadata.document),
+      }
+    case 'OPTIONS':
+      return { kind: 'empty', status: 204, headers: { ...cors, 'access-control-allow-methods': 'GET, HEAD', 'access-control-max-age': '600' } }
+    default:
+      return {
+        kind: 'json',
+        status: 405,
+        headers: { ...cors, allow: 'GET, HEAD, OPTIONS', 'content-type': 'application/json; charset=utf-8' },
+        body: JSON.stringify({ error: 'invalid_request', error_description: 'the resource metadata is read with GET' }),
+      }
+  }
+}
+
+const pathnames = new WeakMap<ProtectedResourceMetadata, string>()
+
+function metadataPathname(metadata: ProtectedResourceMetadata): string {
+  let pathname = pathnames.get(metadata)
+  if (pathname === undefined) {
+    pathname = new URL(metadata.url).pathname
+    pathnames.set(metadata, pathname)
+  }
+  return pathname
 }

@@ -1,5 +1,6 @@
 import { DPOP_ALGORITHMS, bearerErrorResponse, requiredScopes, type AccessTokenInfo, type DPoPProofRequirements } from './bearer.js'
 import { configError } from './config-error.js'
+import type { ProtectedResourceMetadata } from './protected-resource-metadata.js'
 import { isOAuthError } from './errors.js'
 import { toOutcome, type HttpOutcome } from './http-handler.js'
 import { DEFAULT_REQUEST_TIMEOUT, assertTimeout, deadline } from './internal/deadline.js'
@@ -31,6 +32,21 @@ export interface ResourceGuardOptions {
    * store's replay capability when it has one.
    */
   dpop?: Omit<DPoPProofRequirements, 'replay'>
+  /**
+   * This resource's RFC 9728 metadata, from `protectedResourceMetadata()`:
+   * every 401 challenge carries `resource_metadata="<metadata.url>"`
+   * (RFC 9728 §5.1), and the token's audience must be the metadata's
+   * `resource` unless `audience` says otherwise. Serve `metadata.document`
+   * at `metadata.path` (each adapter has a helper for it).
+   */
+  metadata?: ProtectedResourceMetadata
+  /**
+   * The audiences accepted (RFC 8707 §2, RFC 9068 §4): the token's `aud` must
+   * name one of them, else 401 `invalid_token`. Default: the `resource` of
+   * `metadata` when given, else no audience check; `false` turns the check
+   * off.
+   */
+  audience?: string | readonly string[] | false
 }
 
 /** The request of a protected resource, as the guard needs it. */
@@ -71,7 +87,8 @@ export function createResourceGuard(
   const timeout = options.timeout ?? DEFAULT_REQUEST_TIMEOUT
   const dpop = checkDPoPOptions(options.dpop)
   const replay = storeHasCapability(server.store, 'replay') ? (server.store as ReplayStore) : undefined
-  const requirements = { scope: [...requiredScopes(scope)], user: options.user === true, dpop: { ...dpop, replay } }
+  const { audience, resourceMetadata } = checkResourceOptions(options)
+  const requirements = { scope: [...requiredScopes(scope)], user: options.user === true, dpop: { ...dpop, replay }, audience, resourceMetadata }
   return async (request, hooks = {}) => {
     try {
       const token = await deadline(timeout)(server.authenticateBearerToken(request, requirements))
@@ -81,6 +98,18 @@ export function createResourceGuard(
       return { ok: false, outcome: toOutcome(bearerErrorResponse(error), request.method) }
     }
   }
+}
+
+function checkResourceOptions(options: ResourceGuardOptions): { audience: readonly string[] | undefined; resourceMetadata: string | undefined } {
+  const { metadata, audience } = options
+  if (metadata !== undefined && (typeof metadata !== 'object' || metadata === null || typeof metadata.url !== 'string' || typeof metadata.document['resource'] !== 'string')) {
+    throw configError('requireToken: "metadata" must be the result of protectedResourceMetadata()')
+  }
+  if (audience !== undefined && audience !== false && typeof audience !== 'string' && !(Array.isArray(audience) && audience.length > 0 && audience.every((a) => typeof a === 'string'))) {
+    throw configError('requireToken: "audience" must be a resource identifier, a non-empty list of them, or false')
+  }
+  const audiences = audience === false ? undefined : typeof audience === 'string' ? [audience] : audience !== undefined ? [...(audience as readonly string[])] : metadata !== undefined ? [metadata.document['resource'] as string] : undefined
+  return { audience: audiences, resourceMetadata: metadata?.url }
 }
 
 function checkDPoPOptions(options: ResourceGuardOptions['dpop']): Omit<DPoPProofRequirements, 'replay'> {

@@ -64,6 +64,13 @@ export interface AuthorizationServerOptions {
   /** Add RFC 9207 `iss` to authorization responses. Default true. */
   authorizationResponseIss?: boolean
   /**
+   * More RFC 8414 §2 metadata parameters, e.g. `service_documentation`,
+   * `op_policy_uri`, or `client_id_metadata_document_supported` from
+   * `@grantkit/client-metadata-document`. They never replace a parameter
+   * built from what is registered (`issuer`, endpoints, supported values).
+   */
+  metadata?: Readonly<Record<string, unknown>>
+  /**
    * Called with unexpected (non-OAuth) errors; they are answered
    * `server_error` without details. Default: one `console.error` line with
    * the error's name and code (never its message or stack).
@@ -97,6 +104,7 @@ export interface ResolvedServerOptions {
   readonly endpoints: Readonly<EndpointPaths>
   readonly scopesSupported: readonly string[] | undefined
   readonly authorizationResponseIss: boolean
+  readonly metadata: Readonly<Record<string, unknown>>
 }
 
 /** An attack signal a grant detected; see `onSecurityEvent`. */
@@ -188,6 +196,8 @@ export class AuthorizationServer {
     assertFunction(options.resolveUser, 'AuthorizationServer: "resolveUser"', true)
     assertFunction(options.clock, 'AuthorizationServer: "clock"', true)
     if (options.throttle !== undefined && options.throttle !== false) assertThrottle(options.throttle, 'AuthorizationServer: "throttle"')
+    const metadata = options.metadata ?? {}
+    if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) throw configError('AuthorizationServer: "metadata" must be an object of RFC 8414 parameters')
 
     this.issuer = issuer
     this.store = store as GrantkitStore
@@ -215,6 +225,7 @@ export class AuthorizationServer {
       endpoints: Object.freeze(endpoints),
       scopesSupported: options.scopesSupported,
       authorizationResponseIss: options.authorizationResponseIss ?? true,
+      metadata: Object.freeze({ ...metadata }),
     })
     this.tokenEndpointUrl = issuer + endpoints.token
     this.#authContext = { store: this.store, replay: this.store, issuer, tokenEndpoint: this.tokenEndpointUrl, now: () => this.now() }
