@@ -5,7 +5,7 @@
 // authorization code + PKCE flows).
 import { createServer } from 'node:http'
 import { oauthRouter } from '@grantkit/adapter-koa'
-import { AuthorizationServer, OAuthError, createOAuthRequest, memoryStore, type GrantUser } from '@grantkit/core'
+import { AuthorizationServer, OAuthError, createOAuthRequest, hashToken, memoryStore, type GrantUser } from '@grantkit/core'
 import { CodeChallenge } from '@grantkit/ext-pkce'
 import { AuthorizationCodeGrant } from '@grantkit/grant-authorization-code'
 import { ClientCredentialsGrant } from '@grantkit/grant-client-credentials'
@@ -395,8 +395,14 @@ describe.each(TEST_STORES)('client registration over HTTP on the %s', (_storeNam
     it('deletes the registration: 204, then the token and the client are unknown (§2.3)', async () => {
       const { registered, manage, clientCredentials, store } = await start(openStore)
       const registration = await registered(SERVICE)
+      const issued = await clientCredentials(registration)
+      expect(issued.status).toBe(200)
+      const { access_token: accessToken } = (await issued.json()) as { access_token: string }
+      expect(await store.findToken(hashToken(accessToken))).not.toBeNull()
       expect((await manage('DELETE', registration)).status).toBe(204)
       expect(await store.listClients()).toEqual([])
+      // §2.3: the tokens issued to the deleted client are invalidated with it.
+      expect(await store.findToken(hashToken(accessToken))).toBeNull()
       expect(await errorOf(await manage('GET', registration))).toMatchObject({ status: 401, error: 'invalid_token' })
       expect((await clientCredentials(registration)).status).toBe(401)
     })

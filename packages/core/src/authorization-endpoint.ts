@@ -1,4 +1,4 @@
-import type { Client } from './client.js'
+import { isRegisteredRedirectUri, type Client } from './client.js'
 import { OAuthError, isOAuthError, type ErrorRedirect } from './errors.js'
 import type { AuthorizationRequest, BaseGrant, GrantUser } from './grant.js'
 import { HANDLE_BRAND, hasBrand } from './internal/brand.js'
@@ -94,10 +94,10 @@ async function loadClient(server: AuthorizationServer, params: URLSearchParams):
  * RFC 6749 §3.1.2.3: with several registered URIs (or none) the request MUST
  * include one.
  */
-function resolveRedirectUri(client: Client, params: URLSearchParams): { uri: string; provided: boolean } {
+function resolveRedirectUri(client: Client, params: URLSearchParams, anyLoopbackPort: boolean): { uri: string; provided: boolean } {
   const requested = getParam(params, 'redirect_uri')
   if (requested !== undefined) {
-    if (!client.redirectUris.includes(requested)) throw new OAuthError('invalid_request', 'redirect_uri is not registered for this client')
+    if (!isRegisteredRedirectUri(client, requested, { anyLoopbackPort })) throw new OAuthError('invalid_request', 'redirect_uri is not registered for this client')
     return { uri: requested, provided: true }
   }
   if (client.redirectUris.length !== 1) throw new OAuthError('invalid_request', 'missing required parameter "redirect_uri"')
@@ -156,7 +156,7 @@ export async function validateAuthorization(server: AuthorizationServer, registr
     if (resolved.onAnswer !== undefined) onAnswer.push(resolved.onAnswer)
   }
   const client = await loadClient(server, params)
-  const redirectUri = resolveRedirectUri(client, params)
+  const redirectUri = resolveRedirectUri(client, params, server.options.anyLoopbackPort)
   const { state, responseType, responseMode, check } = selectResponseType(registry, params)
   const redirect: ErrorRedirect = { uri: redirectUri.uri, mode: responseMode, state, iss: server.options.authorizationResponseIss ? server.issuer : undefined }
   try {

@@ -103,6 +103,30 @@ export function redirectUriProblem(uri: unknown): string | null {
   return 'must use https, http on a loopback host, or a private-use scheme (RFC 8252 §7.1)'
 }
 
+/** `http://<loopback IP or localhost>[:port]<rest>` split at the port, compared without it (RFC 8252 §7.3). */
+const LOOPBACK_HTTP = /^http:\/\/(127\.0\.0\.1|\[::1\]|localhost)(?::(\d{1,5}))?([/?][^#]*)?$/i
+
+/**
+ * Whether `uri` is one of the client's registered redirect URIs. RFC 9700
+ * §4.1.3: by exact string comparison. With `anyLoopbackPort` (RFC 8252 §7.3,
+ * for native apps that listen on an ephemeral port), an `http` URI on a
+ * loopback host (`127.0.0.1`, `[::1]`, `localhost`) also matches a
+ * registered one that differs in the port only — host, path and query still
+ * compared character for character.
+ */
+export function isRegisteredRedirectUri(client: Pick<Client, 'redirectUris'>, uri: string, options: { readonly anyLoopbackPort?: boolean | undefined } = {}): boolean {
+  if (client.redirectUris.includes(uri)) return true
+  if (options.anyLoopbackPort !== true) return false
+  const requested = LOOPBACK_HTTP.exec(uri)
+  if (requested === null || (requested[2] !== undefined && Number(requested[2]) > 65535)) return false
+  const host = requested[1]?.toLowerCase()
+  const rest = requested[3] ?? ''
+  return client.redirectUris.some((registered) => {
+    const match = LOOPBACK_HTTP.exec(registered)
+    return match !== null && match[1]?.toLowerCase() === host && (match[3] ?? '') === rest
+  })
+}
+
 /**
  * Builds a {@link Client} record with the secret hashed; returns the record
  * and the clear secret (to show once, never to store). Every redirect URI is

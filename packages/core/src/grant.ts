@@ -113,6 +113,14 @@ export interface IssueTokensHookContext {
   readonly user: GrantUser | null
   readonly scopes: readonly string[]
   readonly claims: Record<string, unknown>
+  /**
+   * Claims the refresh token is stored with instead of those of `claims`
+   * (merged over them): e.g. the full RFC 8707 audience of a grant whose
+   * access token was narrowed to one resource (§2.2), so that a later
+   * refresh may still ask for the others. Empty: the refresh token gets
+   * exactly `claims`.
+   */
+  readonly refreshTokenClaims: Record<string, unknown>
   /** Whether a refresh token will be issued. */
   readonly refreshToken: boolean
   /** The redeemed authorization code, when the grant redeems one. */
@@ -468,9 +476,11 @@ export abstract class BaseGrant {
       ...(options.code === undefined ? {} : { code: options.code }),
       ...(options.presentedRefreshToken === undefined ? {} : { presentedRefreshToken: options.presentedRefreshToken }),
     }
-    await this.runHook('beforeIssueTokens', { grant: this, client, user, scopes: options.scopes, claims: hookClaims, refreshToken: options.refreshToken, ...links })
+    const refreshTokenClaims: Record<string, unknown> = {}
+    await this.runHook('beforeIssueTokens', { grant: this, client, user, scopes: options.scopes, claims: hookClaims, refreshTokenClaims, refreshToken: options.refreshToken, ...links })
     const claims = options.claims === undefined && Object.keys(hookClaims).length === 0 ? undefined : hookClaims
     const extra = claims === undefined ? undefined : { claims: { ...claims } }
+    const refreshExtra = Object.keys(refreshTokenClaims).length === 0 ? extra : { claims: { ...claims, ...refreshTokenClaims } }
     const context = { client, userId, scope, grantType, issuedAt, expiresAt: accessExpires, familyId, issuer: server.issuer, claims }
     const accessToken = await strategy.generateAccessToken(context)
     const records: TokenRecord[] = [
@@ -504,7 +514,7 @@ export abstract class BaseGrant {
         expiresAt: refreshExpires,
         revokedAt: null,
         rotatedAt: null,
-        ...(extra === undefined ? {} : { extra }),
+        ...(refreshExtra === undefined ? {} : { extra: refreshExtra }),
       })
       body.refresh_token = refreshToken
     }

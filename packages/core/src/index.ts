@@ -11,7 +11,7 @@ export type { CsrfFailure, CsrfIssued, CsrfOptions, CsrfProtection, CsrfRequest,
 export { MAX_THROTTLE_KEY_LENGTH, memoryThrottle, remoteAddressOf, throttledError } from './throttle.js'
 export type { MemoryThrottleOptions, Throttle, ThrottleDecision } from './throttle.js'
 export { SCOPE_LIMITS, formatScope, parseScope, resolveScope } from './scope.js'
-export { clientScopes, createClient, defaultResponseTypes, isPublicClient, redirectUriProblem } from './client.js'
+export { clientScopes, createClient, defaultResponseTypes, isPublicClient, isRegisteredRedirectUri, redirectUriProblem } from './client.js'
 export type { BuiltinClientAuthMethod, Client, ClientInput } from './client.js'
 export { claimedClientId, clientSecretBasic, clientSecretPost, noneAuth, parseBasicCredentials } from './client-auth.js'
 export type { ClientAuthContext, ClientAuthMethod } from './client-auth.js'

@@ -51,6 +51,15 @@ export function memoryStore(): MemoryStore {
       clients.set(client.clientId, copy(client))
     },
     async deleteClient(clientId) {
+      // RFC 7592 §2.3: the client's tokens and codes go with it.
+      for (const [hash, token] of tokens) {
+        if (token.clientId !== clientId) continue
+        tokens.delete(hash)
+        const family = families.get(token.familyId)?.filter((h) => h !== hash)
+        if (family === undefined || family.length === 0) families.delete(token.familyId)
+        else families.set(token.familyId, family)
+      }
+      for (const [hash, code] of codes) if (code.clientId === clientId) codes.delete(hash)
       return clients.delete(clientId)
     },
     async listClients() {

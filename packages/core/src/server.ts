@@ -64,6 +64,14 @@ export interface AuthorizationServerOptions {
   /** Add RFC 9207 `iss` to authorization responses. Default true. */
   authorizationResponseIss?: boolean
   /**
+   * RFC 8252 §7.3: accept a loopback `http` redirect URI (`127.0.0.1`,
+   * `[::1]`, `localhost`) whose port differs from the registered one, for
+   * native and desktop apps (and AI agents) that listen on an ephemeral
+   * port. Default `false`: exact string matching (RFC 9700 §4.1.3) for
+   * every URI.
+   */
+  anyLoopbackPort?: boolean
+  /**
    * More RFC 8414 §2 metadata parameters, e.g. `service_documentation`,
    * `op_policy_uri`, or `client_id_metadata_document_supported` from
    * `@grantkit/client-metadata-document`. They never replace a parameter
@@ -104,6 +112,7 @@ export interface ResolvedServerOptions {
   readonly endpoints: Readonly<EndpointPaths>
   readonly scopesSupported: readonly string[] | undefined
   readonly authorizationResponseIss: boolean
+  readonly anyLoopbackPort: boolean
   readonly metadata: Readonly<Record<string, unknown>>
 }
 
@@ -225,6 +234,7 @@ export class AuthorizationServer {
       endpoints: Object.freeze(endpoints),
       scopesSupported: options.scopesSupported,
       authorizationResponseIss: options.authorizationResponseIss ?? true,
+      anyLoopbackPort: options.anyLoopbackPort === true,
       metadata: Object.freeze({ ...metadata }),
     })
     this.tokenEndpointUrl = issuer + endpoints.token

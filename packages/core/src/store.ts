@@ -20,7 +20,11 @@ export interface ClientStore {
   findClient(clientId: string): Promise<Client | null>
   /** Inserts or replaces the client with this `clientId`. */
   saveClient(client: Client): Promise<void>
-  /** Deletes a client; `true` when one was deleted. */
+  /**
+   * Deletes a client with its tokens and authorization codes (RFC 7592
+   * §2.3: a deleted client's grants and tokens are invalidated with it);
+   * `true` when a client was deleted.
+   */
   deleteClient(clientId: string): Promise<boolean>
   /** Every client, ordered by `clientId`. */
   listClients(): Promise<Client[]>

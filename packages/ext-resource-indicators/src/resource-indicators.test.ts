@@ -274,6 +274,23 @@ describe.each(TEST_STORES)('ResourceIndicators on the %s', (_storeName, openStor
       expect((await introspect(server, token))['aud']).toBe(API)
     })
 
+    it('a narrowed refresh keeps the refresh token bound to every original audience, so the next refresh may ask for another one', async () => {
+      const { server } = await setup()
+      const narrowed = await refresh(server, await refreshTokenFor(server, [API, FILES]), [API])
+      expect((await introspect(server, tokenOf(narrowed)))['aud']).toBe(API)
+      const next = tokenOf(narrowed, 'refresh_token')
+      expect((await introspect(server, next))['aud']).toEqual([API, FILES])
+      expect((await introspect(server, tokenOf(await refresh(server, next, [FILES]))))['aud']).toBe(FILES)
+    })
+
+    it('a code redeemed for one of its resources issues a refresh token for all of them (RFC 8707 section 2.2)', async () => {
+      const { server } = await setup()
+      const response = await redeem(server, await codeFor(server, [API, FILES]), [FILES])
+      expect((await introspect(server, tokenOf(response)))['aud']).toBe(FILES)
+      expect((await introspect(server, tokenOf(response, 'refresh_token')))['aud']).toEqual([API, FILES])
+      expect((await introspect(server, tokenOf(await refresh(server, tokenOf(response, 'refresh_token'), [API]))))['aud']).toBe(API)
+    })
+
     it('answers invalid_target for a resource outside the original audiences, and the refresh token stays usable', async () => {
       const { server } = await setup()
       const refreshToken = await refreshTokenFor(server, [API])

@@ -170,21 +170,25 @@ export class ResourceIndicators implements GrantExtension {
    * refresh token or an approved device code usable (an authorization code
    * is spent, as with any failed redemption).
    */
-  async beforeIssueTokens({ grant, client, claims, code, presentedRefreshToken }: IssueTokensHookContext): Promise<void> {
+  async beforeIssueTokens({ grant, client, claims, refreshTokenClaims, code, presentedRefreshToken }: IssueTokensHookContext): Promise<void> {
     const grantType = grant.grantClass.GRANT_TYPE
     let audience: string[]
+    // RFC 8707 §2.2: an access token may be narrowed to some resources; the refresh token keeps all that were granted.
+    let granted: string[] | undefined
     if (grant.authorization !== null) {
       // Tokens issued at the authorization endpoint (implicit): the resources checked there.
       audience = storedResources(grant.authorization.extra[RESOURCES_EXTRA])
     } else {
       const requested = this.parseResources(grant.request.body)
       if (code !== undefined) {
-        audience = subset(requested, storedResources(code.extra?.[RESOURCES_EXTRA]), 'a requested resource was not authorized for this authorization code (RFC 8707 section 2.2)')
+        granted = storedResources(code.extra?.[RESOURCES_EXTRA])
+        audience = subset(requested, granted, 'a requested resource was not authorized for this authorization code (RFC 8707 section 2.2)')
         // Checked again: the policy may have changed since the user approved.
         if (requested.length > 0) await this.#allow(client, audience, 'token', grantType)
       } else if (presentedRefreshToken !== undefined) {
         // The refresh grant carries the original claims over: narrow their audience, never widen it.
-        audience = subset(requested, audiencesOf(claims['aud']), 'a requested resource is not an audience of this refresh token (RFC 8707 section 2.2)')
+        granted = audiencesOf(claims['aud'])
+        audience = subset(requested, granted, 'a requested resource is not an audience of this refresh token (RFC 8707 section 2.2)')
       } else {
         if (requested.length > 0) await this.#allow(client, requested, 'token', grantType)
         audience = requested
@@ -192,6 +196,7 @@ export class ResourceIndicators implements GrantExtension {
     }
     if (audience.length === 0) audience = [...this.defaultAudience]
     if (audience.length > 0) claims['aud'] = audienceClaim(audience)
+    if (granted !== undefined && granted.length > audience.length) refreshTokenClaims['aud'] = audienceClaim(granted)
   }
 
   async #allow(client: Client, resources: readonly string[], endpoint: ResourceRequestContext['endpoint'], grantType: string | null): Promise<void> {

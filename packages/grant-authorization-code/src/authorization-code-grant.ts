@@ -6,6 +6,7 @@ import {
   generateToken,
   hashToken,
   isPublicClient,
+  isRegisteredRedirectUri,
   parseScope,
   type AuthorizationCodeRecord,
   type AuthorizationRequest,
@@ -327,7 +328,7 @@ export class AuthorizationCodeGrant extends BaseGrant {
     if (record.redirectUri !== null) {
       if (redirectUri === undefined) throw new OAuthError('invalid_grant', 'redirect_uri is required: it was sent in the authorization request')
       if (redirectUri !== record.redirectUri) throw new OAuthError('invalid_grant', 'redirect_uri does not match the authorization request')
-    } else if (redirectUri !== undefined && !client.redirectUris.includes(redirectUri)) {
+    } else if (redirectUri !== undefined && !isRegisteredRedirectUri(client, redirectUri, { anyLoopbackPort: this.server.options.anyLoopbackPort })) {
       throw new OAuthError('invalid_grant', 'redirect_uri is not registered for this client')
     }
   }

@@ -169,6 +169,9 @@ export function mongoStore(db: Db, options: MongoStoreOptions = {}): MongoStore 
       await clients.replaceOne({ _id: client.clientId }, clientToDocument(client), { upsert: true })
     },
     async deleteClient(clientId) {
+      // RFC 7592 §2.3: the client's tokens and codes go with it (first, so that a failure leaves the client to delete again).
+      await tokens.deleteMany({ clientId })
+      await codes.deleteMany({ clientId })
       return (await clients.deleteOne({ _id: clientId })).deletedCount === 1
     },
     async listClients() {

@@ -239,6 +239,25 @@ export function runStoreContractSuite(
         expect(await store().deleteClient(client.clientId)).toBe(false)
       })
 
+      it('deleting a client deletes its tokens and authorization codes, and no other client\'s (RFC 7592 section 2.3)', async () => {
+        const client = await newClient()
+        const other = await newClient()
+        await store().saveClient(client)
+        await store().saveClient(other)
+        const mine = [tokenRecord({ clientId: client.clientId }), tokenRecord({ clientId: client.clientId, type: 'refresh_token' })]
+        const theirs = tokenRecord({ clientId: other.clientId })
+        await store().saveTokens([...mine, theirs])
+        const myCode = codeRecord({ clientId: client.clientId })
+        const theirCode = codeRecord({ clientId: other.clientId })
+        await store().saveAuthorizationCode(myCode)
+        await store().saveAuthorizationCode(theirCode)
+        expect(await store().deleteClient(client.clientId)).toBe(true)
+        for (const token of mine) expect(await store().findToken(token.tokenHash)).toBeNull()
+        expect(await store().findToken(theirs.tokenHash)).not.toBeNull()
+        expect(await store().consumeAuthorizationCode(myCode.codeHash, at(5))).toBeNull()
+        expect(await store().consumeAuthorizationCode(theirCode.codeHash, at(5))).not.toBeNull()
+      })
+
       it('lists clients ordered by clientId', async () => {
         const prefix = id('list')
         const ids = [`${prefix}-c`, `${prefix}-a`, `${prefix}-b`]

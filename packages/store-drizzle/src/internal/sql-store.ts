@@ -177,6 +177,9 @@ export function sqlStore(dialect: SqlDialect): FullStore {
       await run(db.insert(clients).values(clientToRow(client)).onConflictDoUpdate({ target: clients.clientId, set: update }))
     },
     async deleteClient(clientId) {
+      // RFC 7592 §2.3: the client's tokens and codes go with it (first, so that a failure leaves the client to delete again).
+      await run(db.delete(tokens).where(eq(tokens.clientId, clientId)))
+      await run(db.delete(codes).where(eq(codes.clientId, clientId)))
       const deleted = await run(db.delete(clients).where(eq(clients.clientId, clientId)).returning({ clientId: clients.clientId }))
       return deleted.length > 0
     },
