@@ -31,8 +31,9 @@ const ALLOWED: Record<string, readonly string[]> = {
   '@grantkit/ext-resource-indicators': ['@grantkit/core'],
   '@grantkit/openid': ['@grantkit/core', '@grantkit/grant-authorization-code', '@grantkit/grant-implicit', 'jose'],
   '@grantkit/client-auth-jwt': ['@grantkit/core', '@grantkit/safe-fetch', 'jose'],
-  '@grantkit/ext-dpop': ['@grantkit/core', 'jose'],
+  '@grantkit/ext-dpop': ['@grantkit/core'],
   '@grantkit/par': ['@grantkit/core'],
+  '@grantkit/client-metadata-document': ['@grantkit/core', '@grantkit/safe-fetch'],
 }
 
 const root = new URL('..', import.meta.url).pathname
