@@ -37,6 +37,8 @@ export type OAuthErrorCode =
   | 'consent_required'
   | 'invalid_request_uri'
   | 'invalid_request_object'
+  | 'request_not_supported'
+  | 'request_uri_not_supported'
   // RFC 7591 §3.2.2
   | 'invalid_redirect_uri'
   | 'invalid_client_metadata'
@@ -73,6 +75,8 @@ const DEFAULT_STATUS: Record<OAuthErrorCode, number> = {
   consent_required: 400,
   invalid_request_uri: 400,
   invalid_request_object: 400,
+  request_not_supported: 400,
+  request_uri_not_supported: 400,
   invalid_redirect_uri: 400,
   invalid_client_metadata: 400,
   invalid_dpop_proof: 400,

@@ -32,7 +32,7 @@ const MAX_CLAIMS = 100
 
 function member(value: unknown, where: string): Record<string, ClaimRequest | null> {
   if (value === undefined) return {}
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new OAuthError('invalid_request', `the claims parameter's "${where}" member must be an object (OpenID Connect Core §5.5)`)
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new OAuthError('invalid_request', `the claims parameter's ${where} member must be an object (OpenID Connect Core section 5.5)`)
   const out: Record<string, ClaimRequest | null> = {}
   const entries = Object.entries(value)
   if (entries.length > MAX_CLAIMS) throw new OAuthError('invalid_request', 'the claims parameter requests too many claims')
@@ -42,10 +42,10 @@ function member(value: unknown, where: string): Record<string, ClaimRequest | nu
       out[name] = null
       continue
     }
-    if (typeof request !== 'object' || Array.isArray(request)) throw new OAuthError('invalid_request', 'each requested claim must be null or an object (OpenID Connect Core §5.5.1)')
+    if (typeof request !== 'object' || Array.isArray(request)) throw new OAuthError('invalid_request', 'each requested claim must be null or an object (OpenID Connect Core section 5.5.1)')
     const { essential, value: one, values } = request as Record<string, unknown>
-    if (essential !== undefined && typeof essential !== 'boolean') throw new OAuthError('invalid_request', 'the claims parameter: "essential" must be a boolean (OpenID Connect Core §5.5.1)')
-    if (values !== undefined && !Array.isArray(values)) throw new OAuthError('invalid_request', 'the claims parameter: "values" must be an array (OpenID Connect Core §5.5.1)')
+    if (essential !== undefined && typeof essential !== 'boolean') throw new OAuthError('invalid_request', 'the claims parameter: essential must be a boolean (OpenID Connect Core section 5.5.1)')
+    if (values !== undefined && !Array.isArray(values)) throw new OAuthError('invalid_request', 'the claims parameter: values must be an array (OpenID Connect Core section 5.5.1)')
     out[name] = {
       ...(essential === undefined ? {} : { essential }),
       ...(one === undefined ? {} : { value: one }),
@@ -66,9 +66,9 @@ export function parseClaimsRequest(raw: string | undefined): ClaimsRequest | und
   try {
     parsed = JSON.parse(raw)
   } catch {
-    throw new OAuthError('invalid_request', 'the claims parameter is not valid JSON (OpenID Connect Core §5.5)')
+    throw new OAuthError('invalid_request', 'the claims parameter is not valid JSON (OpenID Connect Core section 5.5)')
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new OAuthError('invalid_request', 'the claims parameter must be a JSON object (OpenID Connect Core §5.5)')
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new OAuthError('invalid_request', 'the claims parameter must be a JSON object (OpenID Connect Core section 5.5)')
   const { userinfo, id_token } = parsed as Record<string, unknown>
   return { userinfo: member(userinfo, 'userinfo'), id_token: member(id_token, 'id_token') }
 }

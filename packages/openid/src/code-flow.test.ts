@@ -92,6 +92,33 @@ describe.each(TEST_STORES)('the OpenID Connect code flow (Core §3.1) on the %s'
     expect(fresh?.at_hash).toBe(tokenHash(refreshed.access_token, 'RS256'))
   })
 
+  it('repeats the claims asked for with claims.id_token in every refreshed ID token (Core §5.5, §12.2)', async () => {
+    const p = await startProvider(openStore)
+    const claimsParam = JSON.stringify({ id_token: { email: { essential: true }, phone_number: null }, userinfo: { address: null } })
+    const { config, tokens, claims } = await codeFlow(p, 'web', { scope: 'openid', claims: claimsParam })
+    expect(claims).toMatchObject({ email: ALICE_CLAIMS.email, phone_number: ALICE_CLAIMS.phone_number })
+    p.advance(60)
+    const once = await client.refreshTokenGrant(config, tokens.refresh_token as string)
+    // The same claims as the first ID token, found again with findClaims; the UserInfo-only one stays out.
+    expect(once.claims()).toMatchObject({ sub: 'alice', email: ALICE_CLAIMS.email, phone_number: ALICE_CLAIMS.phone_number })
+    expect(once.claims()).not.toHaveProperty('address')
+    expect(once.claims()).not.toHaveProperty('nonce')
+    // and on the refresh of the refresh: the names travel with the rotated tokens
+    p.advance(60)
+    const twice = await client.refreshTokenGrant(config, once.refresh_token as string)
+    expect(twice.claims()).toMatchObject({ email: ALICE_CLAIMS.email, phone_number: ALICE_CLAIMS.phone_number })
+    // UserInfo keeps answering its own requested claim after the refreshes.
+    expect(await client.fetchUserInfo(config, twice.access_token, 'alice')).toEqual({ sub: 'alice', address: ALICE_CLAIMS.address })
+  })
+
+  it('a refreshed ID token without a claims request carries no end-user claims, as the first (Core §5.4, §12.2)', async () => {
+    const p = await startProvider(openStore)
+    const { config, tokens } = await codeFlow(p)
+    const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token as string)
+    expect(refreshed.claims()).not.toHaveProperty('email')
+    expect(refreshed.claims()).not.toHaveProperty('name')
+  })
+
   it('issues no ID token on a refresh narrowed to scopes without openid (Core §12.2)', async () => {
     const p = await startProvider(openStore)
     const { config, tokens } = await codeFlow(p)

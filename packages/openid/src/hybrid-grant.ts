@@ -48,7 +48,7 @@ export class OpenIDHybridGrant extends AuthorizationCodeGrant {
     if (!authorization.scopes.includes('openid')) {
       throw new OAuthError('invalid_scope', 'this response type needs the openid scope (OpenID Connect Core section 3.3.2.11)')
     }
-    await validateOpenIDRequest(providerOf(this.server, 'OpenIDHybridGrant'), authorization, true)
+    await validateOpenIDRequest(providerOf(this.server, 'OpenIDHybridGrant'), authorization, this.request, true)
     return authorization
   }
 

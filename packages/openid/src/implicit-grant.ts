@@ -40,7 +40,7 @@ export class OpenIDImplicitGrant extends ImplicitGrant {
     if (!authorization.scopes.includes('openid')) {
       throw new OAuthError('invalid_scope', 'this response type needs the openid scope (OpenID Connect Core section 3.2.2.1)')
     }
-    await validateOpenIDRequest(providerOf(this.server, 'OpenIDImplicitGrant'), authorization, true)
+    await validateOpenIDRequest(providerOf(this.server, 'OpenIDImplicitGrant'), authorization, this.request, true)
     return authorization
   }
 

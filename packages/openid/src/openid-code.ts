@@ -8,7 +8,7 @@ import {
   type IssueTokensHookContext,
   type TokenResponseHookContext,
 } from '@grantkit/core'
-import { approvalClaims, requestedNames } from './internal/response-params.js'
+import { ID_TOKEN_CLAIMS, approvalClaims, carriedNames, requestedNames } from './internal/response-params.js'
 import { approvalOf, recordApproval, validateOpenIDRequest } from './openid-request.js'
 import { providerOf, type OpenIDProvider } from './provider.js'
 
@@ -36,7 +36,8 @@ export interface OpenIDCodeOptions {
  *   `max_age`), the request's `nonce`, `at_hash`, `acr`, `amr`, and the
  *   claims asked for with `claims.id_token` (§5.5);
  * - registered on the refresh grant, each refresh answers a fresh ID token
- *   (Core §12.2): same `iss`, `sub`, `aud`, the original `auth_time`, no `nonce`.
+ *   (Core §12.2): same `iss`, `sub`, `aud`, the original `auth_time`, no
+ *   `nonce`, and the claims `claims.id_token` asked for (§5.5).
  *
  * `auth_time`, `acr` and `amr` are kept as claims of the tokens (RFC 9068
  * §2.2.1 names them too): introspection returns them and the refresh grant
@@ -82,8 +83,8 @@ export class OpenIDCode implements GrantExtension {
   }
 
   /** Core §3.1.2.2: validates the OpenID parameters of a request with scope `openid`. */
-  async afterValidateAuthorizationRequest({ authorization }: AuthorizationHookContext): Promise<void> {
-    await validateOpenIDRequest(this.#requireProvider(), authorization, this.requireNonce)
+  async afterValidateAuthorizationRequest({ grant, authorization }: AuthorizationHookContext): Promise<void> {
+    await validateOpenIDRequest(this.#requireProvider(), authorization, grant.request, this.requireNonce)
   }
 
   /** Records the nonce, `auth_time`, `acr`, `amr` and the claims request in the code (Core §3.1.3.6 needs them at the token endpoint). */
@@ -91,20 +92,24 @@ export class OpenIDCode implements GrantExtension {
     recordApproval(authorization, user, grant.now())
   }
 
-  /** Keeps `auth_time`, `acr`, `amr` and the requested UserInfo claims with the tokens of a code (the refresh grant carries them over, Core §12.2). */
+  /** Keeps `auth_time`, `acr`, `amr` and the names of the requested UserInfo and ID token claims with the tokens of a code (the refresh grant carries them over, Core §12.2). */
   beforeIssueTokens({ code, scopes, claims }: IssueTokensHookContext): void {
     if (scopes.includes('openid')) Object.assign(claims, approvalClaims(approvalOf(code?.extra)))
   }
 
   /**
    * Adds the `id_token` when `openid` was granted (Core §3.1.3.3): from a
-   * code with the request's nonce, from a refresh without one (§12.2).
+   * code with the request's nonce, from a refresh without one (§12.2). The
+   * claims the authentication request asked for with `claims.id_token`
+   * (§5.5) are in both: the code's approval names them, and the tokens keep
+   * the names for their refreshes.
    */
   async beforeTokenResponse({ client, body, user, scopes, claims, code }: TokenResponseHookContext): Promise<void> {
     if (user === null || !scopes.includes('openid')) return
     const provider = this.#requireProvider()
     const approval = approvalOf(code?.extra)
-    const wanted = requestedNames(approval?.claims?.id_token)
+    // Core §5.5, §12.2: a code names them in its approval; a refresh finds them among the grant's claims.
+    const wanted = code === undefined ? carriedNames(claims, ID_TOKEN_CLAIMS) : requestedNames(approval?.claims?.id_token)
     const authTime = claims['auth_time']
     const acr = claims['acr']
     const amr = claims['amr']

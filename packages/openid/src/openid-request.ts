@@ -1,4 +1,4 @@
-import { OAuthError, getParam, type AuthorizationRequest, type GrantUser } from '@grantkit/core'
+import { OAuthError, getParam, type AuthorizationRequest, type GrantUser, type OAuthRequest } from '@grantkit/core'
 import { parseClaimsRequest, type ClaimsRequest } from './claims.js'
 import type { OpenIDProvider } from './provider.js'
 
@@ -70,6 +70,36 @@ function list(value: string | undefined): string[] {
 }
 
 /**
+ * Refuses request objects (OpenID Connect Core §6), which this package does
+ * not support (discovery says `request_parameter_supported: false`,
+ * `request_uri_parameter_supported: false`): Core §6.1 and §6.2 make a
+ * server that does not support them answer the error rather than ignore the
+ * parameter, since the client's signed parameters would otherwise be
+ * replaced by the unsigned ones beside them.
+ *
+ * - `request` (§6.1) is `request_not_supported`;
+ * - `request_uri` (§6.2) is `request_uri_not_supported`, unless an
+ *   authorization request resolver already answered it: the `request_uri`
+ *   of a pushed authorization request (RFC 9126 §4, `@grantkit/par`) stands
+ *   for the pushed parameters, and the resolver refuses any `request_uri`
+ *   it did not issue. A resolved request's parameters are a new object,
+ *   never the query or body of `request`, which is how it is told apart.
+ *
+ * Both errors are redirected to the client (Core §3.1.2.6). They are
+ * answered for every request the OpenID grants and extensions see, with the
+ * `openid` scope or without: silently ignoring either parameter is never right.
+ */
+export function refuseRequestObjects(authorization: AuthorizationRequest, request: OAuthRequest): void {
+  const params = authorization.params
+  if (params.has('request')) {
+    throw new OAuthError('request_not_supported', 'request objects are not supported: send the parameters in the request itself or push them (OpenID Connect Core section 6.1)', { status: 400 })
+  }
+  if (params.has('request_uri') && (params === request.query || params === request.body)) {
+    throw new OAuthError('request_uri_not_supported', 'request objects by reference are not supported (OpenID Connect Core section 6.2)', { status: 400 })
+  }
+}
+
+/**
  * Validates the OpenID parameters of an authorization request whose scope
  * includes `openid` (Core §3.1.2.1, §3.1.2.2) and makes them available to
  * {@link openidRequest}. `invalid_request` for: a missing `nonce` when
@@ -77,9 +107,11 @@ function list(value: string | undefined): string[] {
  * `requireNonce` option for the code flow), an unknown `prompt` value or
  * `none` with another, a `max_age` that is not a non-negative integer, an
  * unknown `display`, a malformed `claims`, or an `id_token_hint` we did not
- * issue to this client.
+ * issue to this client. Request objects are refused first, whatever the
+ * scope (see {@link refuseRequestObjects}).
  */
-export async function validateOpenIDRequest(provider: OpenIDProvider, authorization: AuthorizationRequest, requireNonce: boolean): Promise<OpenIDRequest | null> {
+export async function validateOpenIDRequest(provider: OpenIDProvider, authorization: AuthorizationRequest, httpRequest: OAuthRequest, requireNonce: boolean): Promise<OpenIDRequest | null> {
+  refuseRequestObjects(authorization, httpRequest)
   if (!authorization.scopes.includes('openid')) return null
   const params = authorization.params
   provider.checkClient(authorization.client)

@@ -169,9 +169,20 @@ export class OpenIDProvider {
 
   /**
    * Installs the provider on `server`: the key set becomes a key source
-   * (its public keys are served at `jwks_uri` on every adapter). Call it
-   * before registering the OpenID grants, extensions and endpoints, which
-   * find the provider through the server.
+   * (its public keys are served at `jwks_uri` on every adapter), and an
+   * authorization request resolver refuses requests made of a request object
+   * alone (see below). Call it before registering the OpenID grants,
+   * extensions and endpoints, which find the provider through the server.
+   *
+   * Request objects are not supported (Core §6; discovery says
+   * `request_parameter_supported: false`). A request that carries
+   * `response_type` beside its `request` reaches the grant, whose OpenID
+   * check answers `request_not_supported` at the client's redirect URI. One
+   * that carries only `client_id` and `request` (RFC 9101 §5, as JAR
+   * clients send it) would otherwise be refused for its missing
+   * `response_type`, which says nothing of the cause: the resolver answers
+   * `request_not_supported` for it, on the error page, since its redirect
+   * URI is inside the object and cannot be trusted (RFC 6749 §4.1.2.1).
    */
   install(server: AuthorizationServer): this {
     if (installed(server) !== undefined) throw configError('OpenIDProvider.install: the server already has an OpenIDProvider')
@@ -179,6 +190,15 @@ export class OpenIDProvider {
     Object.defineProperty(server, PROVIDER, { value: this })
     this.#server = server
     server.registerKeySource(this.keys)
+    server.registerAuthorizationRequestResolver({
+      async resolve(params) {
+        // Core section 6.1: an OP that does not support request objects answers request_not_supported.
+        if (params.has('request') && !params.has('response_type')) {
+          throw new OAuthError('request_not_supported', 'request objects are not supported: send the parameters in the request itself or push them (OpenID Connect Core section 6.1)', { status: 400 })
+        }
+        return null
+      },
+    })
     return this
   }
 

@@ -19,9 +19,17 @@ export function tokenParams(body: TokenResponseBody): Record<string, string> {
 export const USERINFO_CLAIMS = 'userinfo_claims'
 
 /**
+ * The claim under which a grant's requested ID token claims (Core §5.5
+ * `claims.id_token`) travel with its tokens, so that the fresh ID token of
+ * each refresh (Core §12.2) carries them as the first one did. Set only when
+ * the client asked for any.
+ */
+export const ID_TOKEN_CLAIMS = 'id_token_claims'
+
+/**
  * The token claims an approval carries: `auth_time`, `acr`, `amr` (RFC 9068
  * §2.2.1 names them too; the refresh grant carries them over, Core §12.2)
- * and the requested UserInfo claims.
+ * and the names of the claims requested for UserInfo and the ID token (§5.5).
  */
 export function approvalClaims(approval: OpenIDApproval | null | undefined): Record<string, unknown> | undefined {
   if (approval === null || approval === undefined) return undefined
@@ -31,10 +39,18 @@ export function approvalClaims(approval: OpenIDApproval | null | undefined): Rec
   if (approval.amr !== undefined) claims['amr'] = [...approval.amr]
   const userinfo = requestedNames(approval.claims?.userinfo)
   if (userinfo.length > 0) claims[USERINFO_CLAIMS] = userinfo
+  const idToken = requestedNames(approval.claims?.id_token)
+  if (idToken.length > 0) claims[ID_TOKEN_CLAIMS] = idToken
   return Object.keys(claims).length === 0 ? undefined : claims
 }
 
 /** The claim names of a `claims` request member. */
 export function requestedNames(member: Readonly<Record<string, unknown>> | undefined): string[] {
   return member === undefined ? [] : Object.keys(member)
+}
+
+/** The claim names a token's claims list under `name` ({@link USERINFO_CLAIMS}, {@link ID_TOKEN_CLAIMS}); strings only. */
+export function carriedNames(claims: Readonly<Record<string, unknown>> | undefined, name: string): string[] {
+  const value = claims?.[name]
+  return Array.isArray(value) ? value.filter((n): n is string => typeof n === 'string') : []
 }

@@ -6,9 +6,11 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { AuthorizationServer, createClient, type ClientInput, type GrantUser } from '@grantkit/core'
 import { oauthRouter } from '@grantkit/adapter-koa'
+import { DPoP } from '@grantkit/ext-dpop'
 import { CodeChallenge } from '@grantkit/ext-pkce'
 import { AuthorizationCodeGrant } from '@grantkit/grant-authorization-code'
 import { RefreshTokenGrant } from '@grantkit/grant-refresh-token'
+import { pushedAuthorizationRequestEndpoint } from '@grantkit/par'
 import Koa from 'koa'
 import * as client from 'openid-client'
 import { onTestFinished } from 'vitest'
@@ -104,6 +106,10 @@ export interface StartOptions {
   code?: OpenIDCodeOptions
   provider?: Partial<OpenIDProviderOptions>
   keys?: OpenIDKeySet
+  /** Register @grantkit/ext-dpop (no nonces) on the code and refresh grants: tokens requested with a proof are DPoP-bound (RFC 9449 §5). */
+  dpop?: boolean
+  /** Register @grantkit/par's pushed authorization request endpoint at /par (RFC 9126). */
+  par?: boolean
 }
 
 /**
@@ -140,8 +146,10 @@ export async function startProvider(openStore: OpenTestStore, options: StartOpti
   })
   provider.install(server)
   const pkce = new CodeChallenge()
-  server.registerGrant(AuthorizationCodeGrant, [pkce, new OpenIDCode(options.code)])
-  server.registerGrant(RefreshTokenGrant, [new OpenIDCode()])
+  const dpop = options.dpop === true ? [new DPoP()] : []
+  server.registerGrant(AuthorizationCodeGrant, [pkce, ...dpop, new OpenIDCode(options.code)])
+  server.registerGrant(RefreshTokenGrant, [...dpop, new OpenIDCode()])
+  if (options.par === true) server.registerEndpoint(pushedAuthorizationRequestEndpoint())
   server.registerGrant(OpenIDImplicitGrant)
   server.registerGrant(OpenIDHybridGrant, [authorizationHooks(pkce)])
   server.registerEndpoint(DiscoveryEndpoint).registerEndpoint(UserInfoEndpoint).registerEndpoint(EndSessionEndpoint)
