@@ -1,13 +1,11 @@
-import { existsSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { chromium, type Browser } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { launchChromium } from './support/browser.js'
 import { startDemoServer, tempDir, writeSeed, type DemoServer } from './support/demo-server.js'
 import { CONFIDENTIAL, USER, seed } from './support/fixtures.js'
 
-const CHROMIUM = '/usr/bin/chromium'
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
 
 let demo: DemoServer
 let browser: Browser
@@ -16,7 +14,6 @@ let callback: string
 let removeDir: () => Promise<void>
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`)
   // The client's redirect URI: a tiny page that shows where the browser landed.
   callbackServer = createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
@@ -27,7 +24,7 @@ beforeAll(async () => {
   const tmp = await tempDir()
   removeDir = tmp.remove
   demo = await startDemoServer({ OAUTH_STORE: `sqlite:${tmp.dir}/browser.sqlite`, OAUTH_SEED: await writeSeed(tmp.dir, seed({ callback })) }, tmp.dir)
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS })
+  browser = await launchChromium()
 }, 60_000)
 
 afterAll(async () => {

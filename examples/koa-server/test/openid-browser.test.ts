@@ -5,17 +5,13 @@
 // node:http server that records the codes it receives. Without
 // /usr/bin/chromium every test fails, none is skipped (scripts/services.sh
 // installs it).
-import { existsSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import * as client from 'openid-client'
-import { chromium, type Browser, type BrowserContext, type Cookie, type Page } from 'playwright-core'
+import type { Browser, BrowserContext, Cookie, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { launchChromium } from './support/browser.js'
 import { startDemoServer, tempDir, writeSeed, type DemoServer } from './support/demo-server.js'
-
-const CHROMIUM = '/usr/bin/chromium'
-// These flags matter on a closed network: no QUIC, no background fetches, no first-run or sync traffic.
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
 
 const RP = { client_id: 'browser-rp', client_secret: 'browser-rp-secret-0123456789' }
 const ALICE = { username: 'alice', password: 'correct horse battery staple', name: 'Alice Liddell', email: 'alice@example.com', email_verified: true }
@@ -37,8 +33,7 @@ let removeDir: () => Promise<void>
  * that needs it with this message (a failing hook would only skip them).
  */
 function browser(): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) return Promise.reject(new Error(`${CHROMIUM} is missing: source scripts/services.sh (it installs Debian's chromium), or apt-get install -y chromium`))
-  launched ??= chromium.launch({ executablePath: CHROMIUM, args: ARGS })
+  launched ??= launchChromium()
   return launched
 }
 
