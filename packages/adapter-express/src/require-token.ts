@@ -30,7 +30,8 @@ export type RequireTokenHandler = RequestHandler<Request['params'], any, any, Re
 export interface RequireTokenOptions extends Omit<ResourceGuardOptions, 'onError'> {
   /**
    * Called with unexpected errors (a failing store), which are answered
-   * 500 `server_error` without details. Default: one `console.error` line
+   * 500 `server_error` (503 with `Retry-After` when the store is down or
+   * outlives `timeout`) without details. Default: one `console.error` line
    * with the error's name and code, never the request.
    */
   onError?: (error: unknown, req: Request) => void
@@ -42,8 +43,9 @@ export interface RequireTokenOptions extends Omit<ResourceGuardOptions, 'onError
  * `res.locals.oauth` ({@link TokenState}) before calling `next()`;
  * otherwise it writes the RFC 6750 §3 answer that core's
  * `createResourceGuard` decides (the bare 401 challenge without a token,
- * 401 `invalid_token`, 403 `insufficient_scope`, 500 `server_error` when
- * the store fails) and does not call `next()`.
+ * 401 `invalid_token`, 403 `insufficient_scope`, 503 `server_error` with
+ * `Retry-After` when the store is down, 500 `server_error` when it fails
+ * otherwise) and does not call `next()`.
  *
  * @example
  * ```ts

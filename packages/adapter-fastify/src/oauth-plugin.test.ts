@@ -329,7 +329,7 @@ describe('oauthPlugin', () => {
       expect(new URL(res.headers.get('location')!).searchParams.get('error')).toBe('access_denied')
     })
 
-    it('answers with the 500 page when the hook hangs past requestTimeout, and ignores its late reply', async () => {
+    it('answers with the 503 temporarily_unavailable page when the hook hangs past requestTimeout, and ignores its late reply', async () => {
       let late: (() => void) | undefined
       const { url } = await start({
         options: {
@@ -342,8 +342,8 @@ describe('oauthPlugin', () => {
         },
       })
       const res = await fetch(`${url}/authorize?${authorizeQuery()}`, { redirect: 'manual' })
-      expect(res.status).toBe(500)
-      expect(await res.text()).toContain('server_error')
+      expect(res.status).toBe(503)
+      expect(await res.text()).toContain('temporarily_unavailable')
       late?.()
     })
 

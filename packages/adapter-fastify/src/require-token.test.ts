@@ -142,11 +142,12 @@ describe('requireToken', () => {
       }
     })
 
-    it('answers 500 server_error when the token lookup outlives the timeout', async () => {
+    it('answers 503 server_error with Retry-After when the token lookup outlives the timeout (a passing outage)', async () => {
       const { url, store } = await start({ timeout: 100, onError: () => {} })
       store.findToken = () => new Promise(() => {})
       const res = await fetch(url, { headers: { authorization: 'Bearer user-token' } })
-      expect(res.status).toBe(500)
+      expect(res.status).toBe(503)
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0)
       expect(await res.json()).toMatchObject({ error: 'server_error' })
     })
   })

@@ -24,7 +24,8 @@ declare module 'fastify' {
 export interface RequireTokenOptions extends Omit<ResourceGuardOptions, 'onError'> {
   /**
    * Called with unexpected errors (a failing store), which are answered
-   * 500 `server_error` without details. Default: one `console.error` line
+   * 500 `server_error` (503 with `Retry-After` when the store is down or
+   * outlives `timeout`) without details. Default: one `console.error` line
    * with the error's name and code, never the request.
    */
   onError?: ((error: unknown, request: FastifyRequest) => void) | undefined

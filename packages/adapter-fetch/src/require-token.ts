@@ -8,7 +8,8 @@ export type { AccessTokenInfo } from '@grantkit/core'
 export interface RequireTokenOptions extends Omit<ResourceGuardOptions, 'onError'> {
   /**
    * Called with unexpected errors (a failing store), which are answered
-   * 500 `server_error` without details. Default: one `console.error` line
+   * 500 `server_error` (503 with `Retry-After` when the store is down or
+   * outlives `timeout`) without details. Default: one `console.error` line
    * with the error's name and code, never the request.
    */
   onError?: (error: unknown, request: Request) => void
@@ -26,8 +27,9 @@ export type TokenGuard = (request: Request) => Promise<TokenCheck>
  * §2.1) holding `scope` (and a resource owner, with `user: true`), and
  * otherwise gives the `Response` core's `createResourceGuard` decides —
  * the bare 401 challenge without a token, 401 `invalid_token`, 403
- * `insufficient_scope`, or 500 `server_error` when the store fails or
- * outlives `timeout`.
+ * `insufficient_scope`, 503 `server_error` with `Retry-After` when the
+ * store is down or outlives `timeout`, or 500 `server_error` when it fails
+ * otherwise.
  *
  * @example
  * ```ts

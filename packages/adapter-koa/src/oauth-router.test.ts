@@ -219,7 +219,7 @@ describe('oauthRouter', () => {
       expect(text).not.toContain('hunter2')
     })
 
-    it('answers 500 server_error once requestTimeout passes while the store hangs, and recovers', async () => {
+    it('answers 503 server_error with Retry-After once requestTimeout passes while the store hangs, and recovers', async () => {
       const onError = vi.fn()
       const { url, server } = await start({ requestTimeout: 100, onError })
       const findClient = server.store.findClient.bind(server.store)
@@ -227,7 +227,8 @@ describe('oauthRouter', () => {
       const started = Date.now()
       const res = await fetch(`${url}/token`, { method: 'POST', headers: { ...FORM, authorization: basicAuth('app', 'app-secret') }, body: 'grant_type=client_credentials' })
       expect(Date.now() - started).toBeLessThan(5000)
-      expect(res.status).toBe(500)
+      expect(res.status).toBe(503)
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0)
       expect(res.headers.get('cache-control')).toBe('no-store')
       expect(await res.json()).toEqual({ error: 'server_error', error_description: expect.any(String) })
       expect(onError).toHaveBeenCalledWith(expect.objectContaining({ name: 'RequestTimeoutError' }), expect.anything())
@@ -302,13 +303,13 @@ describe('oauthRouter', () => {
   })
 
   describe('authorization endpoint (RFC 6749 §3.1, §4.1)', () => {
-    it('answers the 500 error page, never a redirect, when the authorize hook outlives requestTimeout', async () => {
+    it('answers the 503 temporarily_unavailable page, never a redirect, when the authorize hook outlives requestTimeout', async () => {
       const { url } = await start({ requestTimeout: 100, onError: () => {}, authorize: () => new Promise(() => {}) })
       const res = await fetch(`${url}/authorize?${authorizeQuery()}`, { redirect: 'manual' })
-      expect(res.status).toBe(500)
+      expect(res.status).toBe(503)
       expect(res.headers.get('location')).toBeNull()
       expect(res.headers.get('content-type')).toMatch(/^text\/html/)
-      expect(await res.text()).toContain('server_error')
+      expect(await res.text()).toContain('temporarily_unavailable')
     })
 
     it('hands the validated request to the authorize hook, which renders the page', async () => {

@@ -5,6 +5,7 @@ import { bodyAndTimeoutChecks } from './internal/checks/bodies-and-timeouts.js'
 import { corsAndMetadataChecks } from './internal/checks/cors-and-metadata.js'
 import { endpointChecks } from './internal/checks/endpoints.js'
 import { errorDetailChecks } from './internal/checks/error-details.js'
+import { outageChecks } from './internal/checks/outages.js'
 import { requireTokenChecks } from './internal/checks/require-token.js'
 import { resourceMetadataChecks } from './internal/checks/resource-metadata.js'
 import { tokenEndpointChecks } from './internal/checks/token-endpoint.js'
@@ -28,7 +29,8 @@ const PARSERS: readonly PreBodyParser[] = ['form', 'json', 'consume']
  * methods, media types and body limits, a body a global parser already
  * read, request timeouts, CORS, RFC 8414 metadata and the JWK Set, the
  * authorization endpoint and its `authorize` hook, `requireToken`'s RFC 6750
- * challenges, and that no response carries an error message or a stack.
+ * challenges, that no response carries an error message or a stack, and
+ * that a store outage is answered 503 with `Retry-After`.
  *
  * The suite builds its own `AuthorizationServer` over `memoryStore()` for
  * every test; the harness only serves it with the adapter.
@@ -71,5 +73,6 @@ export function runAdapterContractSuite(harness: AdapterHarness, options: Adapte
     requireTokenChecks(ctx)
     resourceMetadataChecks(ctx)
     errorDetailChecks(ctx)
+    outageChecks(ctx)
   })
 }

@@ -6,6 +6,7 @@ import { normalizeResponseType, type Registry, type RegisteredGrant } from './in
 import { authorizationParams, getParam, type OAuthRequest } from './request.js'
 import { errorPageResponse, redirectResponse, type OAuthResponse } from './response.js'
 import type { AuthorizationServer } from './server.js'
+import { forAuthorizationEndpoint } from './transient.js'
 
 /**
  * A validated authorization request, from `validateAuthorizationRequest`,
@@ -226,8 +227,11 @@ function withRedirect(server: AuthorizationServer, error: unknown, redirect: Err
  * server error) that must be shown to the user.
  */
 export function authorizationError(server: AuthorizationServer, error: unknown): OAuthResponse {
-  const oauthError = isOAuthError(error) ? error : server.serverError(error, undefined)
+  // RFC 6749 §4.1.2.1: a passing outage is `temporarily_unavailable` here (a 503 cannot be redirected).
+  const oauthError = forAuthorizationEndpoint(isOAuthError(error) ? error : server.serverError(error, undefined))
   const redirect = oauthError.redirect
+  const status = redirect !== undefined ? 302 : oauthError.status >= 500 ? oauthError.status : 400
+  server.telemetry.count('grantkit.errors', 1, { endpoint: 'authorization', error: oauthError.code, status })
   if (redirect === undefined) {
     return errorPageResponse(oauthError.status >= 500 ? oauthError : new OAuthError(oauthError.code, oauthError.description, { status: 400 }))
   }

@@ -4,6 +4,7 @@ import { getHeader, type OAuthRequest } from './request.js'
 import { emptyResponse, errorResponse, type OAuthResponse } from './response.js'
 import { hashToken } from './secrets.js'
 import type { ReplayStore, TokenRecord, TokenStore } from './store.js'
+import { unexpectedError } from './transient.js'
 
 /** A valid bearer token and what it grants (RFC 6750). */
 export interface AccessTokenInfo {
@@ -457,10 +458,12 @@ async function checkBearer(
  * The response for a failed protected-resource request: the bare 401 with
  * its challenge for a request without a token (RFC 6750 §3.1), otherwise the
  * error's status, challenge and JSON body; an unexpected error is a 500
- * `server_error` without details. One helper for every adapter.
+ * `server_error` without details, or a 503 `server_error` with `Retry-After`
+ * when it is a passing outage (`isTransientError`). One helper for every
+ * adapter.
  */
 export function bearerErrorResponse(error: unknown): OAuthResponse {
-  if (!isOAuthError(error)) return errorResponse(new OAuthError('server_error', 'the server failed to process the request'))
+  if (!isOAuthError(error)) return errorResponse(unexpectedError(error))
   if ((error as unknown as Record<string, unknown>)[NO_CREDENTIALS] === true) return emptyResponse(401, error.headers)
   return errorResponse(error)
 }

@@ -10,6 +10,7 @@ import { defaultErrorLogger, safeLog } from './log.js'
 import { brandRequest, getHeader, parseFormEncoded, type OAuthRequest, type RequestHeaders } from './request.js'
 import { responseKind, type OAuthResponse } from './response.js'
 import type { AuthorizationServer } from './server.js'
+import { RETRY_AFTER_SECONDS, isTransientError, unexpectedError } from './transient.js'
 
 export type { CorsOptions } from './internal/cors.js'
 
@@ -106,13 +107,21 @@ export interface HttpHandlerOptions {
   metadata?: boolean
   /**
    * Milliseconds a request may take — reading its body, the server, the
-   * store and the `authorize` hook — before it is answered 500
-   * `server_error` (the authorization endpoint: the 500 error page), so that
-   * a slow client or a hanging store cannot hold it open. Default 10 000;
+   * store and the `authorize` hook — before it is answered, so that a slow
+   * client or a hanging store cannot hold it open: 503 `server_error` with
+   * `Retry-After` when the server's work (the store, a hook) outlived it (the
+   * authorization endpoint: the 503 `temporarily_unavailable` page), 500
+   * `server_error` when the client's body stopped arriving. Default 10 000;
    * `false` for none.
    */
   requestTimeout?: number | false
-  /** Called with unexpected errors (answered `server_error` without details). Default: one line with the error's name and code. */
+  /**
+   * Called with unexpected errors, answered without details: 503 with
+   * `Retry-After` when `isTransientError` says the failure is a passing
+   * outage (a database restarting or unreachable), else 500 `server_error`.
+   * Default: one line with the error's name and code, identical lines at
+   * most once a second.
+   */
   onError?: (error: unknown) => void
 }
 
@@ -166,7 +175,15 @@ const METADATA_PATH = '/.well-known/oauth-authorization-server'
 
 type Route =
   | { readonly type: 'authorization' }
-  | { readonly type: 'form'; readonly methods: readonly string[]; readonly body: BodyFormat; readonly cors: boolean; answer(request: OAuthRequest): Promise<OAuthResponse> }
+  | {
+      readonly type: 'form'
+      /** The endpoint's name in telemetry: `token`, or the registered endpoint's name. */
+      readonly name: string
+      readonly methods: readonly string[]
+      readonly body: BodyFormat
+      readonly cors: boolean
+      answer(request: OAuthRequest): Promise<OAuthResponse>
+    }
   | { readonly type: 'document'; readonly contentType: string; document(): unknown }
 
 function json(status: number, headers: Record<string, string>, body: unknown): HttpOutcome {
@@ -177,7 +194,26 @@ function oauthErrorJson(error: OAuthError, headers: Record<string, string> = {})
   return json(error.status, { 'cache-control': 'no-store', pragma: 'no-cache', ...error.headers, ...headers }, error.toJSON())
 }
 
-const SERVER_ERROR = () => new OAuthError('server_error', 'the server failed to process the request')
+/**
+ * The JSON answer to an unexpected error: 503 `server_error` with
+ * `Retry-After` for a passing outage (RFC 6749 §5.2 has no other code for
+ * it at the token endpoint), else 500 `server_error`; never its details.
+ */
+function unexpectedJson(error: unknown, headers: Record<string, string> = {}): HttpOutcome {
+  return oauthErrorJson(unexpectedError(error), headers)
+}
+
+/**
+ * The error page for an unexpected error at the authorization endpoint, before
+ * anything can be redirected: 503 `temporarily_unavailable` with
+ * `Retry-After` for a passing outage (the RFC 6749 §4.1.2.1 code), else 500
+ * `server_error`.
+ */
+function unexpectedPage(error: unknown): HttpOutcome {
+  return isTransientError(error)
+    ? errorPageOutcome(503, 'temporarily_unavailable', 'the server is temporarily unavailable, retry later', { 'retry-after': String(RETRY_AFTER_SECONDS) })
+    : errorPageOutcome(500, 'server_error', 'the server failed to process the request')
+}
 
 /** Converts a core response to an outcome; redirects get 303 after a POST (RFC 9700 §4.12). */
 export function toOutcome(response: OAuthResponse, method: string, extraHeaders: Record<string, string> = {}): HttpOutcome {
@@ -233,10 +269,11 @@ export function createHttpHandler(server: AuthorizationServer, options: HttpHand
 
   const routes = new Map<string, Route>()
   if (server.hasAuthorizationEndpoint()) routes.set(base + paths.authorization, { type: 'authorization' })
-  routes.set(base + paths.token, { type: 'form', methods: ['POST'], body: 'form', cors: true, answer: (r) => server.createTokenResponse(r) })
+  routes.set(base + paths.token, { type: 'form', name: 'token', methods: ['POST'], body: 'form', cors: true, answer: (r) => server.createTokenResponse(r) })
   for (const [name, route] of server.routedEndpoints()) {
     routes.set(base + route.path, {
       type: 'form',
+      name,
       methods: route.methods ?? ['POST'],
       body: route.body ?? 'form',
       cors: route.cors ?? true,
@@ -247,6 +284,15 @@ export function createHttpHandler(server: AuthorizationServer, options: HttpHand
   // RFC 8414 §2 `jwks_uri`: the public keys of a token strategy that signs (RFC 9068 JWT access tokens).
   if (server.jwks() !== null) routes.set(base + paths.jwks, { type: 'document', contentType: 'application/jwk-set+json', document: () => server.jwks() })
 
+  // Errors the server answers are counted by the server; these are the handler's own (methods, bodies, timeouts).
+  const counted = (endpoint: string, outcome: HttpOutcome): HttpOutcome => {
+    if (server.telemetry.counting && (outcome.kind === 'json' || outcome.kind === 'error_page')) {
+      const error = outcome.kind === 'error_page' ? outcome.error : errorCodeOf(outcome.body)
+      if (error !== undefined) server.telemetry.count('grantkit.errors', 1, { endpoint, error, status: outcome.status })
+    }
+    return outcome
+  }
+
   const formEndpoint = async (route: Extract<Route, { type: 'form' }>, request: HttpRequest, method: string, report: (error: unknown) => void): Promise<HttpOutcome> => {
     const allow = [...route.methods, 'OPTIONS'].join(', ')
     const origin = getHeader(request.headers, 'origin')
@@ -256,20 +302,20 @@ export function createHttpHandler(server: AuthorizationServer, options: HttpHand
     const headers = corsFor(false)
     // RFC 6749 §3.2: "The client MUST use the HTTP "POST" method when making access token requests."
     if (!route.methods.includes(method)) {
-      return oauthErrorJson(new OAuthError('invalid_request', 'this HTTP method is not allowed here', { status: 405, headers: { allow } }), headers)
+      return counted(route.name, oauthErrorJson(new OAuthError('invalid_request', 'this HTTP method is not allowed here', { status: 405, headers: { allow } }), headers))
     }
     const within = deadline(timeout)
     try {
       const query = parseFormEncoded(request.query)
-      const body = method === 'GET' || method === 'HEAD' ? { form: new URLSearchParams() } : await within(readBody(request.body, request.headers, route.body, limit))
+      const body = method === 'GET' || method === 'HEAD' ? { form: new URLSearchParams() } : await within(readBody(request.body, request.headers, route.body, limit), 'body')
       const oauthRequest = brandRequest<OAuthRequest & { json?: unknown; remoteAddress?: string }>({ method, url: request.url, headers: request.headers, query, body: body.form })
       if (body.json !== undefined) oauthRequest.json = body.json
       if (typeof request.remoteAddress === 'string') oauthRequest.remoteAddress = request.remoteAddress
       return toOutcome(await within(route.answer(oauthRequest)), method, headers)
     } catch (error) {
-      if (isOAuthError(error) && error.status < 500) return oauthErrorJson(error, headers)
+      if (isOAuthError(error) && error.status < 500) return counted(route.name, oauthErrorJson(error, headers))
       report(error)
-      return oauthErrorJson(SERVER_ERROR(), headers)
+      return counted(route.name, unexpectedJson(error, headers))
     }
   }
 
@@ -292,7 +338,7 @@ export function createHttpHandler(server: AuthorizationServer, options: HttpHand
   ): Promise<HttpOutcome> => {
     const allow = 'GET, HEAD, POST, OPTIONS'
     if (method === 'OPTIONS') return { kind: 'empty', status: 204, headers: { ...PAGE_HEADERS, allow } }
-    if (method !== 'GET' && method !== 'HEAD' && method !== 'POST') return errorPageOutcome(405, 'invalid_request', 'this HTTP method is not allowed here', { allow })
+    if (method !== 'GET' && method !== 'HEAD' && method !== 'POST') return counted('authorization', errorPageOutcome(405, 'invalid_request', 'this HTTP method is not allowed here', { allow }))
     if (authorize === undefined) throw configError('HttpHandler: the authorization endpoint needs an "authorize" hook')
     const within = deadline(timeout)
     let handle: AuthorizationHandle | undefined
@@ -300,7 +346,7 @@ export function createHttpHandler(server: AuthorizationServer, options: HttpHand
       let oauthRequest: OAuthRequest
       try {
         const query = parseFormEncoded(request.query)
-        const form = method === 'POST' ? (await within(readBody(request.body, request.headers, 'form', limit))).form : new URLSearchParams()
+        const form = method === 'POST' ? (await within(readBody(request.body, request.headers, 'form', limit), 'body')).form : new URLSearchParams()
         // HEAD is answered as GET (RFC 9110 §9.3.2).
         oauthRequest = brandRequest<OAuthRequest & { remoteAddress?: string }>({
           method: method === 'HEAD' ? 'GET' : method,
@@ -312,7 +358,7 @@ export function createHttpHandler(server: AuthorizationServer, options: HttpHand
         })
       } catch (error) {
         if (!isOAuthError(error)) throw error
-        return errorPageOutcome(error.status, error.code, error.description)
+        return counted('authorization', errorPageOutcome(error.status, error.code, error.description))
       }
       try {
         handle = await within(server.validateAuthorizationRequest(oauthRequest))
@@ -335,7 +381,7 @@ export function createHttpHandler(server: AuthorizationServer, options: HttpHand
         return toOutcome(server.authorizationErrorResponse(error), method, PAGE_HEADERS)
       }
       report(error)
-      return errorPageOutcome(500, 'server_error', 'the server failed to process the request')
+      return counted('authorization', unexpectedPage(error))
     }
   }
 
@@ -354,9 +400,20 @@ export function createHttpHandler(server: AuthorizationServer, options: HttpHand
         return documentEndpoint(route, request, method)
       } catch (error) {
         report(error)
-        return route.type === 'authorization' ? errorPageOutcome(500, 'server_error', 'the server failed to process the request') : oauthErrorJson(SERVER_ERROR())
+        return route.type === 'authorization' ? counted('authorization', unexpectedPage(error)) : route.type === 'form' ? counted(route.name, unexpectedJson(error)) : unexpectedJson(error)
       }
     },
+  }
+}
+
+/** The `error` of a serialised JSON error body, if it is one. */
+function errorCodeOf(body: string): string | undefined {
+  if (!body.startsWith('{"error":')) return undefined
+  try {
+    const error = (JSON.parse(body) as { error?: unknown }).error
+    return typeof error === 'string' ? error : undefined
+  } catch {
+    return undefined
   }
 }
 

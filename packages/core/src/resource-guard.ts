@@ -18,11 +18,16 @@ export interface ResourceGuardOptions {
   user?: boolean
   /**
    * Milliseconds the token lookup may take before the request is answered
-   * 500 `server_error` (a hanging store must not hold requests open).
-   * Default 10 000; `false` for none.
+   * 503 `server_error` with `Retry-After` (a hanging store must not hold
+   * requests open). Default 10 000; `false` for none.
    */
   timeout?: number | false
-  /** Called with unexpected errors (a failing store), answered 500 `server_error` without details. Default: one line with the error's name and code. */
+  /**
+   * Called with unexpected errors (a failing store), answered without
+   * details: 503 `server_error` with `Retry-After` for a passing outage
+   * (`isTransientError`), else 500 `server_error`. Default: one line with
+   * the error's name and code, identical lines at most once a second.
+   */
   onError?: (error: unknown) => void
   /**
    * How `Authorization: DPoP` requests (RFC 9449 §7) are checked: accepted
@@ -65,8 +70,9 @@ export type ResourceGuardResult = { readonly ok: true; readonly token: AccessTok
  * request (RFC 9449 §7), with the required scopes (and user), or the
  * RFC 6750 §3 answer — the bare 401 challenge without a token (§3.1), 401
  * `invalid_token`, 403 `insufficient_scope`, RFC 9449 §7.1 `invalid_dpop_proof`
- * with a `DPoP` challenge, or 500 `server_error` when the store fails or
- * outlives `timeout`.
+ * with a `DPoP` challenge, 503 `server_error` with `Retry-After` when the
+ * store is unreachable or outlives `timeout` (a passing outage,
+ * `isTransientError`), or 500 `server_error` when it fails otherwise.
  */
 export function createResourceGuard(
   server: AuthorizationServer,
@@ -95,7 +101,12 @@ export function createResourceGuard(
       return { ok: true, token }
     } catch (error) {
       if (!isOAuthError(error)) safeLog(hooks.onError ?? onError, error)
-      return { ok: false, outcome: toOutcome(bearerErrorResponse(error), request.method) }
+      const response = bearerErrorResponse(error)
+      if (server.telemetry.counting) {
+        const code = response.body?.['error'] ?? (isOAuthError(error) ? error.code : undefined)
+        if (typeof code === 'string') server.telemetry.count('grantkit.errors', 1, { endpoint: 'resource', error: code, status: response.status })
+      }
+      return { ok: false, outcome: toOutcome(response, request.method) }
     }
   }
 }

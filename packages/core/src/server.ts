@@ -13,9 +13,11 @@ import { buildMetadata } from './metadata.js'
 import { getHeader, getParam, isOAuthRequest, type OAuthRequest } from './request.js'
 import { errorResponse, type OAuthResponse } from './response.js'
 import { assertStoreCapabilities, storeHasCapability } from './store-capabilities.js'
-import type { ClientStore, FullStore, GrantkitStore, UserStore } from './store.js'
+import type { ClientStore, FullStore, GrantkitStore, TokenRecord, UserStore } from './store.js'
+import { assertTelemetry, guardTelemetry, traceStore, type GuardedTelemetry, type Telemetry, type TelemetryAttributes } from './telemetry.js'
 import { assertThrottle, memoryThrottle, throttledAttempt, type Throttle, type ThrottledAttemptOptions } from './throttle.js'
 import { opaqueTokens, type TokenStrategy } from './token-strategy.js'
+import { unexpectedError } from './transient.js'
 
 export type { AccessTokenInfo } from './bearer.js'
 
@@ -79,11 +81,22 @@ export interface AuthorizationServerOptions {
    */
   metadata?: Readonly<Record<string, unknown>>
   /**
-   * Called with unexpected (non-OAuth) errors; they are answered
-   * `server_error` without details. Default: one `console.error` line with
-   * the error's name and code (never its message or stack).
+   * Called with unexpected (non-OAuth) errors; they are answered without
+   * details: 503 with `Retry-After` when `isTransientError` says the failure
+   * is a passing outage (the database restarting, unreachable or
+   * overloaded), else 500 `server_error`. Default: one `console.error` line
+   * with the error's name and code, and its causes' (never a message or a
+   * stack), identical lines at most once a second (`defaultErrorLogger`).
    */
   onError?: (error: unknown) => void
+  /**
+   * Metrics and tracing hooks, OpenTelemetry-friendly without depending on
+   * it: counters of tokens issued by grant type, of errors by code and of
+   * security events, and spans around each endpoint's handling and every
+   * store call (see {@link Telemetry}). With a `span` hook, `server.store`
+   * is a traced view of the store. A hook that throws is ignored.
+   */
+  telemetry?: Telemetry
   /**
    * Called when a grant detects an attack signal: a replayed authorization
    * code (RFC 6749 §4.1.2) or a reused rotated refresh token (RFC 9700
@@ -176,6 +189,11 @@ export class AuthorizationServer {
   readonly tokenEndpointUrl: string
   /** The limiter of failed credential attempts (`throttle` option), or `null` when off. */
   readonly throttle: Throttle | null
+  /**
+   * The `telemetry` hooks, guarded (a failing hook is ignored): grants,
+   * endpoints and adapters count and trace through it.
+   */
+  readonly telemetry: GuardedTelemetry
 
   readonly #clock: () => number
   readonly #accessTokenLifetime: number | ((grantType: string, client: Client) => number)
@@ -204,12 +222,14 @@ export class AuthorizationServer {
     assertFunction(options.onSecurityEvent, 'AuthorizationServer: "onSecurityEvent"', true)
     assertFunction(options.resolveUser, 'AuthorizationServer: "resolveUser"', true)
     assertFunction(options.clock, 'AuthorizationServer: "clock"', true)
+    assertTelemetry(options.telemetry, 'AuthorizationServer: "telemetry"')
     if (options.throttle !== undefined && options.throttle !== false) assertThrottle(options.throttle, 'AuthorizationServer: "throttle"')
     const metadata = options.metadata ?? {}
     if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) throw configError('AuthorizationServer: "metadata" must be an object of RFC 8414 parameters')
 
     this.issuer = issuer
-    this.store = store as GrantkitStore
+    this.telemetry = guardTelemetry(options.telemetry)
+    this.store = (this.telemetry.tracing ? traceStore(store, this.telemetry) : store) as GrantkitStore
     this.tokenStrategy = options.tokenStrategy ?? opaqueTokens()
     this.#clock = options.clock ?? Date.now
     this.throttle = options.throttle === false ? null : (options.throttle ?? memoryThrottle())
@@ -220,7 +240,7 @@ export class AuthorizationServer {
       options.resolveUser ??
       (storeHasCapability(store, 'users')
         ? async (id) => {
-            const user = await (store as UserStore).findUserById(id)
+            const user = await (this.store as unknown as UserStore).findUserById(id)
             return user === null ? null : { id: user.id, username: user.username }
           }
         : undefined)
@@ -416,7 +436,8 @@ export class AuthorizationServer {
    * it must be shown to the user.
    */
   async validateAuthorizationRequest(request: OAuthRequest): Promise<AuthorizationHandle> {
-    return validateAuthorization(this, this.#registry, request)
+    if (!this.telemetry.tracing) return validateAuthorization(this, this.#registry, request)
+    return this.telemetry.span('grantkit.authorization', {}, () => validateAuthorization(this, this.#registry, request))
   }
 
   /**
@@ -429,15 +450,23 @@ export class AuthorizationServer {
    * redirected, RFC 6749 §4.1.2.1).
    */
   async createAuthorizationResponse(handle: AuthorizationHandle | OAuthRequest, user: GrantUser | null): Promise<OAuthResponse> {
-    if (isAuthorizationHandle(handle)) return completeAuthorization(this, handle, user)
-    if (!isOAuthRequest(handle)) throw new TypeError('createAuthorizationResponse: expected an authorization handle or an OAuthRequest')
+    if (!isAuthorizationHandle(handle) && !isOAuthRequest(handle)) throw new TypeError('createAuthorizationResponse: expected an authorization handle or an OAuthRequest')
     let validated: AuthorizationHandle
-    try {
-      validated = await this.validateAuthorizationRequest(handle)
-    } catch (error) {
-      return this.authorizationErrorResponse(error)
+    if (isAuthorizationHandle(handle)) validated = handle
+    else {
+      try {
+        validated = await this.validateAuthorizationRequest(handle)
+      } catch (error) {
+        return this.authorizationErrorResponse(error)
+      }
     }
-    return completeAuthorization(this, validated, user)
+    const response = this.telemetry.tracing
+      ? await this.telemetry.span('grantkit.authorization.response', {}, () => completeAuthorization(this, validated, user))
+      : await completeAuthorization(this, validated, user)
+    // Tokens in the redirect (the implicit and hybrid flows, RFC 6749 §4.2.2).
+    const grant = validated.grant
+    if (grant.issuedRecords.length > 0 && response.kind === 'redirect' && !/[?#&]error=/.test(response.headers['location'] ?? '')) this.#countIssued(grant.grantClass.GRANT_TYPE ?? validated.responseType, grant.issuedRecords)
+    return response
   }
 
   /**
@@ -456,7 +485,21 @@ export class AuthorizationServer {
    * `grant_type`, validates, issues. Always answers a response; errors are
    * RFC 6749 §5.2 JSON bodies, unexpected failures `server_error` without details.
    */
-  async createTokenResponse(request: OAuthRequest): Promise<OAuthResponse> {
+  createTokenResponse(request: OAuthRequest): Promise<OAuthResponse> {
+    // Not async: without tracing, the token path pays no extra promise.
+    if (!this.telemetry.tracing) return this.#tokenResponse(request)
+    // Only a registered grant type names the span: a request's value must not become an attribute.
+    let grantType: string | null = null
+    try {
+      grantType = request.body.get('grant_type')
+    } catch {
+      grantType = null
+    }
+    const attributes: TelemetryAttributes = grantType !== null && this.#registry.tokenGrants.has(grantType) ? { grant_type: grantType } : {}
+    return this.telemetry.span('grantkit.token', attributes, () => this.#tokenResponse(request))
+  }
+
+  async #tokenResponse(request: OAuthRequest): Promise<OAuthResponse> {
     try {
       // RFC 6749 §3.2: "The client MUST use the HTTP "POST" method when making access token requests."
       if (request.method !== 'POST') {
@@ -468,9 +511,11 @@ export class AuthorizationServer {
       if (registered === undefined) throw new OAuthError('unsupported_grant_type', 'the grant type is not supported')
       const grant = new registered.grantClass(this, request, registered.extensions)
       await grant.validateTokenRequest()
-      return await grant.createTokenResponse()
+      const response = await grant.createTokenResponse()
+      if (response.status < 300 && grant.issuedRecords.length > 0) this.#countIssued(grantType, grant.issuedRecords)
+      return this.#countError('token', response)
     } catch (error) {
-      return errorResponse(isOAuthError(error) ? error : this.serverError(error, undefined))
+      return this.#countError('token', errorResponse(isOAuthError(error) ? error : this.serverError(error, undefined)))
     }
   }
 
@@ -483,11 +528,29 @@ export class AuthorizationServer {
   async createEndpointResponse(name: string, request: OAuthRequest): Promise<OAuthResponse> {
     const endpoint = this.#registry.endpoints.get(name)
     if (endpoint === undefined) throw new TypeError(`createEndpointResponse: no endpoint "${name}" is registered`)
-    try {
-      return await endpoint.handle(request)
-    } catch (error) {
-      return errorResponse(isOAuthError(error) ? error : this.serverError(error, undefined))
+    const answer = async () => {
+      try {
+        return this.#countError(name, await endpoint.handle(request))
+      } catch (error) {
+        return this.#countError(name, errorResponse(isOAuthError(error) ? error : this.serverError(error, undefined)))
+      }
     }
+    return this.telemetry.tracing ? this.telemetry.span(`grantkit.${name}`, {}, answer) : answer()
+  }
+
+  /** Counts the tokens of one answer in `grantkit.tokens.issued`. */
+  #countIssued(grantType: string, records: readonly TokenRecord[]): void {
+    if (!this.telemetry.counting) return
+    for (const record of records) this.telemetry.count('grantkit.tokens.issued', 1, { grant_type: grantType, token_type: record.type })
+  }
+
+  /** Counts an error answer (a JSON body with `error`) in `grantkit.errors`, and returns it. */
+  #countError(endpoint: string, response: OAuthResponse): OAuthResponse {
+    if (this.telemetry.counting && response.status >= 400) {
+      const error = response.body?.['error']
+      if (typeof error === 'string') this.telemetry.count('grantkit.errors', 1, { endpoint, error, status: response.status })
+    }
+    return response
   }
 
   /**
@@ -496,6 +559,7 @@ export class AuthorizationServer {
    * it must not change the answer to the request.
    */
   reportSecurityEvent(event: SecurityEvent): void {
+    this.telemetry.count('grantkit.security_events', 1, { type: event.type })
     safeLog(this.#onSecurityEvent, event)
   }
 
@@ -517,7 +581,8 @@ export class AuthorizationServer {
       assertStoreCapabilities(this.store, ['tokens'], 'authenticateBearerToken')
       this.#bearerStoreChecked = true
     }
-    return authenticateBearer(this.store, this.issuer, this.#clock(), request, requirements)
+    if (!this.telemetry.tracing) return authenticateBearer(this.store, this.issuer, this.#clock(), request, requirements)
+    return this.telemetry.span('grantkit.resource', {}, () => authenticateBearer(this.store, this.issuer, this.#clock(), request, requirements))
   }
 
   // ---- metadata -----------------------------------------------------------
@@ -553,10 +618,16 @@ export class AuthorizationServer {
     return [...this.#registry.clientAuthMethods.keys()]
   }
 
-  /** Reports an unexpected error to `onError` and returns the `server_error` answered for it (no details). */
+  /**
+   * Reports an unexpected error to `onError` and returns the `server_error`
+   * answered for it (no details): 500, or 503 with `Retry-After` when the
+   * error is a passing outage (`isTransientError`: the database restarting,
+   * unreachable or overloaded). The authorization endpoint answers the
+   * latter `temporarily_unavailable` (RFC 6749 §4.1.2.1).
+   */
   serverError(error: unknown, redirect: ErrorRedirect | undefined): OAuthError {
     safeLog(this.#onError, error)
-    return new OAuthError('server_error', 'the server failed to process the request', { cause: error, redirect })
+    return unexpectedError(error, { redirect })
   }
 
   /** Reports an unexpected error to `onError` (a failing logger is ignored). */

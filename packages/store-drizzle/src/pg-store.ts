@@ -2,6 +2,7 @@ import type { FullStore } from '@grantkit/core'
 import { sql } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
 import { statementName } from './internal/params.js'
+import { surfacingPgErrors } from './internal/pg-errors.js'
 import type { SqlDatabase, SqlDialect } from './internal/sql-dialect.js'
 import { sqlStore } from './internal/sql-store.js'
 import { pgTables, type PgTables } from './pg-schema.js'
@@ -28,6 +29,12 @@ interface PgPreparable {
  * WHERE` — so under READ COMMITTED exactly one of many concurrent callers wins;
  * hot statements are named prepared statements.
  *
+ * A failure keeps the driver's SQLSTATE reachable through drizzle's
+ * `DrizzleQueryError` (its `cause`); node-postgres' pool and connection
+ * failures that carry none (a pool timeout, a dropped connection) are thrown
+ * as a `PgConnectionError` with a `code` and `transient: true`, so that core
+ * answers them 503 with `Retry-After` and logs which failure it was.
+ *
  * @example
  * ```ts
  * const { db, close } = await connectPostgres(process.env.DATABASE_URL!)
@@ -47,8 +54,8 @@ export function pgStore(db: AnyPgDatabase, options: PgStoreOptions = {}): FullSt
       // different table prefixes never share a name on one connection.
       const statement = (query as unknown as PgPreparable).prepare(statementName(query.toSQL().sql))
       return {
-        all: async (values) => (await statement.execute(values)) as never,
-        run: async (values) => void (await statement.execute(values)),
+        all: (values) => surfacingPgErrors(() => statement.execute(values)) as never,
+        run: async (values) => void (await surfacingPgErrors(() => statement.execute(values))),
       }
     },
     plusSeconds: (time, seconds) => sql`(${time} + ${seconds} * interval '1 second')`,
@@ -57,7 +64,7 @@ export function pgStore(db: AnyPgDatabase, options: PgStoreOptions = {}): FullSt
     // A request saves 2 tokens; a few row counts cover every grant.
     preparedTokenRows: 4,
     groupCommit: false,
-    execute: async (query) => await query,
+    execute: (query) => surfacingPgErrors(() => query),
     // node-postgres' QueryResult.
     changes: (result) => Number((result as { rowCount?: number | null }).rowCount ?? 0),
   }

@@ -69,29 +69,33 @@ describe.each(adapterCases())('store failures in-process on $adapter (RFC 6749 �
     ['/api/me', () => fetch(`${issuer}/api/me`, { headers: { authorization: `Bearer ${'x'.repeat(43)}` } })],
   ]
 
-  async function expectServerError(res: Response, started: number): Promise<void> {
+  /** A store that throws an unknown error is a 500; one that hangs past the request timeout is a passing outage: 503 with Retry-After (RFC 9110 §15.6.4). */
+  const statusOf = (mode: Mode): number => (mode === 'hang' ? 503 : 500)
+
+  async function expectServerError(res: Response, started: number, mode: Mode): Promise<void> {
     // Bounded by the request timeout rather than hanging; the margin is wide
     // because scrypt client and password checks run first on a shared, slow
     // machine (a hang would take the whole test timeout instead).
     expect(Date.now() - started).toBeLessThan(TIMEOUT_MS + 20_000)
-    expect(res.status).toBe(500)
+    expect(res.status).toBe(statusOf(mode))
+    if (mode === 'hang') expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0)
     const text = await res.text()
     expect(JSON.parse(text)).toEqual({ error: 'server_error', error_description: expect.any(String) })
     for (const leak of LEAKS) expect(text).not.toMatch(leak)
   }
 
   describe.each(['throw', 'hang'] as const)('when the store methods %s', (mode) => {
-    it.each(jsonEndpoints)('%s answers 500 server_error with no internals, then recovers', async (_name, send) => {
+    it.each(jsonEndpoints)(`%s answers ${statusOf(mode)} server_error with no internals, then recovers`, async (_name, send) => {
       faults.set(mode)
       try {
-        await expectServerError(await send(), Date.now())
+        await expectServerError(await send(), Date.now(), mode)
       } finally {
         faults.set('ok')
       }
       expect((await send()).status).toBeLessThan(500)
     })
 
-    it('the authorization endpoint shows the 500 error page (never a redirect) with no internals, then recovers', async () => {
+    it(`the authorization endpoint shows the ${statusOf(mode)} error page (never a redirect) with no internals, then recovers`, async () => {
       const url = new URL(`${issuer}/authorize?${new URLSearchParams({ response_type: 'code', client_id: CONFIDENTIAL.client_id, redirect_uri: CALLBACK, state: 's' })}`)
       faults.set(mode)
       let res: Response
@@ -100,15 +104,16 @@ describe.each(adapterCases())('store failures in-process on $adapter (RFC 6749 �
       } finally {
         faults.set('ok')
       }
-      expect(res.status).toBe(500)
+      expect(res.status).toBe(statusOf(mode))
       expect(res.headers.get('location')).toBeNull()
       const html = await res.text()
-      expect(html).toContain('server_error')
+      // RFC 6749 §4.1.2.1: temporarily_unavailable for a passing outage.
+      expect(html).toContain(mode === 'hang' ? 'temporarily_unavailable' : 'server_error')
       for (const leak of LEAKS) expect(html).not.toMatch(leak)
       expect((await fetch(url, { redirect: 'manual' })).status).toBe(200)
     })
 
-    it('the consent form POST (login) shows the 500 error page with no internals, then logs in', async () => {
+    it(`the consent form POST (login) shows the ${statusOf(mode)} error page with no internals, then logs in`, async () => {
       const url = new URL(`${issuer}/authorize?${new URLSearchParams({ response_type: 'code', client_id: CONFIDENTIAL.client_id, redirect_uri: CALLBACK, state: 's' })}`)
       const form = await openLoginForm(url)
       faults.set(mode)
@@ -118,7 +123,7 @@ describe.each(adapterCases())('store failures in-process on $adapter (RFC 6749 �
       } finally {
         faults.set('ok')
       }
-      expect(res.status).toBe(500)
+      expect(res.status).toBe(statusOf(mode))
       expect(res.headers.get('location')).toBeNull()
       const html = await res.text()
       for (const leak of LEAKS) expect(html).not.toMatch(leak)
@@ -138,7 +143,7 @@ const databaseUrl = process.env['DATABASE_URL']
 const ci = process.env['CI'] !== undefined && process.env['CI'] !== '' && process.env['CI'] !== 'false'
 if (!databaseUrl && ci) throw new Error('DATABASE_URL is required in CI for the PostgreSQL fault test')
 
-describe.runIf(databaseUrl).each(adapterCases())('a real PostgreSQL fault on $adapter: the server’s connections are terminated (RFC 6749 §5.2 server_error)', ({ adapter }) => {
+describe.runIf(databaseUrl).each(adapterCases())('a real PostgreSQL fault on $adapter: the server’s connections are terminated (503 server_error, RFC 9110 §15.6.4)', ({ adapter }) => {
   let demo: DemoServer
   let removeDir: () => Promise<void>
   let dropSchema: () => Promise<void>
@@ -169,7 +174,7 @@ describe.runIf(databaseUrl).each(adapterCases())('a real PostgreSQL fault on $ad
   const clientCredentials = () =>
     fetch(`${demo.issuer}/token`, { method: 'POST', headers: { ...FORM, authorization: basic(CONFIDENTIAL.client_id, CONFIDENTIAL.client_secret) }, body: 'grant_type=client_credentials' })
 
-  it('answers server_error while its query is killed, stays up, and succeeds again on a new connection', async () => {
+  it('answers 503 server_error with Retry-After while its query is killed (SQLSTATE 57P01), stays up, and succeeds again on a new connection', async () => {
     // Concurrent requests open several pooled connections, idle when the fault hits.
     for (const res of await Promise.all(Array.from({ length: 6 }, clientCredentials))) expect(res.status).toBe(200)
     const idle = await admin.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1`, [appName])
@@ -191,7 +196,8 @@ describe.runIf(databaseUrl).each(adapterCases())('a real PostgreSQL fault on $ad
       await admin.query('ROLLBACK')
     }
     const res = await pending
-    expect(res.status).toBe(500)
+    expect(res.status).toBe(503)
+    expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0)
     const text = await res.text()
     expect(JSON.parse(text)).toEqual({ error: 'server_error', error_description: expect.any(String) })
     expect(text).not.toMatch(/terminat|administrator|postgres|insert|tokens/i)

@@ -97,13 +97,14 @@ export function bodyAndTimeoutChecks(ctx: SuiteContext): void {
 
   describe('requestTimeout (a hanging store, client or hook cannot hold a request open)', () => {
     it(
-      'answers the token endpoint 500 server_error when the store hangs, reports it, and recovers',
+      'answers the token endpoint 503 server_error with Retry-After when the store hangs, reports it, and recovers',
       async () => {
         const { url, store, onError } = await ctx.start({ oauth: { requestTimeout: ctx.timeout } })
         const findClient = store.findClient.bind(store)
         store.findClient = () => never()
         const res = await fetch(`${url}/token`, { method: 'POST', headers: CLIENT_FORM, body: 'grant_type=client_credentials' })
-        expect(res.status).toBe(500)
+        expect(res.status).toBe(503)
+        expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0)
         expect(res.headers.get('cache-control')).toBe('no-store')
         expect(await res.json()).toEqual({ error: 'server_error', error_description: expect.any(String) })
         expect(onError).toHaveBeenCalledWith(expect.objectContaining({ name: 'RequestTimeoutError' }))
@@ -115,7 +116,7 @@ export function bodyAndTimeoutChecks(ctx: SuiteContext): void {
     )
 
     it(
-      'answers a body that stops arriving with 500 server_error instead of waiting for it',
+      'answers a body that stops arriving with 500 server_error instead of waiting for it (the client, not an outage)',
       async () => {
         const { url, onError } = await ctx.start({ oauth: { requestTimeout: ctx.timeout } })
         const res = await stalledRequest(`${url}/token`, { headers: { ...CLIENT_FORM, 'content-length': '100' }, sent: 'grant_type=client' })
@@ -140,14 +141,15 @@ export function bodyAndTimeoutChecks(ctx: SuiteContext): void {
     )
 
     it(
-      'answers the 500 error page, never a redirect, when the authorize hook hangs',
+      'answers the 503 temporarily_unavailable page with Retry-After, never a redirect, when the authorize hook hangs',
       async () => {
         const { url, onError, authorize } = await ctx.start({ oauth: { requestTimeout: ctx.timeout, authorize: () => never() } })
         const res = await fetch(`${url}/authorize?${authorizeQuery()}`, { redirect: 'manual' })
-        expect(res.status).toBe(500)
+        expect(res.status).toBe(503)
+        expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0)
         expect(res.headers.get('location')).toBeNull()
         expect(res.headers.get('content-type')).toMatch(/^text\/html/)
-        expect(await res.text()).toContain('server_error')
+        expect(await res.text()).toContain('temporarily_unavailable')
         expect(onError).toHaveBeenCalledWith(expect.objectContaining({ name: 'RequestTimeoutError' }))
         expect(authorize).toHaveBeenCalledOnce()
       },
@@ -155,12 +157,13 @@ export function bodyAndTimeoutChecks(ctx: SuiteContext): void {
     )
 
     it(
-      'answers requireToken 500 server_error when the token lookup outlives its timeout',
+      'answers requireToken 503 server_error with Retry-After when the token lookup outlives its timeout',
       async () => {
         const { url, store, resourceOnError } = await ctx.start({ resource: { timeout: ctx.timeout } })
         store.findToken = () => never()
         const res = await fetch(`${url}/resource`, { headers: { authorization: `Bearer ${TOKENS.user}` } })
-        expect(res.status).toBe(500)
+        expect(res.status).toBe(503)
+        expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0)
         expect(await res.json()).toMatchObject({ error: 'server_error' })
         expect(resourceOnError).toHaveBeenCalledWith(expect.objectContaining({ name: 'RequestTimeoutError' }))
       },
