@@ -26,9 +26,11 @@ export interface BearerRequirements {
    * The resource identifiers this resource answers to (RFC 8707 §2, RFC 9728
    * §2 `resource`): the token's `aud` must name one of them, else 401
    * `invalid_token` (RFC 9068 §4, RFC 8707 §2: a token is only used at the
-   * resources it was issued for). Default: no audience check.
+   * resources it was issued for). `null` in the list accepts a token
+   * without any audience (issued without `resource`). Default: no audience
+   * check.
    */
-  readonly audience?: readonly string[] | undefined
+  readonly audience?: readonly (string | null)[] | undefined
   /**
    * The URL of this resource's protected resource metadata (RFC 9728 §3.1):
    * every 401 challenge carries it as `resource_metadata` (§5.1), so that a
@@ -384,6 +386,11 @@ export async function authenticateBearer(
   }
 }
 
+/** Whether a token of these audiences is for a resource answering to `accepted` (`null`: a token without audience). */
+function audienceAccepted(audiences: readonly string[], accepted: readonly (string | null)[]): boolean {
+  return audiences.length === 0 ? accepted.includes(null) : audiences.some((aud) => accepted.includes(aud))
+}
+
 /** The audiences an `aud` claim names (RFC 7519 §4.1.3: a string or an array of strings). */
 export function tokenAudiences(record: TokenRecord): readonly string[] {
   const claims = record.extra?.['claims']
@@ -441,7 +448,7 @@ async function checkBearer(
     }
   }
   // RFC 8707 §2, RFC 9068 §4: a token whose audience is not this resource is refused here.
-  if (requirements.audience !== undefined && !tokenAudiences(record).some((aud) => requirements.audience?.includes(aud) === true)) {
+  if (requirements.audience !== undefined && !audienceAccepted(tokenAudiences(record), requirements.audience)) {
     throw invalidToken(realm, 'the access token is not meant for this resource', scheme)
   }
   const scopes = record.scope === '' ? [] : record.scope.split(' ')

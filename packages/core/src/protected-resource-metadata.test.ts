@@ -114,6 +114,14 @@ describe('audience-restricted tokens at the resource guard (RFC 8707 section 2, 
     }
   })
 
+  it('accepts a token without audience only when the list holds null', async () => {
+    const none = await serverWith(undefined)
+    expect((await createResourceGuard(none, { audience: [null, 'https://api.example.com/mcp'] })(request)).ok).toBe(true)
+    expect((await createResourceGuard(none, { audience: ['https://api.example.com/mcp'] })(request)).ok).toBe(false)
+    const other = await serverWith('https://api.example.com/other')
+    expect((await createResourceGuard(other, { audience: [null, 'https://api.example.com/mcp'] })(request)).ok).toBe(false)
+  })
+
   it('refuses bad options at configuration time', async () => {
     const server = await serverWith(undefined)
     expect(() => createResourceGuard(server, { metadata: {} as never })).toThrow(/protectedResourceMetadata/)

@@ -49,9 +49,11 @@ export interface ResourceGuardOptions {
    * The audiences accepted (RFC 8707 §2, RFC 9068 §4): the token's `aud` must
    * name one of them, else 401 `invalid_token`. Default: the `resource` of
    * `metadata` when given, else no audience check; `false` turns the check
-   * off.
+   * off. `null` in the list also accepts a token issued without audience
+   * (e.g. `[null, 'https://api.example.com']` for a resource that predates
+   * resource indicators but must refuse tokens meant for others).
    */
-  audience?: string | readonly string[] | false
+  audience?: string | readonly (string | null)[] | false
 }
 
 /** The request of a protected resource, as the guard needs it. */
@@ -111,15 +113,15 @@ export function createResourceGuard(
   }
 }
 
-function checkResourceOptions(options: ResourceGuardOptions): { audience: readonly string[] | undefined; resourceMetadata: string | undefined } {
+function checkResourceOptions(options: ResourceGuardOptions): { audience: readonly (string | null)[] | undefined; resourceMetadata: string | undefined } {
   const { metadata, audience } = options
   if (metadata !== undefined && (typeof metadata !== 'object' || metadata === null || typeof metadata.url !== 'string' || typeof metadata.document['resource'] !== 'string')) {
     throw configError('requireToken: "metadata" must be the result of protectedResourceMetadata()')
   }
-  if (audience !== undefined && audience !== false && typeof audience !== 'string' && !(Array.isArray(audience) && audience.length > 0 && audience.every((a) => typeof a === 'string'))) {
-    throw configError('requireToken: "audience" must be a resource identifier, a non-empty list of them, or false')
+  if (audience !== undefined && audience !== false && typeof audience !== 'string' && !(Array.isArray(audience) && audience.length > 0 && audience.every((a) => typeof a === 'string' || a === null))) {
+    throw configError('requireToken: "audience" must be a resource identifier, a non-empty list of them (null for tokens without audience), or false')
   }
-  const audiences = audience === false ? undefined : typeof audience === 'string' ? [audience] : audience !== undefined ? [...(audience as readonly string[])] : metadata !== undefined ? [metadata.document['resource'] as string] : undefined
+  const audiences = audience === false ? undefined : typeof audience === 'string' ? [audience] : audience !== undefined ? [...(audience as readonly (string | null)[])] : metadata !== undefined ? [metadata.document['resource'] as string] : undefined
   return { audience: audiences, resourceMetadata: metadata?.url }
 }
 
