@@ -9,6 +9,7 @@ import { findSessionUser } from './openid.js'
 import { deviceStep, type DeviceStep } from './device-page.js'
 import { demoRoutes, errorLine, type DemoRoute } from './demo-http.js'
 import { meResource, type MeResource } from './protected-resource.js'
+import { mcpEndpoint, type McpEndpoint } from './mcp.js'
 
 export { errorLine }
 
@@ -34,6 +35,8 @@ export interface DemoApp {
   readonly device: DeviceStep
   /** Where the device verification page is: {@link DEVICE_VERIFICATION_PATH} under the issuer's path. */
   readonly devicePath: string
+  /** The Model Context Protocol endpoint (at `mcp.path`) and its RFC 9728 metadata (at `mcp.metadata.path`). */
+  readonly mcp: McpEndpoint
   /** Where a request path goes, matched as the Koa app's routes match. */
   readonly route: (path: string) => DemoRoute
   /** The request log, or `undefined` with `OAUTH_LOG=off`. */
@@ -54,6 +57,7 @@ function demoApp({ server, store, csrfKey, log, requestTimeout }: AppOptions): D
   const devicePath = base + DEVICE_VERIFICATION_PATH
   const authenticate = (username: string, password: string) => authenticateStoreUser(store, username, password)
   const timeout = requestTimeout ?? DEFAULT_TIMEOUT
+  const mcp = mcpEndpoint({ issuer: server.issuer })
   return {
     server,
     consent: consentStep({ authenticate, findUser: findSessionUser(store), csrfKey, cookiePath: base + server.options.endpoints.authorization }),
@@ -61,7 +65,8 @@ function demoApp({ server, store, csrfKey, log, requestTimeout }: AppOptions): D
     // RFC 8628 §5.1: the package's limiter, 5 wrong user codes per minute per key (the client's address).
     device: deviceStep({ verification: deviceVerification(server), authenticate, csrfKey, path: devicePath, timeout, onError: logError }),
     devicePath,
-    route: demoRoutes(server, devicePath),
+    mcp,
+    route: demoRoutes(server, devicePath, mcp.path),
     log,
     logError,
     requestTimeout,
@@ -82,8 +87,8 @@ export type DemoListener = RequestListener & { readonly ready?: Promise<void> }
 /**
  * Loads the framework `adapter` names (only that one) and answers the
  * factory of the demo's HTTP app on it: the OAuth endpoints of the
- * framework's grantkit adapter, with the login + consent page, and
- * `/api/me`. The wire behaviour is the same whichever framework serves it.
+ * framework's grantkit adapter, with the login + consent page,
+ * `/api/me`, and `/mcp` with its protected resource metadata. The wire behaviour is the same whichever framework serves it.
  */
 export async function loadApp(adapter: Adapter): Promise<AppFactory> {
   const mount = await loadFramework(adapter)

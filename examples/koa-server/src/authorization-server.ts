@@ -12,6 +12,10 @@ import type { OpenIDKeySet } from '@grantkit/openid'
 import { installOpenID, registerOpenIDFlows, type UserClaims } from './openid.js'
 // high-security (issue 14): JWT client authentication, PAR, DPoP.
 import { CONFIDENTIAL_AUTH_METHODS, DemoIntrospectionEndpoint, DemoRevocationEndpoint, HIGH_SECURITY_AUTH_METHODS, registerHighSecurity } from './high-security.js'
+// Authorization for AI agents (issue 15): resource indicators, dynamic registration.
+import { DemoResourceIndicators, demoResourcePolicy, withDeviceResources } from './resource-indicators.js'
+import { registrationEndpoint } from './registration.js'
+import { CLIENT_ID_METADATA_DOCUMENT_SUPPORTED, withMetadataDocuments } from './client-metadata.js'
 
 /** Every client authentication method: the client's registered method decides (docs/demo-server.md). */
 const ALL_AUTH_METHODS = HIGH_SECURITY_AUTH_METHODS // high-security: basic, post, private_key_jwt, client_secret_jwt, none
@@ -29,9 +33,11 @@ export interface DemoServerOptions {
   scopesSupported: readonly string[]
   /** Seconds a device code lives (`OAUTH_DEVICE_CODE_TTL`, 1–1800); default the grant's, 600. */
   deviceCodeTtl?: number | undefined
+  /** Seconds a pushed request's `request_uri` lives (`OAUTH_PAR_TTL`, 1–600); default the package's, 300. */
+  parTtl?: number | undefined
   /** `OAUTH_THROTTLE=on`: core's default throttle of failed credentials; off otherwise. */
   throttle?: boolean | undefined
-  /** `OAUTH_ALLOW_INSECURE_FETCH=1`: a client's `jwks_uri` may be an `http` loopback URL (test suites). */
+  /** `OAUTH_ALLOW_INSECURE_FETCH=1`: a client's `jwks_uri` and a Client ID Metadata Document may be on a loopback address, over `http` too (test suites). */
   allowInsecureFetch?: boolean | undefined
   /** The ID token keys (`OAUTH_OIDC_KEY_FILE`); default a key set generated now, for this process only. */
   openidKeys?: OpenIDKeySet | undefined
@@ -59,6 +65,8 @@ export interface DemoServerOptions {
  *   scope; any other client's token is refused with `unauthorized_client`.
  */
 class DemoTokenExchangeGrant extends TokenExchangeGrant {
+  // Confidential clients only (RFC 8693 §2.1), with every method of theirs: high-security: + the JWT methods.
+  static override TOKEN_ENDPOINT_AUTH_METHODS: readonly string[] = CONFIDENTIAL_AUTH_METHODS
   override async authorizeExchange(context: TokenExchangeContext): Promise<void> {
     const { client, subject, actor } = context
     if (actor === null ? subject.clientId === client.clientId : actor.clientId === client.clientId) return
@@ -71,13 +79,21 @@ class DemoTokenExchangeGrant extends TokenExchangeGrant {
  * The demo's authorization server: every grant (JWT bearer assertions are
  * verified with the `jwks` in the client's metadata), PKCE (required for public
  * clients), rotating refresh tokens, the device flow, token exchange,
- * revocation and introspection.
+ * revocation and introspection; resource indicators (RFC 8707) on every grant
+ * that issues tokens, open dynamic client registration (RFC 7591, RFC 7592)
+ * and Client ID Metadata Documents.
  */
 export function createAuthorizationServer(options: DemoServerOptions): AuthorizationServer {
   const { issuer, store, scopesSupported, deviceCodeTtl, throttle, onError, onSecurityEvent } = options
   const server = new AuthorizationServer({
     issuer,
-    store,
+    // Client ID Metadata Documents (client-metadata.ts): an https client_id is fetched, never stored.
+    store: withMetadataDocuments(store, {
+      scopes: scopesSupported,
+      allowInsecureFetch: options.allowInsecureFetch === true,
+      onRejected: ({ reason, detail }) => console.error(`[client-metadata-document] refused (${reason}): ${detail}`),
+    }),
+    metadata: { ...CLIENT_ID_METADATA_DOCUMENT_SUPPORTED },
     scopesSupported,
     // The demo's interface promises no rate limiting unless OAUTH_THROTTLE=on (then core's memoryThrottle).
     throttle: throttle === true ? memoryThrottle() : false,
@@ -85,7 +101,7 @@ export function createAuthorizationServer(options: DemoServerOptions): Authoriza
     ...(onSecurityEvent === undefined ? {} : { onSecurityEvent }),
   })
   // high-security: JWT client auth methods and PAR now; the DPoP extensions go to the grants below.
-  const { dpop, dpopWithoutNonce } = registerHighSecurity(server, { allowInsecureFetch: options.allowInsecureFetch })
+  const { dpop } = registerHighSecurity(server, { allowInsecureFetch: options.allowInsecureFetch, parTtl: options.parTtl })
   // OpenID Connect (docs/demo-server.md "OpenID Connect"): the provider goes in before the grants.
   const openidCode = installOpenID(server, options)
 
@@ -118,6 +134,8 @@ export function createAuthorizationServer(options: DemoServerOptions): Authoriza
   }
 
   class DemoJWTBearerGrant extends JWTBearerGrant {
+    // Client authentication is optional (RFC 7523 §3.1); high-security: + the JWT methods.
+    static override TOKEN_ENDPOINT_AUTH_METHODS: readonly string[] = ALL_AUTH_METHODS
     // The JWT's `sub` names a user by id or, for hand-written assertions, by username.
     override async authenticateUser(sub: string, _client: Client): Promise<GrantUser | null> {
       const user = (await store.findUserById(sub)) ?? (await store.findUserByUsername(sub))
@@ -135,17 +153,24 @@ export function createAuthorizationServer(options: DemoServerOptions): Authoriza
     static override GRANT = DemoDeviceCodeGrant
   }
 
-  // high-security: DPoP on every grant that issues tokens; without nonces where a refusal would spend a one-time code.
+  // RFC 8707: `resource` on every grant that issues tokens (token exchange reads it itself, RFC 8693 §2.1);
+  // the code grant's copy also checks pushed requests (PAR validates with the grant's extensions).
+  const resourcePolicy = demoResourcePolicy(issuer)
+  const resources = new DemoResourceIndicators({ allowedResources: resourcePolicy })
+
+  // high-security: DPoP with nonces on every grant that issues tokens (the proof is checked before anything is spent).
   const pkce = new CodeChallenge({ required: false })
-  server.registerGrant(DemoAuthorizationCodeGrant, [pkce, dpopWithoutNonce, openidCode]) // high-security: + the JWT methods
-  server.registerGrant(DemoImplicitGrant)
-  server.registerGrant(PasswordGrant, [dpop])
-  server.registerGrant(DemoClientCredentialsGrant, [dpop])
-  server.registerGrant(DemoRefreshTokenGrant, [dpop, openidCode])
-  server.registerGrant(DemoJWTBearerGrant, [dpop])
-  server.registerGrant(DemoDeviceCodeGrant, [dpopWithoutNonce])
+  server.registerGrant(DemoAuthorizationCodeGrant, [pkce, dpop, openidCode, resources]) // high-security: + the JWT methods
+  server.registerGrant(DemoImplicitGrant, [resources])
+  server.registerGrant(PasswordGrant, [dpop, resources])
+  server.registerGrant(DemoClientCredentialsGrant, [dpop, resources])
+  server.registerGrant(DemoRefreshTokenGrant, [dpop, openidCode, resources])
+  server.registerGrant(DemoJWTBearerGrant, [dpop, resources])
+  server.registerGrant(DemoDeviceCodeGrant, [dpop, resources])
   server.registerGrant(DemoTokenExchangeGrant, [dpop])
-  server.registerEndpoint(DemoDeviceAuthorizationEndpoint)
+  server.registerEndpoint(withDeviceResources(DemoDeviceAuthorizationEndpoint, resources, resourcePolicy))
+  // RFC 7591, RFC 7592: open registration at /register (registration.ts).
+  server.registerEndpoint(registrationEndpoint())
   server.registerEndpoint(DemoRevocationEndpoint) // high-security: + the JWT methods
   server.registerEndpoint(DemoIntrospectionEndpoint) // high-security: + the JWT methods
   registerOpenIDFlows(server, pkce, ALL_AUTH_METHODS)

@@ -1,3 +1,5 @@
+import { configError } from '@grantkit/core'
+
 /** The HTTP frameworks the demo can be served with (`OAUTH_ADAPTER`). */
 export const ADAPTERS = ['koa', 'express', 'fastify', 'fetch'] as const
 
@@ -22,6 +24,8 @@ export interface Config {
   readonly adapter: Adapter
   /** `OAUTH_DEVICE_CODE_TTL`: seconds a device code and its user code live (RFC 8628 §3.2 `expires_in`), 1–1800. */
   readonly deviceCodeTtl: number
+  /** `OAUTH_PAR_TTL`: seconds a pushed authorization request's `request_uri` lives (RFC 9126 §2.2 `expires_in`), 1–600. */
+  readonly parTtl: number
   /**
    * `OAUTH_THROTTLE=on`: bound failed client authentications and logins
    * (core's `memoryThrottle`: 10 per client id or username and 100 per
@@ -39,39 +43,70 @@ export interface Config {
    * `0` turns purging off. Default 3600.
    */
   readonly purgeInterval: number
+  /**
+   * `OAUTH_PG_POOL_SIZE`, `OAUTH_PG_CONNECTION_TIMEOUT_MS`,
+   * `OAUTH_PG_STATEMENT_TIMEOUT_MS`: the PostgreSQL pool (store-drizzle's
+   * `connectPostgres` options `poolSize`, `connectionTimeoutMillis`,
+   * `statementTimeoutMillis`); unset, the package's defaults (10, 3000, 5000).
+   * Read whatever the store; used only by a PostgreSQL one.
+   */
+  readonly postgres: PostgresPoolConfig
+  /**
+   * `OAUTH_SHUTDOWN_DELAY`: seconds the server keeps accepting and serving
+   * after SIGTERM, with readiness answering 503 and every response
+   * `Connection: close`, before it drains (for load balancers that take a
+   * moment to stop sending). 0–60, default 0.
+   */
+  readonly shutdownDelay: number
+}
+
+/** The PostgreSQL pool settings of {@link Config.postgres}; `undefined` keeps the package's default. */
+export interface PostgresPoolConfig {
+  readonly poolSize: number | undefined
+  readonly connectionTimeoutMillis: number | undefined
+  readonly statementTimeoutMillis: number | undefined
 }
 
 /** Default of `OAUTH_DEVICE_CODE_TTL`, in seconds. */
 export const DEFAULT_DEVICE_CODE_TTL = 600
 /** The longest device code lifetime `@grantkit/grant-device-code` accepts, in seconds. */
 const MAX_DEVICE_CODE_TTL = 1800
+/** Default of `OAUTH_PAR_TTL`, in seconds (`@grantkit/par`'s default). */
+export const DEFAULT_PAR_TTL = 300
+/** The longest `request_uri` lifetime `@grantkit/par` accepts, in seconds. */
+const MAX_PAR_TTL = 600
 
 export const DEFAULT_STORE = 'sqlite:./data/grantkit.sqlite'
 
-/** Reads the configuration; throws an `Error` with a readable message for bad values. */
+/** Reads the configuration; throws core's `configError` (a `TypeError` with code `ERR_GRANTKIT_CONFIG`) with a readable message for bad values. */
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const host = env['HOST'] || '127.0.0.1'
   const rawPort = env['PORT'] || '3000'
   const port = Number(rawPort)
-  if (!/^\d+$/.test(rawPort) || port > 65535) throw new Error(`PORT must be a port number, not "${rawPort}"`)
+  if (!/^\d+$/.test(rawPort) || port > 65535) throw configError(`PORT must be a port number, not "${rawPort}"`)
   const issuer = env['OAUTH_ISSUER'] || undefined
   if (issuer !== undefined) {
     let url: URL
     try {
       url = new URL(issuer)
     } catch {
-      throw new Error(`OAUTH_ISSUER must be an absolute URL, not "${issuer}"`)
+      throw configError(`OAUTH_ISSUER must be an absolute URL, not "${issuer}"`)
     }
     if (!/^https?:$/.test(url.protocol) || url.search !== '' || url.hash !== '' || issuer.endsWith('/')) {
-      throw new Error('OAUTH_ISSUER must be an http(s) URL without query, fragment or trailing slash')
+      throw configError('OAUTH_ISSUER must be an http(s) URL without query, fragment or trailing slash')
     }
   }
   const adapter = env['OAUTH_ADAPTER'] || 'koa'
-  if (!isAdapter(adapter)) throw new Error(`OAUTH_ADAPTER must be one of ${ADAPTERS.join(', ')}, not "${adapter}"`)
+  if (!isAdapter(adapter)) throw configError(`OAUTH_ADAPTER must be one of ${ADAPTERS.join(', ')}, not "${adapter}"`)
   const rawTtl = env['OAUTH_DEVICE_CODE_TTL'] || String(DEFAULT_DEVICE_CODE_TTL)
   const deviceCodeTtl = Number(rawTtl)
   if (!/^\d+$/.test(rawTtl) || deviceCodeTtl < 1 || deviceCodeTtl > MAX_DEVICE_CODE_TTL) {
-    throw new Error(`OAUTH_DEVICE_CODE_TTL must be a whole number of seconds from 1 to ${MAX_DEVICE_CODE_TTL}, not "${rawTtl}"`)
+    throw configError(`OAUTH_DEVICE_CODE_TTL must be a whole number of seconds from 1 to ${MAX_DEVICE_CODE_TTL}, not "${rawTtl}"`)
+  }
+  const rawParTtl = env['OAUTH_PAR_TTL'] || String(DEFAULT_PAR_TTL)
+  const parTtl = Number(rawParTtl)
+  if (!/^\d+$/.test(rawParTtl) || parTtl < 1 || parTtl > MAX_PAR_TTL) {
+    throw configError(`OAUTH_PAR_TTL must be a whole number of seconds from 1 to ${MAX_PAR_TTL}, not "${rawParTtl}"`)
   }
   return {
     host,
@@ -83,30 +118,46 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     log: env['OAUTH_LOG'] !== 'off',
     adapter,
     deviceCodeTtl,
+    parTtl,
     throttle: parseSwitch(env, 'OAUTH_THROTTLE'),
     allowInsecureFetch: parseFlag(env, 'OAUTH_ALLOW_INSECURE_FETCH'),
     oidcKeyFile: env['OAUTH_OIDC_KEY_FILE'] || undefined,
     purgeInterval: parsePurgeInterval(env['OAUTH_PURGE_INTERVAL'] || '3600'),
+    postgres: {
+      poolSize: parseWhole(env, 'OAUTH_PG_POOL_SIZE', 1, 1000, 'a whole number'),
+      connectionTimeoutMillis: parseWhole(env, 'OAUTH_PG_CONNECTION_TIMEOUT_MS', 0, 600_000, 'a whole number of milliseconds'),
+      statementTimeoutMillis: parseWhole(env, 'OAUTH_PG_STATEMENT_TIMEOUT_MS', 0, 600_000, 'a whole number of milliseconds'),
+    },
+    shutdownDelay: parseWhole(env, 'OAUTH_SHUTDOWN_DELAY', 0, 60, 'a whole number of seconds') ?? 0,
   }
+}
+
+/** A whole-number variable from `min` to `max`; `undefined` when unset or empty. */
+function parseWhole(env: Record<string, string | undefined>, name: string, min: number, max: number, what: string): number | undefined {
+  const raw = env[name] || undefined
+  if (raw === undefined) return undefined
+  const value = Number(raw)
+  if (!/^\d+$/.test(raw) || value < min || value > max) throw configError(`${name} must be ${what} from ${min} to ${max}, not "${raw}"`)
+  return value
 }
 
 /** `OAUTH_PURGE_INTERVAL`: a whole number of seconds, at most a week; 0 is off. */
 function parsePurgeInterval(raw: string): number {
   const value = Number(raw)
-  if (!/^\d+$/.test(raw) || value > 7 * 24 * 3600) throw new Error(`OAUTH_PURGE_INTERVAL must be a whole number of seconds from 0 to 604800, not "${raw}"`)
+  if (!/^\d+$/.test(raw) || value > 7 * 24 * 3600) throw configError(`OAUTH_PURGE_INTERVAL must be a whole number of seconds from 0 to 604800, not "${raw}"`)
   return value
 }
 
 /** An `on`/`off` variable (unset or empty is off). */
 function parseSwitch(env: Record<string, string | undefined>, name: string): boolean {
   const value = env[name] || 'off'
-  if (value !== 'on' && value !== 'off') throw new Error(`${name} must be "on" or "off", not "${value}"`)
+  if (value !== 'on' && value !== 'off') throw configError(`${name} must be "on" or "off", not "${value}"`)
   return value === 'on'
 }
 
 function parseFlag(env: Record<string, string | undefined>, name: string): boolean {
   const value = env[name] || '0'
-  if (value !== '1' && value !== '0') throw new Error(`${name} must be "1" or "0", not "${value}"`)
+  if (value !== '1' && value !== '0') throw configError(`${name} must be "1" or "0", not "${value}"`)
   return value === '1'
 }
 

@@ -170,6 +170,8 @@ export type DemoRoute =
   | 'me'
   /** The device verification page (RFC 8628 §3.3), matched the same way. */
   | 'device'
+  /** The Model Context Protocol endpoint (`/mcp` under the issuer's path), matched the same way. */
+  | 'mcp'
   /** Anything else: {@link notFound}. */
   | 'none'
 
@@ -185,18 +187,21 @@ function koaRoutePattern(path: string): RegExp {
  * The demo's routes, matched the way the Koa app's `@koa/router` routes
  * match: the adapters' OAuth paths (what core's handler serves: the
  * endpoints under the issuer's path, and the RFC 8414 metadata),
- * `/api/me` and the device verification page at `devicePath`.
+ * `/api/me`, the device verification page at `devicePath` and the MCP
+ * endpoint at `mcpPath`.
  */
-export function demoRoutes(server: AuthorizationServer, devicePath: string): (path: string) => DemoRoute {
+export function demoRoutes(server: AuthorizationServer, devicePath: string, mcpPath: string): (path: string) => DemoRoute {
   const paths = createHttpHandler(server, { onError: () => {} }).paths
   const exact = new Set(paths)
   const loose = paths.map(koaRoutePattern)
   const me = koaRoutePattern(ME_PATH)
   const device = koaRoutePattern(devicePath)
+  const mcp = koaRoutePattern(mcpPath)
   return (path) => {
     if (exact.has(path)) return 'oauth'
     if (loose.some((pattern) => pattern.test(path))) return 'unserved'
     if (device.test(path)) return 'device'
+    if (mcp.test(path)) return 'mcp'
     return me.test(path) ? 'me' : 'none'
   }
 }

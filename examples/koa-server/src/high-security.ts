@@ -48,23 +48,19 @@ export interface HighSecurityOptions {
   allowInsecureFetch?: boolean | undefined
   /** Where `client_secret_jwt` secrets are opened from; default {@link PROCESS_CLIENT_SECRETS}. */
   clientSecrets?: SealedClientSecrets | undefined
+  /** `OAUTH_PAR_TTL`: seconds a pushed request's `request_uri` lives (RFC 9126 §2.2 `expires_in`, 1–600); default the package's, 300. */
+  parTtl?: number | undefined
 }
 
 /** What {@link registerHighSecurity} answers: the grant extensions to register. */
 export interface HighSecurity {
   /**
-   * DPoP (RFC 9449) with server nonces (§8): for the grants where a refused
-   * attempt costs nothing, so that the client retries with the nonce
-   * (client credentials, refresh, password, JWT bearer, token exchange).
+   * DPoP (RFC 9449) with server nonces (§8), for every grant that issues
+   * tokens: the proof is checked before the grant reads the request, so a
+   * `use_dpop_nonce` answer spends no code, device code or assertion, and
+   * the client retries with the nonce.
    */
   readonly dpop: DPoP
-  /**
-   * DPoP without nonces, for the grants that spend a one-time credential
-   * on a failed check (the authorization code) or count the poll (the
-   * device code): a `use_dpop_nonce` refusal there would cost the client
-   * its code (RFC 9449 §8 lets the server choose where it demands a nonce).
-   */
-  readonly dpopWithoutNonce: DPoP
 }
 
 /**
@@ -76,7 +72,8 @@ export interface HighSecurity {
  *   {@link HIGH_SECURITY_AUTH_METHODS};
  * - the pushed authorization request endpoint (RFC 9126 §2) at `/par`, which
  *   takes every registered method; clients registered with
- *   `require_pushed_authorization_requests: true` must use it (§6);
+ *   `require_pushed_authorization_requests: true` must use it (§6); its
+ *   `request_uri` lives `parTtl` seconds (§2.2);
  * - DPoP (RFC 9449): the answered extensions go to `registerGrant` of each
  *   grant that issues tokens; `/api/me` accepts DPoP tokens through core's
  *   resource guard (§7).
@@ -89,7 +86,7 @@ export function registerHighSecurity(server: AuthorizationServer, options: HighS
   const jwksCache = createJsonCache(options.allowInsecureFetch === true ? { allowHttp: true, allowAddresses: ['loopback'] } : {})
   server.registerClientAuthMethod('private_key_jwt', privateKeyJwt({ jwksCache }))
   server.registerClientAuthMethod('client_secret_jwt', clientSecretJwt({ resolveSecret: secrets.resolveSecret }))
-  // RFC 9126 §2: optional for every client, unless its registration requires it (§6).
-  server.registerEndpoint(pushedAuthorizationRequestEndpoint())
-  return { dpop: new DPoP({ nonce: true }), dpopWithoutNonce: new DPoP() }
+  // RFC 9126 §2: optional for every client, unless its registration requires it (§6); §2.2: the request_uri's lifetime.
+  server.registerEndpoint(pushedAuthorizationRequestEndpoint(options.parTtl === undefined ? {} : { lifetime: options.parTtl }))
+  return { dpop: new DPoP({ nonce: true }) }
 }

@@ -5,6 +5,8 @@ import { errorLine, loadApp } from './app.js'
 import { DEFAULT_SCOPES, createAuthorizationServer } from './authorization-server.js'
 import { defaultIssuer, loadConfig } from './config.js'
 import { openStore } from './open-store.js'
+import { healthProbes, lookupProbe, readinessLine } from './health.js'
+import { gracefulShutdown } from './shutdown.js'
 import { describeError, schedulePurge } from '@grantkit/core'
 import type { OpenIDKeySet } from '@grantkit/openid'
 import { loginSessions } from './login-session.js'
@@ -17,7 +19,7 @@ async function main(): Promise<void> {
   const config = loadConfig(process.env)
   // The framework is loaded before the port is bound, so the app is in place as soon as it listens.
   const createApp = await loadApp(config.adapter)
-  const opened = await openStore(config.store)
+  const opened = await openStore(config.store, { postgres: config.postgres })
   const { store } = opened
   let openidKeys: OpenIDKeySet
   let userClaims = new Map<string, UserClaims>()
@@ -89,6 +91,7 @@ async function main(): Promise<void> {
     store,
     scopesSupported: [...scopes],
     deviceCodeTtl: config.deviceCodeTtl,
+    parTtl: config.parTtl,
     throttle: config.throttle,
     allowInsecureFetch: config.allowInsecureFetch,
     openidKeys,
@@ -100,8 +103,35 @@ async function main(): Promise<void> {
     onSecurityEvent: (event) => console.error(`[security] ${event.type} client=${event.clientId} user=${event.userId ?? '-'} family=${event.familyId}`),
   })
   const app = createApp({ server, store, csrfKey, log })
-  http.on('request', app)
+  let started = false
+  let purge: ReturnType<typeof schedulePurge> | null = null
+  // SIGTERM: readiness 503 and `Connection: close` at once, then drain; the store closes last (shutdown.ts).
+  const shutdown = gracefulShutdown({
+    http,
+    delay: config.shutdownDelay,
+    close: async () => {
+      await purge?.stop()
+      await opened.close()
+    },
+    exit: (code) => process.exit(code),
+    log: out,
+    logError: (error) => console.error(`[grantkit] closing the store failed: ${describeError(error)}`),
+  })
+  // /healthz and /readyz, in front of the framework: the same on every one (health.ts).
+  const probes = healthProbes({
+    check: opened.probe ?? lookupProbe(store),
+    started: () => started,
+    stopping: shutdown.stopping,
+    onChange: (ready, error) => (log ?? console.error)(readinessLine(ready, error)),
+  })
+  http.on(
+    'request',
+    shutdown.wrap((req, res) => {
+      if (!probes(req, res)) app(req, res)
+    }),
+  )
   await app.ready
+  started = true
   out(`[grantkit] adapter: ${config.adapter}`)
   out(`[grantkit] store: ${opened.description}`)
   out(`[grantkit] listening on ${defaultIssuer(config.host, port)} (issuer ${issuer})`)
@@ -110,32 +140,31 @@ async function main(): Promise<void> {
   out(`[grantkit] metadata: ${issuerUrl.origin}/.well-known/oauth-authorization-server${issuerUrl.pathname.replace(/\/$/, '')}`)
 
   // Expired rows never pile up (RFC 6749 §4.1.2 codes, RFC 6749 §1.4 tokens, RFC 7523 replay keys): short batches, off the request path.
-  const purge = config.purgeInterval === 0 ? null : schedulePurge(store, { intervalSeconds: config.purgeInterval, onError: (error) => console.error(`[error] purge failed: ${describeError(error)}`) })
+  purge = config.purgeInterval === 0 ? null : schedulePurge(store, { intervalSeconds: config.purgeInterval, onError: (error) => console.error(`[error] purge failed: ${describeError(error)}`) })
 
-  let stopping = false
-  const stop = (signal: string) => {
-    if (stopping) return
-    stopping = true
-    out(`[grantkit] ${signal}: shutting down`)
-    const force = setTimeout(() => http.closeAllConnections(), 5000)
-    force.unref()
-    http.close(() => {
-      clearTimeout(force)
-      ;(purge === null ? Promise.resolve() : purge.stop()).then(() => opened.close()).then(
-        () => process.exit(0),
-        (error: unknown) => {
-          console.error('[grantkit] closing the store failed:', error instanceof Error ? error.message : error)
-          process.exit(1)
-        },
-      )
-    })
-    http.closeIdleConnections()
-  }
-  process.on('SIGTERM', () => stop('SIGTERM'))
-  process.on('SIGINT', () => stop('SIGINT'))
+  process.on('SIGTERM', () => shutdown.stop('SIGTERM'))
+  process.on('SIGINT', () => shutdown.stop('SIGINT'))
 }
 
 main().catch((error: unknown) => {
-  console.error('[grantkit] failed to start:', error instanceof Error ? error.message : error)
+  console.error(`[grantkit] failed to start: ${startFailure(error)}`)
   process.exit(1)
 })
+
+/**
+ * What a start-up failure may print. A configuration mistake (core's
+ * `configError`: a bad variable, a bad seed file, a bad client; the demo's
+ * own text) is printed as it is, to be fixed. Anything else (a driver's
+ * error, an errno) is printed by name and code only, as core's
+ * `describeError` does: a driver's message can hold the SQL parameters (a
+ * password hash), the server's own words or a connection string.
+ */
+function startFailure(error: unknown): string {
+  return isConfigError(error) ? error.message : describeError(error)
+}
+
+/** A `TypeError` with one of core's `ERR_GRANTKIT_*` codes (`ConfigErrorCode`). */
+function isConfigError(error: unknown): error is TypeError {
+  const code = (error as { code?: unknown } | null)?.code
+  return error instanceof TypeError && typeof code === 'string' && code.startsWith('ERR_GRANTKIT_')
+}

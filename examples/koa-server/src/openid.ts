@@ -1,5 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises'
-import { emptyResponse, getParam, redirectResponse, type AuthorizationServer, type FullStore, type GrantExtension, type GrantUser } from '@grantkit/core'
+import { configError, emptyResponse, getParam, redirectResponse, type AuthorizationServer, type FullStore, type GrantExtension, type GrantUser } from '@grantkit/core'
 import {
   DiscoveryEndpoint,
   EndSessionEndpoint,
@@ -37,7 +37,7 @@ export async function loadKeySet(file: string | undefined): Promise<OpenIDKeySet
   try {
     text = await readFile(file, 'utf8')
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`OAUTH_OIDC_KEY_FILE: cannot read ${file}: ${(error as Error).message}`)
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw configError(`OAUTH_OIDC_KEY_FILE: cannot read ${file}: ${(error as Error).message}`)
   }
   if (text === undefined) {
     const keys = OpenIDKeySet.generate(GENERATED_ALGORITHMS)
@@ -46,14 +46,21 @@ export async function loadKeySet(file: string | undefined): Promise<OpenIDKeySet
       await writeFile(file, JSON.stringify(keys.export()), { mode: 0o600, flag: 'wx' })
       return keys
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`OAUTH_OIDC_KEY_FILE: cannot create ${file}: ${(error as Error).message}`)
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw configError(`OAUTH_OIDC_KEY_FILE: cannot create ${file}: ${(error as Error).message}`)
       text = await readFile(file, 'utf8')
     }
   }
+  let exported: ExportedOpenIDKey[]
   try {
-    return OpenIDKeySet.from(JSON.parse(text) as ExportedOpenIDKey[])
+    exported = JSON.parse(text) as ExportedOpenIDKey[]
+  } catch {
+    // Not V8's message: it can quote the text around the mistake, and the file holds private keys.
+    throw configError(`OAUTH_OIDC_KEY_FILE: ${file} is not valid JSON`)
+  }
+  try {
+    return OpenIDKeySet.from(exported)
   } catch (error) {
-    throw new Error(`OAUTH_OIDC_KEY_FILE: ${file} is not an exported key set: ${(error as Error).message}`)
+    throw configError(`OAUTH_OIDC_KEY_FILE: ${file} is not an exported key set: ${(error as Error).message}`)
   }
 }
 

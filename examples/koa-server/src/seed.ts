@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { createClient, generateToken, hashSecret, type FullStore } from '@grantkit/core'
+import { configError, createClient, generateToken, hashSecret, type FullStore } from '@grantkit/core'
 import { DEVICE_CODE_GRANT_TYPE } from '@grantkit/grant-device-code'
 import { TOKEN_EXCHANGE_GRANT_TYPE } from '@grantkit/grant-token-exchange'
 import { SEALED_SECRET_METADATA } from '@grantkit/client-auth-jwt'
@@ -55,8 +55,19 @@ const KNOWN_CLIENT_FIELDS = new Set([
   'token_endpoint_auth_method',
 ])
 
+/** A mistake in the seed file: core's configuration error, so that the start-up failure line prints its (our own) text. */
 function fail(message: string): never {
-  throw new Error(`OAUTH_SEED: ${message}`)
+  throw configError(`OAUTH_SEED: ${message}`)
+}
+
+/**
+ * Where a `JSON.parse` error happened, never what it quotes: V8's message can
+ * quote the text around the mistake, and a seed file holds passwords and
+ * client secrets.
+ */
+function jsonErrorPosition(error: unknown): string {
+  const at = /position \d+(?: \(line \d+ column \d+\))?/.exec(error instanceof Error ? error.message : '')
+  return at === null ? '' : ` (at ${at[0]})`
 }
 
 function stringList(value: unknown, where: string): string[] | undefined {
@@ -129,7 +140,7 @@ export async function readSeed(file: string, idTokenAlgorithms?: readonly string
   try {
     json = JSON.parse(text)
   } catch (error) {
-    fail(`${file} is not valid JSON: ${(error as Error).message}`)
+    fail(`${file} is not valid JSON${jsonErrorPosition(error)}`)
   }
   return parseSeed(json, idTokenAlgorithms)
 }
@@ -138,7 +149,8 @@ export async function readSeed(file: string, idTokenAlgorithms?: readonly string
  * Upserts the seed's clients and users. Client secrets and passwords are
  * hashed with scrypt before they are stored: they were chosen by a person,
  * and scrypt (~30 ms) keeps a test suite of dozens of requests fast enough.
- * A user keeps its id when its username already exists. Answers the
+ * A user keeps its id when its username already exists, also when several
+ * processes seed one new database at once ({@link upsertUser}). Answers the
  * users' OpenID Connect claims by user id: the store's user record has no
  * place for them, so they live in memory, from the seed of each start.
  */
@@ -167,16 +179,32 @@ export async function applySeed(store: FullStore, seed: Seed): Promise<Map<strin
     await store.saveClient(client)
   }
   for (const user of seed.users ?? []) {
-    const existing = await store.findUserByUsername(user.username)
-    const id = existing?.id ?? crypto.randomUUID()
+    const id = await upsertUser(store, user.username, await hashSecret(user.password, 'scrypt'))
     claims.set(id, { name: user.name, email: user.email, email_verified: user.email_verified })
-    await store.saveUser({
-      id,
-      username: user.username,
-      passwordHash: await hashSecret(user.password, 'scrypt'),
-    })
   }
   return claims
+}
+
+/**
+ * Saves the user `username` with `passwordHash` under the id the username
+ * already has (a new id for a new username), and answers that id. Processes
+ * started at once on a new database may all find no such user and insert it
+ * under ids of their own: every store refuses a second user with one
+ * username (the `UserStore` contract), so the losers read the winner's user
+ * and save again under its id, once. Every process ends with the one id.
+ */
+export async function upsertUser(store: FullStore, username: string, passwordHash: string): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    const existing = await store.findUserByUsername(username)
+    const id = existing?.id ?? crypto.randomUUID()
+    try {
+      await store.saveUser({ id, username, passwordHash })
+      return id
+    } catch (error) {
+      // Only a new id can lose that race; anything else (or a second loss) is a real failure.
+      if (existing !== null || attempt > 1) throw error
+    }
+  }
 }
 
 /** The redirect URIs of the demo clients. */
@@ -218,8 +246,7 @@ export async function seedDemo(store: FullStore): Promise<DemoCredentials | null
   const password = generateToken(12)
   await store.saveClient(confidential)
   await store.saveClient(publicClient)
-  const existing = await store.findUserByUsername('demo')
-  await store.saveUser({ id: existing?.id ?? crypto.randomUUID(), username: 'demo', passwordHash: await hashSecret(password, 'scrypt') })
+  await upsertUser(store, 'demo', await hashSecret(password, 'scrypt'))
   return {
     confidentialClient: { clientId: confidential.clientId, clientSecret: clientSecret as string },
     publicClient: { clientId: publicClient.clientId },

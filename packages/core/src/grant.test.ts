@@ -166,6 +166,28 @@ describe('grant extensions (registerGrant(Grant, [extension]))', () => {
     expect(log).not.toContain('b:afterValidateTokenRequest')
   })
 
+  it('runs beforeValidateTokenRequest before the grant validates anything: its refusal skips client authentication and the grant', async () => {
+    const log: string[] = []
+    const early = recorder('a', log, {
+      beforeValidateTokenRequest: ({ grant }) => {
+        log.push(`a:beforeValidateTokenRequest:${grant.client === null ? 'no client yet' : 'client'}`)
+        if (grant.request.headers['x-refuse'] !== undefined) throw new OAuthError('invalid_request', 'refused before validation')
+      },
+    })
+    const { token, server } = await world([early, recorder('b', log)])
+    log.length = 0
+    expect((await token()).status).toBe(200)
+    expect(log).toEqual(['a:beforeValidateTokenRequest:no client yet', 'a:afterValidateTokenRequest', 'b:afterValidateTokenRequest', 'a:beforeTokenResponse', 'b:beforeTokenResponse'])
+    log.length = 0
+    // A refused request never reaches client authentication: wrong credentials are not even looked at.
+    const res = await server.createTokenResponse(
+      createOAuthRequest({ method: 'POST', headers: { authorization: basic('nobody', 'wrong'), 'x-refuse': '1' }, body: 'grant_type=urn%3Aexample%3Acustom&ticket=ticket-u' }),
+    )
+    expect(res.status).toBe(400)
+    expect(res.body).toMatchObject({ error: 'invalid_request', error_description: 'refused before validation' })
+    expect(log).toEqual(['a:beforeValidateTokenRequest:no client yet'])
+  })
+
   it('lets beforeTokenResponse add a field to the token response (e.g. an id_token)', async () => {
     const extension: GrantExtension = {
       async beforeTokenResponse({ body, client }) {

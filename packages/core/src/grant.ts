@@ -90,6 +90,15 @@ export interface AuthorizationApprovedHookContext {
   readonly user: GrantUser
 }
 
+/**
+ * Context of the `beforeValidateTokenRequest` hook: the grant, with its
+ * `request` and `server`, before it has authenticated the client or read
+ * anything of the request.
+ */
+export interface BeforeTokenHookContext {
+  readonly grant: BaseGrant
+}
+
 /** Context of the `afterValidateTokenRequest` hook. */
 export interface TokenHookContext {
   readonly grant: BaseGrant
@@ -165,6 +174,14 @@ export interface GrantExtension {
   /** Runs when the user approved, before the grant issues a code or tokens. */
   afterAuthorizationApproved?(context: AuthorizationApprovedHookContext): void | Promise<void>
   beforeAuthorizationResponse?(context: AuthorizationResponseHookContext): void | Promise<void>
+  /**
+   * Runs at the token endpoint before the grant validates the request:
+   * before client authentication, and before any one-time credential (an
+   * authorization code, a device code, an assertion's `jti`, a refresh
+   * token) is read or spent. A refusal here costs the client nothing, e.g.
+   * RFC 9449 §8 `use_dpop_nonce`, which the client retries.
+   */
+  beforeValidateTokenRequest?(context: BeforeTokenHookContext): void | Promise<void>
   afterValidateTokenRequest?(context: TokenHookContext): void | Promise<void>
   /** Runs in {@link BaseGrant.issueTokens} before tokens are generated; may change their claims. */
   beforeIssueTokens?(context: IssueTokensHookContext): void | Promise<void>
@@ -176,6 +193,7 @@ export type GrantHookName =
   | 'afterValidateAuthorizationRequest'
   | 'afterAuthorizationApproved'
   | 'beforeAuthorizationResponse'
+  | 'beforeValidateTokenRequest'
   | 'afterValidateTokenRequest'
   | 'beforeIssueTokens'
   | 'beforeTokenResponse'

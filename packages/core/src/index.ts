@@ -24,6 +24,7 @@ export type {
   AuthorizationHookContext,
   AuthorizationRequest,
   AuthorizationResponseHookContext,
+  BeforeTokenHookContext,
   GrantClass,
   GrantExtension,
   GrantHookName,

@@ -3,11 +3,11 @@
 // (core's resource guard), driven by an unmodified client (oauth4webapi's
 // DPoP handle) and by raw proofs made with jose for every refusal, on the
 // memory and SQLite stores.
-import { createHash, randomUUID } from 'node:crypto'
+import { createHash, generateKeyPairSync, randomUUID, sign } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { oauthRouter, requireToken } from '@grantkit/adapter-koa'
-import { AuthorizationServer, IntrospectionEndpoint, createClient, type ClientInput, type GrantUser } from '@grantkit/core'
+import { AuthorizationServer, DPOP_ALGORITHMS, IntrospectionEndpoint, createClient, type ClientInput, type GrantUser } from '@grantkit/core'
 import { CodeChallenge } from '@grantkit/ext-pkce'
 import { AuthorizationCodeGrant } from '@grantkit/grant-authorization-code'
 import { ClientCredentialsGrant } from '@grantkit/grant-client-credentials'
@@ -18,7 +18,7 @@ import Koa from 'koa'
 import * as oauth from 'oauth4webapi'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { TEST_STORES, type OpenTestStore } from '../../../test-support/stores.js'
-import { DPoP, type DPoPOptions } from './dpop.js'
+import { DPOP_SIGNING_ALGORITHMS, DPoP, type DPoPOptions } from './dpop.js'
 
 const insecure = { [oauth.allowInsecureRequests]: true } as const
 const ALICE: GrantUser = { id: 'user-alice', username: 'alice' }
@@ -272,6 +272,31 @@ describe.each(TEST_STORES)('DPoP over HTTP (RFC 9449) on the %s', (_storeName, o
       expect(await strict.json()).toMatchObject({ error: 'invalid_dpop_proof' })
     })
 
+    it('requires a proof of every client with required: true (RFC 9449 §5.2 for all clients)', async () => {
+      const { rawToken, tokenUrl, store } = await start({ required: true })
+      const plain = await rawToken({})
+      expect(plain.status).toBe(400)
+      expect(await plain.json()).toMatchObject({ error: 'invalid_dpop_proof' })
+      expect(store.snapshot().tokens).toHaveLength(0)
+      const bound = await rawToken({ dpop: await proof(await newKey(), { htm: 'POST', htu: tokenUrl }) })
+      expect(await bound.json()).toMatchObject({ token_type: 'DPoP' })
+    })
+
+    it('refuses an RSA key shorter than 2048 bits, as core\'s verifier does at the resource (RFC 9449 §4.3 item 5)', async () => {
+      const { rawToken, tokenUrl } = await start({ algorithms: ['RS256'] })
+      // Signed with node:crypto: jose will not make a 1024-bit key.
+      const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 1024 })
+      const input = `${b64url({ alg: 'RS256', typ: 'dpop+jwt', jwk: publicKey.export({ format: 'jwk' }) })}.${b64url({ jti: randomUUID(), htm: 'POST', htu: tokenUrl, iat: Math.floor(Date.now() / 1000) })}`
+      const short = `${input}.${sign('sha256', Buffer.from(input), privateKey).toString('base64url')}`
+      const response = await rawToken({ dpop: short })
+      expect(response.status).toBe(400)
+      expect(await response.json()).toMatchObject({ error: 'invalid_dpop_proof' })
+      // The same proof with a 2048-bit key passes: the length is what is refused.
+      const long = generateKeyPairSync('rsa', { modulusLength: 2048 })
+      const good = `${b64url({ alg: 'RS256', typ: 'dpop+jwt', jwk: long.publicKey.export({ format: 'jwk' }) })}.${b64url({ jti: randomUUID(), htm: 'POST', htu: tokenUrl, iat: Math.floor(Date.now() / 1000) })}`
+      expect((await rawToken({ dpop: `${good}.${sign('sha256', Buffer.from(good), long.privateKey).toString('base64url')}` })).status).toBe(200)
+    })
+
     it('refuses a proof without the current nonce when nonces are on, with a DPoP-Nonce header (RFC 9449 §8)', async () => {
       const { rawToken, tokenUrl } = await start({ nonce: true })
       const key = await newKey()
@@ -283,6 +308,34 @@ describe.each(TEST_STORES)('DPoP over HTTP (RFC 9449) on the %s', (_storeName, o
       expect(await wrong.json()).toMatchObject({ error: 'use_dpop_nonce' })
       const second = await rawToken({ dpop: await proof(key, { htm: 'POST', htu: tokenUrl, nonce }) })
       expect(second.status).toBe(200)
+    })
+  })
+
+  describe('nonces before anything is spent (RFC 9449 §8, core\'s beforeValidateTokenRequest)', () => {
+    it('asks a code exchange for a nonce without spending the code: oauth4webapi retries with the same code', async () => {
+      const { as, authorize } = await start({ nonce: true })
+      const app: oauth.Client = { client_id: 'app' }
+      const handle = oauth.DPoP(app, await oauth.generateKeyPair('ES256'))
+      const { callback, verifier } = await authorize('app')
+      const exchange = () => oauth.authorizationCodeGrantRequest(as, app, oauth.None(), callback, REDIRECT, verifier, { ...insecure, DPoP: handle })
+      const first = await exchange()
+      expect(first.status).toBe(400)
+      expect(first.headers.get('dpop-nonce')).toEqual(expect.any(String))
+      expect(oauth.isDPoPNonceError(await oauth.processAuthorizationCodeResponse(as, app, first).catch((e: unknown) => e))).toBe(true)
+      const tokens = await oauth.processAuthorizationCodeResponse(as, app, await exchange())
+      expect(tokens.token_type).toBe('dpop')
+    })
+
+    it('refuses a bad proof before the code is read: the code stays usable', async () => {
+      const { authorize, tokenUrl, store } = await start()
+      const key = await newKey()
+      const { callback, verifier } = await authorize('app')
+      const body = () => new URLSearchParams({ grant_type: 'authorization_code', client_id: 'app', code: callback.get('code') as string, redirect_uri: REDIRECT, code_verifier: verifier })
+      const bad = await fetch(tokenUrl, { method: 'POST', headers: { dpop: await proof(key, { htm: 'GET', htu: tokenUrl }) }, body: body() })
+      expect(await bad.json()).toMatchObject({ error: 'invalid_dpop_proof' })
+      expect(store.snapshot().codes[0]?.consumedAt ?? null).toBeNull()
+      const good = await fetch(tokenUrl, { method: 'POST', headers: { dpop: await proof(key, { htm: 'POST', htu: tokenUrl }) }, body: body() })
+      expect(await good.json()).toMatchObject({ token_type: 'DPoP' })
     })
   })
 
@@ -429,6 +482,10 @@ describe.each(TEST_STORES)('DPoP over HTTP (RFC 9449) on the %s', (_storeName, o
 })
 
 describe('DPoP options', () => {
+  it('offers the algorithms of core\'s DPoP verifier, which checks every proof (one verifier for the token endpoint and the resources)', () => {
+    expect([...DPOP_SIGNING_ALGORITHMS]).toEqual([...DPOP_ALGORITHMS])
+  })
+
   it.each([
     ['options are not an object', null],
     ['"algorithms" has HS256', { algorithms: ['HS256'] }],
@@ -437,6 +494,7 @@ describe('DPoP options', () => {
     ['"maxAge" is 0', { maxAge: 0 }],
     ['"nonce.secret" is short', { nonce: { secret: 'short' } }],
     ['"nonce.lifetime" is not an integer', { nonce: { lifetime: 1.5 } }],
+    ['"required" is not a boolean', { required: 'yes' }],
   ])('throws a TypeError when %s', (_, options) => {
     expect(() => new DPoP(options as DPoPOptions)).toThrow(TypeError)
   })

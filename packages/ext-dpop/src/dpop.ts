@@ -5,6 +5,7 @@ import {
   configError,
   getParam,
   timingSafeEqualString,
+  verifyDPoPProof,
   type AuthorizationHookContext,
   type AuthorizationServer,
   type BaseGrant,
@@ -15,10 +16,14 @@ import {
   type OAuthRequest,
   type TokenHookContext,
   type TokenResponseHookContext,
+  type VerifiedDPoPProof,
 } from '@grantkit/core'
-import { EmbeddedJWK, calculateJwkThumbprint, decodeProtectedHeader, jwtVerify, type JWK } from 'jose'
 
-/** The JWS algorithms a {@link DPoP} extension may accept: asymmetric only (RFC 9449 §4.3 item 5). */
+/**
+ * The JWS algorithms a {@link DPoP} extension may accept: asymmetric only
+ * (RFC 9449 §4.3 item 5), the same list as core's `DPOP_ALGORITHMS`, whose
+ * `verifyDPoPProof` checks every proof.
+ */
 export const DPOP_SIGNING_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'RS256', 'RS384', 'RS512', 'EdDSA', 'Ed25519'] as const
 
 /** One of {@link DPOP_SIGNING_ALGORITHMS}. */
@@ -39,19 +44,24 @@ export interface DPoPOptions {
    * (default 300; the previous nonce is accepted too).
    */
   nonce?: boolean | { readonly secret?: string | Uint8Array; readonly lifetime?: number }
+  /**
+   * Require a proof with every token request of every client, as if every
+   * client were registered with `dpop_bound_access_tokens: true` (RFC 9449
+   * §5.2): a request without one is 400 `invalid_dpop_proof`, so that every
+   * token the grants issue is DPoP-bound. Default `false`: the client
+   * metadata decides.
+   */
+  required?: boolean
 }
 
-/** A proof that passed the token endpoint's checks. */
-interface TokenEndpointProof {
+/** A proof that passed the token endpoint's checks: the RFC 7638 thumbprint of its key. */
+export interface TokenEndpointProof {
   readonly jkt: string
 }
 
-/** Members of a JWK that only a private or symmetric key has (RFC 7518 §6). */
-const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']
-/** Seconds a proof's `iat` may be ahead of the server's clock. */
-const FUTURE_SKEW = 60
-/** The largest DPoP header read, in characters. */
-const MAX_PROOF_LENGTH = 8192
+/** The context of the `beforeValidateTokenRequest` hook: the grant, before it has read anything of the request. */
+type BeforeTokenHookContext = Pick<TokenHookContext, 'grant'>
+
 const JKT = /^[A-Za-z0-9_-]{43}$/
 
 function invalidProof(description: string): OAuthError {
@@ -75,34 +85,28 @@ function requiresDPoP(client: Client): boolean {
   return client.metadata?.['dpop_bound_access_tokens'] === true
 }
 
-/** Whether two URLs name the same resource, ignoring query and fragment (RFC 9449 §4.3 item 9). */
-function sameResource(htu: string, url: string): boolean {
-  try {
-    const a = new URL(htu)
-    const b = new URL(url)
-    return a.protocol === b.protocol && a.host === b.host && a.pathname === b.pathname
-  } catch {
-    return false
-  }
-}
-
 /**
  * DPoP (RFC 9449), as a grant extension for the grants that issue tokens
  * (`server.registerGrant(Grant, [dpop])`; one instance may serve several
  * grants):
  *
- * - a token request with a `DPoP` header has its proof checked (§4.3: one
- *   header, `typ` `dpop+jwt`, an accepted asymmetric `alg`, a public `jwk`,
- *   the signature, `htm` POST and `htu` the token endpoint, `iat` within
- *   `maxAge`, the `jti` once through the store's `markUsed`, the nonce when
- *   nonces are on); a failure is 400 `invalid_dpop_proof` (§5);
+ * - a token request with a `DPoP` header has its proof checked by core's
+ *   `verifyDPoPProof` (§4.3: one header, `typ` `dpop+jwt`, an accepted
+ *   asymmetric `alg`, a public `jwk`, the signature, `htm` POST and `htu`
+ *   the token endpoint, `iat` within `maxAge`), then the nonce when nonces
+ *   are on (§8) and the `jti` once through the store's `markUsed` (§11.1);
+ *   a failure is 400 `invalid_dpop_proof` (§5). The check runs in the
+ *   `beforeValidateTokenRequest` hook, before the grant authenticates the
+ *   client or reads (let alone spends) a code, a device code, an assertion
+ *   or a refresh token, so that a `use_dpop_nonce` answer costs the client
+ *   nothing;
  * - the tokens get `cnf: { jkt }` (§6, the RFC 7638 thumbprint: stored,
  *   introspected, in JWT access tokens) and the response
  *   `token_type: "DPoP"` (§5);
  * - refresh tokens of public clients are bound to the key: a refresh needs a
  *   proof of the same key (§5); a confidential client may change keys;
  * - a client registered with `dpop_bound_access_tokens: true` must send a
- *   proof (§5.2);
+ *   proof (§5.2), and with `required: true` every client must;
  * - `dpop_jkt` at the authorization endpoint binds the code to a key (§10);
  * - metadata `dpop_signing_alg_values_supported` (§5.1).
  *
@@ -124,8 +128,11 @@ export class DPoP implements GrantExtension {
   readonly algorithms: readonly DPoPSigningAlgorithm[]
   /** Seconds a proof's `iat` may lie in the past. */
   readonly maxAge: number
+  /** Whether every token request must carry a proof. */
+  readonly required: boolean
   readonly #nonce: { readonly secret: Buffer; readonly lifetime: number } | null
-  readonly #proofs = new WeakMap<BaseGrant, TokenEndpointProof>()
+  /** The proof of each token request (`null`: it had none), from the first hook that checked it. */
+  readonly #proofs = new WeakMap<BaseGrant, TokenEndpointProof | null>()
 
   /** Checks the options, with a `TypeError` carrying `code: 'ERR_GRANTKIT_CONFIG'`. */
   constructor(options: DPoPOptions = {}) {
@@ -136,8 +143,11 @@ export class DPoP implements GrantExtension {
     }
     const maxAge = options.maxAge ?? 300
     if (typeof maxAge !== 'number' || !Number.isInteger(maxAge) || maxAge < 1 || maxAge > 3600) throw configError('DPoP: "maxAge" must be an integer between 1 and 3600 seconds')
+    const required = options.required ?? false
+    if (typeof required !== 'boolean') throw configError('DPoP: "required" must be a boolean')
     this.algorithms = [...algorithms]
     this.maxAge = maxAge
+    this.required = required
     this.#nonce = DPoP.#nonceOptions(options.nonce)
   }
 
@@ -187,95 +197,90 @@ export class DPoP implements GrantExtension {
 
   // ---- the token endpoint (RFC 9449 §5) -----------------------------------------------
 
-  /** Checks the request's proof and what the client, the code or the refresh token require of it. */
+  /**
+   * Checks the request's proof (RFC 9449 §4.3), its nonce (§8) and its
+   * `jti` (§11.1) before the grant reads anything: a refused proof, or a
+   * `use_dpop_nonce` answer, leaves the code, device code, assertion or
+   * refresh token of the request untouched, and the client retries with it.
+   */
+  async beforeValidateTokenRequest({ grant }: BeforeTokenHookContext): Promise<void> {
+    this.#proofs.set(grant, await this.verifyTokenRequest(grant.request, grant.server))
+  }
+
+  /** Checks what the client, the code or the refresh token require of the request's proof (checked now if no earlier hook did). */
   async afterValidateTokenRequest({ grant, client, code, refreshToken }: TokenHookContext): Promise<void> {
-    const proof = await this.verifyTokenRequest(grant.request, grant.server)
+    let proof = this.#proofs.get(grant)
+    if (proof === undefined) {
+      proof = await this.verifyTokenRequest(grant.request, grant.server)
+      this.#proofs.set(grant, proof)
+    }
     const codeKey = code === undefined ? undefined : boundKey(code.extra, 'code')
     const refreshKey = refreshToken === undefined || client.tokenEndpointAuthMethod !== 'none' ? undefined : boundKey(refreshToken.extra, 'claims')
     if (proof === null) {
       // RFC 9449 §5.2: "the authorization server MUST reject token requests from this client that do not contain the DPoP header".
+      if (this.required) throw invalidProof('this server requires a DPoP proof with every token request')
       if (requiresDPoP(client)) throw invalidProof('this client must send a DPoP proof (dpop_bound_access_tokens)')
       if (codeKey !== undefined) throw invalidProof('the authorization code is bound to a DPoP key (dpop_jkt): a DPoP proof is required')
       if (refreshKey !== undefined) throw invalidProof('the refresh token is DPoP-bound: a DPoP proof of its key is required')
       return
     }
-    // RFC 9449 §10: the proof's key must be the one dpop_jkt named.
+    // RFC 9449 §10: "verifies that it matches the dpop_jkt parameter value in the authorization request. If they do not match, it MUST reject the request."
     if (codeKey !== undefined && codeKey !== proof.jkt) throw invalidProof('the DPoP proof was made with another key than the authorization code is bound to')
     // RFC 9449 §5: a public client's refresh token is bound to its key.
     if (refreshKey !== undefined && refreshKey !== proof.jkt) throw invalidProof('the DPoP proof was made with another key than the refresh token is bound to')
-    this.#proofs.set(grant, proof)
   }
 
   /** RFC 9449 §6: the tokens are bound to the proof's key, `cnf.jkt`; without a proof, no binding is carried over. */
   beforeIssueTokens({ grant, claims }: IssueTokensHookContext): void {
     const proof = this.#proofs.get(grant)
     const mutable = claims as Record<string, unknown>
-    if (proof === undefined) delete mutable['cnf']
+    if (proof === undefined || proof === null) delete mutable['cnf']
     else mutable['cnf'] = { jkt: proof.jkt }
   }
 
   /** RFC 9449 §5: a DPoP-bound access token's `token_type` is `DPoP`. */
   beforeTokenResponse({ grant, body }: TokenResponseHookContext): void {
-    if (this.#proofs.has(grant)) body.token_type = 'DPoP'
+    const proof = this.#proofs.get(grant)
+    if (proof !== undefined && proof !== null) body.token_type = 'DPoP'
   }
 
   /**
-   * Checks the `DPoP` header of a token request by RFC 9449 §4.3 against
-   * the server's token endpoint; `null` without one. Throws
-   * `invalid_dpop_proof` for a bad proof, `use_dpop_nonce` (with the
-   * `DPoP-Nonce` header) when a nonce is due (§8).
+   * Checks the `DPoP` header of a token request against the server's token
+   * endpoint: the proof by RFC 9449 §4.3 with core's `verifyDPoPProof`, the
+   * server nonce when nonces are on (§8), then the `jti` once (§11.1);
+   * `null` without a header. Throws `invalid_dpop_proof` for a bad proof,
+   * `use_dpop_nonce` (with the `DPoP-Nonce` header) when a nonce is due.
    */
   async verifyTokenRequest(request: Pick<OAuthRequest, 'headers' | 'method'>, server: AuthorizationServer): Promise<TokenEndpointProof | null> {
     const value = request.headers['dpop']
     if (value === undefined) return null
     // §4.3 item 1: "There is not more than one DPoP HTTP request header field" (Node joins repeated ones with ", ").
     const proof = typeof value === 'string' ? value : value.length === 1 ? (value[0] as string) : ''
-    if (proof === '' || /[,\s]/.test(proof) || proof.length > MAX_PROOF_LENGTH) throw invalidProof('exactly one DPoP proof is allowed')
+    if (proof === '' || /[,\s]/.test(proof)) throw invalidProof('exactly one DPoP proof is allowed')
     const now = server.now()
-    let header: Record<string, unknown>
-    try {
-      header = decodeProtectedHeader(proof) as Record<string, unknown>
-    } catch {
-      throw invalidProof('the DPoP proof is not a JWT')
-    }
-    // §4.3 item 7: "the jwk JOSE Header Parameter does not contain a private key".
-    const jwk = header['jwk']
-    if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) throw invalidProof('the DPoP proof has no jwk')
-    if (PRIVATE_MEMBERS.some((member) => member in jwk)) throw invalidProof('the DPoP proof\'s jwk must be a public key')
-    let claims: Record<string, unknown>
-    try {
-      // §4.3 items 2-6: a JWT with typ dpop+jwt, an accepted alg, signed by its jwk.
-      claims = (await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: [...this.algorithms], currentDate: now })).payload as Record<string, unknown>
-    } catch {
-      throw invalidProof('the DPoP proof is invalid: typ, alg, jwk or signature')
-    }
-    if (header['typ'] !== 'dpop+jwt') throw invalidProof('the DPoP proof must have typ "dpop+jwt"')
-    const { jti, htm, htu, iat } = claims
-    if (typeof jti !== 'string' || jti === '' || jti.length > 256) throw invalidProof('the DPoP proof has no valid jti')
-    // §4.3 item 8: htm; the token endpoint is POST only (RFC 6749 §3.2).
-    if (htm !== request.method.toUpperCase()) throw invalidProof('the DPoP proof was made for another HTTP method')
-    // §4.3 item 9: htu is the token endpoint, ignoring query and fragment.
-    if (typeof htu !== 'string' || !sameResource(htu, server.tokenEndpointUrl)) throw invalidProof('the DPoP proof was made for another URL')
-    // §4.3 item 11: iat within the window.
     const seconds = Math.floor(now.getTime() / 1000)
-    if (typeof iat !== 'number' || !Number.isFinite(iat) || iat > seconds + FUTURE_SKEW || iat < seconds - this.maxAge) {
-      throw invalidProof('the DPoP proof is expired or not yet valid (iat)')
+    let verified: VerifiedDPoPProof
+    try {
+      // §4.3 items 2-9 and 11: the JWT, typ, alg, public jwk, signature, jti, htm, htu and iat.
+      verified = verifyDPoPProof(proof, { method: request.method, url: server.tokenEndpointUrl, algorithms: this.algorithms, maxAge: this.maxAge, now: seconds })
+    } catch (error) {
+      if (error instanceof TypeError) throw invalidProof(error.message)
+      throw error
     }
     // §4.3 item 10, §8: the server's nonce, when it requires one.
     if (this.#nonce !== null) {
       const window = Math.floor(seconds / this.#nonce.lifetime)
-      const nonce = claims['nonce']
+      const nonce = verified.claims['nonce']
       const current = this.#nonceFor(window)
       if (typeof nonce !== 'string' || !(timingSafeEqualString(nonce, current) || timingSafeEqualString(nonce, this.#nonceFor(window - 1)))) {
         throw new OAuthError('use_dpop_nonce', 'the authorization server requires a DPoP nonce in the proof', { headers: { 'dpop-nonce': current } })
       }
     }
-    const jkt = await calculateJwkThumbprint(jwk as JWK, 'sha256')
     // §11.1: a proof is accepted once (its key and jti, hashed, until it is too old anyway).
-    const key = `dpop:${createHash('sha256').update(`${jkt}:${jti}`).digest('base64url')}`
-    const until = new Date((iat + this.maxAge + 1) * 1000)
+    const key = `dpop:${createHash('sha256').update(`${verified.jkt}:${verified.jti}`).digest('base64url')}`
+    const until = new Date((verified.iat + this.maxAge + 1) * 1000)
     if (!(await server.store.markUsed(key, until, now))) throw invalidProof('the DPoP proof was already used')
-    return { jkt }
+    return { jkt: verified.jkt }
   }
 }
 

@@ -1,2 +1,2 @@
 export { DPOP_SIGNING_ALGORITHMS, DPoP } from './dpop.js'
-export type { DPoPOptions, DPoPSigningAlgorithm } from './dpop.js'
+export type { DPoPOptions, DPoPSigningAlgorithm, TokenEndpointProof } from './dpop.js'

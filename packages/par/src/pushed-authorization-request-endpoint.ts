@@ -31,9 +31,10 @@ export interface PushedAuthorizationRequestOptions {
   /** Where pushed requests wait for the authorization request. Default: {@link memoryPushedRequestStore} (one process). */
   store?: PushedRequestStore
   /**
-   * Seconds a `request_uri` stays valid (`expires_in`, RFC 9126 §2.2:
-   * "typically [...] between 5 and 600 seconds"). It bounds the whole login
-   * and consent, which reads the pushed request on each page. Default 300.
+   * Seconds a `request_uri` stays valid (`expires_in`, RFC 9126 §2.2: "a
+   * positive integer", "typically [...] between 5 and 600 seconds"), 1 to
+   * 600. It bounds the whole login and consent, which reads the pushed
+   * request on each page. Default 300.
    */
   lifetime?: number
   /**
@@ -75,8 +76,8 @@ function checkOptions(options: PushedAuthorizationRequestOptions) {
     }
   }
   const lifetime = options.lifetime ?? 300
-  if (typeof lifetime !== 'number' || !Number.isInteger(lifetime) || lifetime < 5 || lifetime > 600) {
-    throw configError('pushedAuthorizationRequestEndpoint: "lifetime" must be an integer number of seconds between 5 and 600 (RFC 9126 §2.2)')
+  if (typeof lifetime !== 'number' || !Number.isInteger(lifetime) || lifetime < 1 || lifetime > 600) {
+    throw configError('pushedAuthorizationRequestEndpoint: "lifetime" must be an integer number of seconds between 1 and 600 (RFC 9126 §2.2)')
   }
   const required = options.required ?? false
   if (typeof required !== 'boolean') throw configError('pushedAuthorizationRequestEndpoint: "required" must be a boolean')

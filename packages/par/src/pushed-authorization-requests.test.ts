@@ -236,6 +236,15 @@ describe.each(TEST_STORES)('pushed authorization requests over HTTP (RFC 9126) o
       expect(await errorPage(await ctx.answer(action))).toBe('invalid_request_uri')
     })
 
+    it('takes any positive lifetime: 1 second answers expires_in 1 and expires a second later (§2.2 "a positive integer")', async () => {
+      const ctx = await start({ lifetime: 1 })
+      const { request_uri: requestUri, expires_in: expiresIn } = await ctx.push(web, oauth.ClientSecretBasic('web-secret'), { response_type: 'code', redirect_uri: REDIRECT, scope: 'read' })
+      expect(expiresIn).toBe(1)
+      await ctx.actionOf(await ctx.open({ client_id: 'web', request_uri: requestUri }))
+      ctx.advance(1)
+      expect(await errorPage(await ctx.open({ client_id: 'web', request_uri: requestUri }))).toBe('invalid_request_uri')
+    })
+
     it('refuses the request_uri of another client', async () => {
       const ctx = await start()
       const { request_uri: requestUri } = await ctx.push(web, oauth.ClientSecretBasic('web-secret'), { response_type: 'code', redirect_uri: REDIRECT, scope: 'read' })
@@ -362,7 +371,8 @@ describe('the pushed request store', () => {
 
   it.each([
     ['options are not an object', null],
-    ['"lifetime" is below 5 seconds', { lifetime: 1 }],
+    ['"lifetime" is not positive', { lifetime: 0 }],
+    ['"lifetime" is not a whole number of seconds', { lifetime: 1.5 }],
     ['"lifetime" is above 600 seconds', { lifetime: 601 }],
     ['"required" is not a boolean', { required: 'yes' }],
     ['"store" lacks a method', { store: { savePushedRequest: async () => {} } }],

@@ -2,7 +2,7 @@ import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
 import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
-import { migrateSqlite, type MigrateOptions } from './migrate.js'
+import { MIGRATIONS_TABLE, migrateSqlite, type MigrateOptions } from './migrate.js'
 
 /** What {@link openSqlite} returns: a drizzle database with its better-sqlite3 connection as `$client`. */
 export type SqliteDatabase = BetterSQLite3Database & { $client: BetterSqlite3.Database }
@@ -70,25 +70,49 @@ export async function openSqlite(file: string, options: OpenSqliteOptions = {}):
 }
 
 /**
- * Runs the migrations, again while they fail with `SQLITE_BUSY`: processes
- * started at once on a new file race for the first write, and SQLite answers
- * the loser's upgrade from reader to writer with `SQLITE_BUSY_SNAPSHOT`
- * without waiting. The failed attempt rolled back; the next one finds the
- * winner's migrations recorded and applies nothing twice. Synchronous like
- * the driver: it runs once, before the server serves anything.
+ * Runs the migrations, again while a concurrent start made them fail:
+ * processes started at once on a new file race for the first write. SQLite
+ * answers the loser's upgrade from reader to writer with
+ * `SQLITE_BUSY_SNAPSHOT` without waiting; and the migrator reads which
+ * migrations ran before it opens its transaction, so a process that read
+ * "none" while another committed them fails on `CREATE TABLE` ("already
+ * exists"). Either way the failed attempt rolled back, and the next one finds
+ * the winner's migrations recorded and applies nothing twice. Any other
+ * failure (the recorded migrations unchanged by anyone else) is thrown.
+ * Synchronous like the driver: it runs once, before the server serves anything.
  */
 function migrateOnce(db: SqliteDatabase, options: MigrateOptions, budget: number): void {
   const start = Date.now()
   const pause = new Int32Array(new SharedArrayBuffer(4))
+  const table = options.migrationsTable ?? MIGRATIONS_TABLE
   for (;;) {
+    const before = recordedMigrations(db, table)
     try {
       migrateSqlite(db, options)
       return
     } catch (error) {
-      const code = (error as { code?: unknown } | null)?.code
-      const busy = typeof code === 'string' && code.startsWith('SQLITE_BUSY')
-      if (!busy || Date.now() - start > budget) throw error
+      const raced = isBusy(error) || recordedMigrations(db, table) !== before
+      if (!raced || Date.now() - start > budget) throw error
       Atomics.wait(pause, 0, 0, 20 + Math.floor(Math.random() * 30))
     }
+  }
+}
+
+/** Whether `error` or one of its causes (drizzle wraps the driver's error) is `SQLITE_BUSY` or one of its extended codes. */
+function isBusy(error: unknown): boolean {
+  for (let current = error, depth = 0; typeof current === 'object' && current !== null && depth < 4; current = (current as { cause?: unknown }).cause, depth++) {
+    const code = (current as { code?: unknown }).code
+    if (typeof code === 'string' && code.startsWith('SQLITE_BUSY')) return true
+  }
+  return false
+}
+
+/** How many migrations the migrations table records (-1 before it exists, or while it cannot be read). */
+function recordedMigrations(db: SqliteDatabase, table: string): number {
+  try {
+    const row = db.$client.prepare(`SELECT count(*) AS n FROM "${table.replaceAll('"', '""')}"`).get() as { n: number }
+    return row.n
+  } catch {
+    return -1
   }
 }

@@ -35,6 +35,11 @@ describeWithMongo('connectMongo on a MongoDB server', () => {
       expect(connection.db.databaseName).toBe(databaseNameFromUri(uri))
       const indexes = await connection.db.collection('app_users').listIndexes().toArray()
       expect(indexes).toContainEqual(expect.objectContaining({ key: { username: 1 }, unique: true }))
+      // TTL indexes by default, where the server has them (FerretDB v1 has none: plain indexes, and the answer says so).
+      const ferret = typeof (await connection.db.admin().command({ buildInfo: 1 }))['ferretdbVersion'] === 'string'
+      expect(connection.indexes).toEqual({ ttlIndexes: !ferret })
+      const expiry = (await connection.db.collection('app_tokens').listIndexes().toArray()).find((i) => JSON.stringify(i['key']) === '{"expiresAt":1}')
+      expect(expiry?.['expireAfterSeconds']).toBe(ferret ? undefined : 0)
       expect(await connection.store.markUsed('jti-connect', new Date(Date.now() + 60_000), new Date())).toBe(true)
       expect(await connection.store.markUsed('jti-connect', new Date(Date.now() + 60_000), new Date())).toBe(false)
     } finally {

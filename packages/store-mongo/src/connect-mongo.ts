@@ -1,5 +1,5 @@
 import { MongoClient, type Db, type MongoClientOptions } from 'mongodb'
-import { mongoStore, type MongoStore, type MongoStoreOptions } from './mongo-store.js'
+import { mongoStore, type EnsureIndexesResult, type MongoStore, type MongoStoreOptions } from './mongo-store.js'
 
 /** Options of {@link connectMongo}: the store's options, plus the driver's. */
 export interface ConnectMongoOptions extends MongoStoreOptions {
@@ -12,6 +12,8 @@ export interface MongoConnection {
   readonly client: MongoClient
   readonly db: Db
   readonly store: MongoStore
+  /** What `ensureIndexes()` did at connection: `ttlIndexes` says whether the server deletes expired documents itself. */
+  readonly indexes: EnsureIndexesResult
   /** Closes the client (and every pooled connection). */
   close(): Promise<void>
 }
@@ -36,7 +38,8 @@ export function databaseNameFromUri(uri: string): string | null {
  *
  * @example
  * ```ts
- * const { store, close } = await connectMongo('mongodb://127.0.0.1:27017/oauth')
+ * const { store, indexes, close } = await connectMongo('mongodb://127.0.0.1:27017/oauth')
+ * if (!indexes.ttlIndexes) schedulePurge(store, { intervalSeconds: 3600 }) // e.g. FerretDB v1
  * ```
  * @throws TypeError when the URI is not a MongoDB URI or names no database.
  */
@@ -54,8 +57,8 @@ export async function connectMongo(uri: string, options: ConnectMongoOptions = {
     await client.connect()
     const db = client.db(dbName)
     const store = mongoStore(db, storeOptions)
-    await store.ensureIndexes()
-    return { client, db, store, close: () => client.close() }
+    const indexes = await store.ensureIndexes()
+    return { client, db, store, indexes, close: () => client.close() }
   } catch (error) {
     await client.close().catch(() => {})
     throw error

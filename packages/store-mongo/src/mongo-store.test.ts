@@ -100,6 +100,7 @@ describe('mongoStore options', () => {
     ['a collection name is empty', db, { collections: { codes: '' } }, /"collections.codes" must be a non-empty string/],
     ['a collection is unknown', db, { collections: { sessions: 'x' } as MongoStoreOptions['collections'] }, /unknown collection "sessions"/],
     ['two collections share a name', db, { collections: { codes: 'grantkit_tokens' } }, /every collection needs its own name/],
+    ['ttlIndexes is not a boolean', db, { ttlIndexes: 'yes' as unknown as boolean }, /"ttlIndexes" must be a boolean/],
   ])('throws a TypeError at set-up when %s', (_case, givenDb, options, message) => {
     expect(() => mongoStore(givenDb as Db, options)).toThrow(TypeError)
     expect(() => mongoStore(givenDb as Db, options)).toThrow(message)
@@ -126,25 +127,50 @@ describeWithMongo('mongoStore on a MongoDB server', () => {
   })
 
   describe('ensureIndexes', () => {
-    it('indexes username and userCodeHash (unique), the tokens familyId and every expiresAt, and can run again', async () => {
-      expect(await store.ensureIndexes()).toEqual({ ttlIndexes: false })
+    /** The index on exactly `{ expiresAt: 1 }` of `collection` (there is never more than one). */
+    const expiryIndexes = async (collection: string) => (await indexesOf(database.db, collection)).filter((i) => JSON.stringify(i['key']) === '{"expiresAt":1}')
+
+    it('indexes username and userCodeHash (unique), the tokens familyId and every expiresAt (TTL where the server has them), and can run again', async () => {
+      const ferret = await isFerretDB(database.db)
+      // Made in beforeAll already: this second run changes nothing.
+      expect(await store.ensureIndexes()).toEqual({ ttlIndexes: !ferret })
       const names = store.collectionNames
       expect(await indexesOf(database.db, names.users)).toContainEqual(expect.objectContaining({ key: { username: 1 }, unique: true }))
       expect(await indexesOf(database.db, names.devices)).toContainEqual(expect.objectContaining({ key: { userCodeHash: 1 }, unique: true }))
       expect(await indexesOf(database.db, names.tokens)).toContainEqual(expect.objectContaining({ key: { familyId: 1 } }))
       for (const collection of [names.codes, names.tokens, names.replay, names.claims, names.devices, names.decisions]) {
-        const expiry = (await indexesOf(database.db, collection)).find((i) => JSON.stringify(i['key']) === '{"expiresAt":1}')
-        expect(expiry, collection).toBeDefined()
-        expect(expiry?.['expireAfterSeconds'], collection).toBeUndefined()
+        const expiry = await expiryIndexes(collection)
+        expect(expiry, collection).toHaveLength(1)
+        // FerretDB v1 has no TTL indexes: a plain index, and purgeExpired does the cleanup.
+        expect(expiry[0]?.['expireAfterSeconds'], collection).toBe(ferret ? undefined : 0)
       }
     })
 
-    it('makes TTL indexes when ttlIndexes is set, and plain ones where the server has none (FerretDB v1)', async () => {
-      const ttlStore = mongoStore(database.db, { collectionPrefix: 'ttl_', ttlIndexes: true })
+    it('makes plain expiresAt indexes with ttlIndexes: false', async () => {
+      const plain = mongoStore(database.db, { collectionPrefix: 'plain_', ttlIndexes: false })
+      expect(await plain.ensureIndexes()).toEqual({ ttlIndexes: false })
+      for (const collection of Object.values(plain.collectionNames).filter((name) => !/_(clients|users)$/.test(name))) {
+        const expiry = await expiryIndexes(collection)
+        expect(expiry, collection).toHaveLength(1)
+        expect(expiry[0]?.['expireAfterSeconds'], collection).toBeUndefined()
+      }
+    })
+
+    it('turns a plain expiresAt index made earlier into a TTL index in place where the server allows it, keeps it plain where not (FerretDB v1), and never weakens a TTL index', async () => {
       const ferret = await isFerretDB(database.db)
-      expect(await ttlStore.ensureIndexes()).toEqual({ ttlIndexes: !ferret })
-      const expiry = (await indexesOf(database.db, 'ttl_codes')).find((i) => JSON.stringify(i['key']) === '{"expiresAt":1}')
-      expect(expiry?.['expireAfterSeconds']).toBe(ferret ? undefined : 0)
+      const before = mongoStore(database.db, { collectionPrefix: 'upgrade_', ttlIndexes: false })
+      expect(await before.ensureIndexes()).toEqual({ ttlIndexes: false })
+      // The same collections, now with TTL asked for: MongoDB 5.1+ converts (collMod), FerretDB v1 answers NotImplemented.
+      const after = mongoStore(database.db, { collectionPrefix: 'upgrade_' })
+      expect(await after.ensureIndexes()).toEqual({ ttlIndexes: !ferret })
+      for (const collection of ['upgrade_codes', 'upgrade_tokens', 'upgrade_replay', 'upgrade_devices']) {
+        const expiry = await expiryIndexes(collection)
+        expect(expiry, collection).toHaveLength(1)
+        expect(expiry[0]?.['expireAfterSeconds'], collection).toBe(ferret ? undefined : 0)
+      }
+      // Asking for plain indexes again keeps what is there, and says so.
+      expect(await before.ensureIndexes()).toEqual({ ttlIndexes: !ferret })
+      expect((await expiryIndexes('upgrade_tokens'))[0]?.['expireAfterSeconds']).toBe(ferret ? undefined : 0)
     })
   })
 
@@ -321,6 +347,37 @@ describeWithMongo('mongoStore on a MongoDB server', () => {
       // FerretDB v1: a compare-and-set that two polls pass at once loses one increment (README).
       if (await isFerretDB(database.db)) expect(interval).toBeGreaterThanOrEqual(10)
       else expect(interval).toBe(5 + 5 * RACERS)
+    })
+
+    it('save one new client: every upsert succeeds and one document remains (processes seeding a new database at once)', async () => {
+      const clientId = `client-${generateToken(6)}`
+      const client = (name: string) => ({
+        clientId,
+        clientName: name,
+        clientSecretHash: null,
+        redirectUris: ['https://app.example/cb'],
+        grantTypes: ['authorization_code'],
+        responseTypes: ['code'],
+        scope: 'read',
+        tokenEndpointAuthMethod: 'none',
+      })
+      await split((s) => s.saveClient(client('seeded')))
+      expect(await database.db.collection(store.collectionNames.clients).countDocuments({ _id: clientId as never })).toBe(1)
+      expect((await store.findClient(clientId))?.clientName).toBe('seeded')
+    })
+
+    it('save one new user under one id: every upsert succeeds and one document remains', async () => {
+      const user = { id: `user-${generateToken(6)}`, username: `name-${generateToken(6)}`, passwordHash: 'unused' }
+      await split((s) => s.saveUser(user))
+      expect(await database.db.collection(store.collectionNames.users).countDocuments({ username: user.username })).toBe(1)
+      expect(await store.findUserByUsername(user.username)).toEqual(user)
+    })
+
+    it('save one new username under several ids: exactly one wins, the others are refused', async () => {
+      const username = `name-${generateToken(6)}`
+      const results = await Promise.allSettled(Array.from({ length: RACERS }, (_, i) => (i % 2 === 0 ? store : otherStore).saveUser({ id: `user-${i}-${generateToken(6)}`, username, passwordHash: 'unused' })))
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1)
+      expect(await database.db.collection(store.collectionNames.users).countDocuments({ username })).toBe(1)
     })
 
     it('mark one new key: exactly one true (RFC 7523 §3)', async () => {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { Collection, Db } from 'mongodb'
+import type { Collection, Db, Filter, WithoutId } from 'mongodb'
 import { codeDates, deviceCodeDates, purgeLimit, refuseInvalidDates, tokenDates, type DeviceCodeRecord, type FullStore } from '@grantkit/core'
 import { claim } from './internal/claims.js'
 import {
@@ -49,16 +49,24 @@ export interface MongoStoreOptions {
   collections?: Partial<Record<MongoCollectionName, string>> | undefined
   /**
    * Let {@link MongoStore.ensureIndexes} make the `expiresAt` indexes TTL
-   * indexes, so MongoDB deletes expired documents by itself. Cleanup only:
-   * expiry is always checked in queries. Servers without TTL indexes
-   * (FerretDB v1) get plain indexes instead. Default `false`.
+   * indexes (`expireAfterSeconds: 0`), so that the server deletes expired
+   * codes, tokens, replay keys, device authorizations and their claims and
+   * decisions by itself. Cleanup only: expiry is always checked in queries,
+   * and nothing is needed past its expiry (a rotated refresh token or a
+   * consumed code is refused once expired whether or not it is still
+   * stored, so reuse detection is not weakened). Servers without TTL indexes
+   * (FerretDB v1) get plain indexes instead: schedule `purgeExpired` there.
+   * A plain index made earlier is turned into a TTL index in place where the
+   * server allows it (MongoDB 5.1+, with the `collMod` privilege); a TTL
+   * index is never turned back, so `false` keeps one made before (drop
+   * the TTL `expiresAt` indexes by hand to stop it). Default `true`.
    */
   ttlIndexes?: boolean | undefined
 }
 
 /** What {@link MongoStore.ensureIndexes} did. */
 export interface EnsureIndexesResult {
-  /** Whether the `expiresAt` indexes are TTL indexes (`false` when not asked for, or not supported by the server). */
+  /** Whether every `expiresAt` index is a TTL index (`false` when not asked for, or not supported or allowed by the server). */
   readonly ttlIndexes: boolean
 }
 
@@ -72,10 +80,29 @@ export interface MongoStore extends FullStore {
    * hash, token hash, replay key, user id, device code hash); this adds
    * unique indexes on `username` and on the devices' `userCodeHash`, an index
    * on the tokens' `familyId`, and one on `expiresAt` of codes, tokens,
-   * replay keys, claims, devices and decisions (TTL when `ttlIndexes` is set
-   * and the server has TTL indexes).
+   * replay keys, claims, devices and decisions (TTL indexes unless
+   * `ttlIndexes` is `false` or the server has none).
    */
   ensureIndexes(): Promise<EnsureIndexesResult>
+}
+
+/**
+ * Replaces the document `_id`, inserting it when missing, again once when
+ * the upsert fails on a duplicate key: of concurrent upserts of one new
+ * document (processes seeding a new database at once), the server may let
+ * several try the insert (FerretDB does, MongoDB may), and a loser's E11000
+ * on `_id` only means the document now exists, which the second attempt
+ * replaces. A second E11000 is another unique key (a username taken by
+ * another user), thrown.
+ */
+async function upsertById<T extends { _id: string }>(collection: Collection<T>, id: string, document: T): Promise<void> {
+  const filter = { _id: id } as Filter<T>
+  try {
+    await collection.replaceOne(filter, document as WithoutId<T>, { upsert: true })
+  } catch (error) {
+    if (!isDuplicateKeyError(error)) throw error
+    await collection.replaceOne(filter, document as WithoutId<T>, { upsert: true })
+  }
 }
 
 function resolveCollectionNames(options: MongoStoreOptions): Record<MongoCollectionName, string> {
@@ -135,7 +162,8 @@ export function mongoStore(db: Db, options: MongoStoreOptions = {}): MongoStore 
     throw new TypeError('mongoStore: "db" must be a mongodb Db (client.db(name))')
   }
   const names = resolveCollectionNames(options)
-  const ttl = options.ttlIndexes === true
+  if (options.ttlIndexes !== undefined && typeof options.ttlIndexes !== 'boolean') throw new TypeError('mongoStore: "ttlIndexes" must be a boolean')
+  const ttl = options.ttlIndexes !== false
   const clients: Collection<ClientDocument> = db.collection(names.clients)
   const codes: Collection<CodeDocument> = db.collection(names.codes)
   const tokens: Collection<TokenDocument> = db.collection(names.tokens)
@@ -166,7 +194,7 @@ export function mongoStore(db: Db, options: MongoStoreOptions = {}): MongoStore 
       return doc === null ? null : clientFromDocument(doc)
     },
     async saveClient(client) {
-      await clients.replaceOne({ _id: client.clientId }, clientToDocument(client), { upsert: true })
+      await upsertById(clients, client.clientId, clientToDocument(client))
     },
     async deleteClient(clientId) {
       // RFC 7592 §2.3: the client's tokens and codes go with it (first, so that a failure leaves the client to delete again).
@@ -285,7 +313,7 @@ export function mongoStore(db: Db, options: MongoStoreOptions = {}): MongoStore 
     },
     async saveUser(user) {
       try {
-        await users.replaceOne({ _id: user.id }, userToDocument(user), { upsert: true })
+        await upsertById(users, user.id, userToDocument(user))
       } catch (error) {
         if (isDuplicateKeyError(error)) {
           throw new Error(`mongoStore: username "${user.username}" is taken by another user`, { cause: error })

@@ -1,11 +1,11 @@
 import type { RequestListener } from 'node:http'
 import express, { type NextFunction, type Request, type Response } from 'express'
-import { oauthRouter, requireToken, type TokenState } from '@grantkit/adapter-express'
+import { oauthRouter, requireToken, serveResourceMetadata, type TokenState } from '@grantkit/adapter-express'
 import { nodeBodySource } from '@grantkit/core'
 import type { DemoApp } from '../app.js'
 import { decisionOf, isConsentPage, readCookie, type PageRequest } from '../consent-page.js'
 import type { DevicePageRequest } from '../device-page.js'
-import { NOT_SERVED, notFound, isEncrypted, logLine, missingHost, onAnswer, pageAnswer, requestPath, requestQuery, writeAnswer } from '../demo-http.js'
+import { NOT_SERVED, SERVER_ERROR, notFound, isEncrypted, logLine, missingHost, onAnswer, pageAnswer, requestPath, requestQuery, writeAnswer } from '../demo-http.js'
 
 function pageRequest(req: Request): PageRequest {
   return { method: req.method, cookie: (name) => readCookie(req.headers.cookie, name), secure: isEncrypted(req) }
@@ -17,7 +17,7 @@ function devicePageRequest(req: Request): DevicePageRequest {
 
 /** The demo on Express 5 with `@grantkit/adapter-express`. */
 export function expressListener(demo: DemoApp): RequestListener {
-  const { server, consent, me, device, route, log, logError, requestTimeout } = demo
+  const { server, consent, me, device, mcp, route, log, logError, requestTimeout } = demo
   const app = express()
   // Nothing of Express's own on the wire: no X-Powered-By, no ETag.
   app.disable('x-powered-by')
@@ -36,6 +36,9 @@ export function expressListener(demo: DemoApp): RequestListener {
       next()
     })
   }
+
+  // RFC 9728 §3: the metadata of /mcp, at the well-known path the resource identifier gives.
+  app.use(serveResourceMetadata(mcp.metadata))
 
   // At the root, before any body parser (the adapter's README).
   app.use(
@@ -59,6 +62,12 @@ export function expressListener(demo: DemoApp): RequestListener {
     onError: (error) => logError(error),
     ...(requestTimeout === undefined ? {} : { timeout: requestTimeout }),
   }) as never
+  // RFC 9728 §5.1, RFC 8707: a token whose audience is <issuer>/mcp; every 401 names the metadata.
+  const mcpGuard: (req: Request, res: Response, next: NextFunction) => void = requireToken(server, {
+    metadata: mcp.metadata,
+    onError: (error) => logError(error),
+    ...(requestTimeout === undefined ? {} : { timeout: requestTimeout }),
+  }) as never
   // Everything the adapter does not serve; nothing falls through to Express's own 404 page.
   app.use((req: Request, res: Response) => {
     switch (route(requestPath(req.originalUrl))) {
@@ -69,6 +78,15 @@ export function expressListener(demo: DemoApp): RequestListener {
         })
       case 'device':
         return void device(devicePageRequest(req)).then((answer) => writeAnswer(res, answer))
+      case 'mcp':
+        if (req.method === 'OPTIONS') return writeAnswer(res, mcp.other(req.method))
+        return mcpGuard(req, res, () => {
+          if (req.method !== 'POST') return writeAnswer(res, mcp.other(req.method))
+          mcp.node(req, res, (res.locals as { oauth: TokenState }).oauth).catch((error: unknown) => {
+            logError(error)
+            if (!res.headersSent) writeAnswer(res, SERVER_ERROR)
+          })
+        })
       case 'oauth':
       case 'unserved':
         return writeAnswer(res, NOT_SERVED)

@@ -1,10 +1,10 @@
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
-import { oauthPlugin, requireToken } from '@grantkit/adapter-fastify'
+import { oauthPlugin, requireToken, serveResourceMetadata } from '@grantkit/adapter-fastify'
 import { createHttpHandler, nodeBodySource, type HttpOutcome } from '@grantkit/core'
 import type { DemoApp, DemoListener } from '../app.js'
 import { decisionOf, isConsentPage, readCookie, type PageRequest } from '../consent-page.js'
 import type { DevicePageRequest } from '../device-page.js'
-import { NOT_SERVED, SERVER_ERROR, isEncrypted, logLine, missingHost, onAnswer, notFound, pageAnswer, requestPath, requestQuery, type Answer } from '../demo-http.js'
+import { NOT_SERVED, SERVER_ERROR, isEncrypted, logLine, missingHost, onAnswer, notFound, pageAnswer, requestPath, requestQuery, writeAnswer, type Answer } from '../demo-http.js'
 
 /** Sends one of the demo's own answers; Fastify writes the Content-Length (none for no body to HEAD, and for 204). */
 function send(reply: FastifyReply, { status, headers, body }: Answer): FastifyReply {
@@ -33,9 +33,11 @@ function devicePageRequest(request: FastifyRequest): DevicePageRequest {
 
 /** The demo on Fastify 5 with `@grantkit/adapter-fastify`, routed by the `http.Server` main.ts owns (`fastify.routing`). */
 export function fastifyListener(demo: DemoApp): DemoListener {
-  const { server, consent, me, device, route, log, logError, requestTimeout } = demo
+  const { server, consent, me, device, mcp, route, log, logError, requestTimeout } = demo
   // Everything the plugin does not serve: /api/me and unknown paths, matched as the Koa app matches them.
   const guard = requireToken(server, { scope: 'profile', user: true, onError: (error) => logError(error), ...(requestTimeout === undefined ? {} : { timeout: requestTimeout }) })
+  // RFC 9728 §5.1, RFC 8707: a token whose audience is <issuer>/mcp; every 401 names the metadata.
+  const mcpGuard = requireToken(server, { metadata: mcp.metadata, onError: (error) => logError(error), ...(requestTimeout === undefined ? {} : { timeout: requestTimeout }) })
   // The plugin routes GET, HEAD, POST, OPTIONS, PUT, DELETE and PATCH; a request to one of its paths with
   // another method (TRACE, PROPFIND, …) reaches the fallback. Core answers it as on the other adapters
   // (405 with Allow), before reading a body or calling a hook. Not needed once the plugin routes every method.
@@ -51,6 +53,21 @@ export function fastifyListener(demo: DemoApp): DemoListener {
       }
       case 'device':
         return send(reply, await device(devicePageRequest(request)))
+      case 'mcp': {
+        if (request.method === 'OPTIONS') return send(reply, mcp.other(request.method))
+        await mcpGuard(request, reply)
+        if (reply.sent || request.oauth === undefined) return reply
+        if (request.method !== 'POST') return send(reply, mcp.other(request.method))
+        // The SDK's transport writes the response itself; the body stream is still unread (no parser ran).
+        reply.hijack()
+        try {
+          await mcp.node(request.raw, reply.raw, request.oauth)
+        } catch (error) {
+          logError(error)
+          if (!reply.raw.headersSent) writeAnswer(reply.raw, SERVER_ERROR)
+        }
+        return reply
+      }
       case 'oauth': {
         // The method is refused before the query or the body would be read.
         const outcome = await otherMethods.handle({ method: request.method, path: requestPath(request.url), query: '', url: request.url, headers: request.headers, body: { kind: 'none' } })
@@ -89,6 +106,8 @@ export function fastifyListener(demo: DemoApp): DemoListener {
     if (matched !== undefined && route(requestPath(request.url)) !== 'oauth' && route(matched) === 'oauth') return fallback(request, reply)
     return undefined
   })
+  // RFC 9728 §3: the metadata of /mcp, at the well-known path the resource identifier gives.
+  app.register(serveResourceMetadata(mcp.metadata))
   app.register(oauthPlugin, {
     server,
     async authorize(request, reply, interaction) {

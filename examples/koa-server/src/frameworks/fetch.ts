@@ -1,5 +1,5 @@
 import type { RequestListener } from 'node:http'
-import { oauthHandler, requireToken } from '@grantkit/adapter-fetch'
+import { oauthHandler, requireToken, serveResourceMetadata } from '@grantkit/adapter-fetch'
 import { bodyTooLarge, type BodySource } from '@grantkit/core'
 import type { DemoApp } from '../app.js'
 import { decisionOf, isConsentPage, readCookie, type PageRequest } from '../consent-page.js'
@@ -46,7 +46,7 @@ function devicePageRequest(request: Request, info: ConnectionInfo): DevicePageRe
 
 /** The demo as a Web-standard handler (`Request` → `Response`) with `@grantkit/adapter-fetch`. */
 export function fetchApp(demo: DemoApp): FetchHandler {
-  const { server, consent, me, device, route, logError, requestTimeout } = demo
+  const { server, consent, me, device, mcp, route, logError, requestTimeout } = demo
   // The login session cookie of a decision, added to the adapter's redirect.
   const sessionCookies = new WeakMap<Request, string[]>()
   const oauth = oauthHandler(server, {
@@ -60,7 +60,13 @@ export function fetchApp(demo: DemoApp): FetchHandler {
   })
   // RFC 6750 §3.1: a token without `profile`, or without a user behind it, gets 403 insufficient_scope.
   const guard = requireToken(server, { scope: 'profile', user: true, onError: (error) => logError(error), ...(requestTimeout === undefined ? {} : { timeout: requestTimeout }) })
+  // RFC 9728 §5.1, RFC 8707: a token whose audience is <issuer>/mcp; every 401 names the metadata.
+  const mcpGuard = requireToken(server, { metadata: mcp.metadata, onError: (error) => logError(error), ...(requestTimeout === undefined ? {} : { timeout: requestTimeout }) })
+  // RFC 9728 §3: the metadata of /mcp, at the well-known path the resource identifier gives.
+  const resourceMetadata = serveResourceMetadata(mcp.metadata)
   return async (request, info) => {
+    const metadataResponse = resourceMetadata(request)
+    if (metadataResponse !== null) return metadataResponse
     switch (route(new URL(request.url).pathname)) {
       // 'unserved' (another case, a trailing slash): the handler answers it as a path it does not serve.
       case 'oauth':
@@ -77,6 +83,12 @@ export function fetchApp(demo: DemoApp): FetchHandler {
       }
       case 'device':
         return toResponse(await device(devicePageRequest(request, info)))
+      case 'mcp': {
+        if (request.method === 'OPTIONS') return toResponse(mcp.other(request.method))
+        const auth = await mcpGuard(request)
+        if (!auth.ok) return auth.response
+        return request.method === 'POST' ? mcp.fetch(request, auth.token) : toResponse(mcp.other(request.method))
+      }
       case 'none':
         return toResponse(notFound(request.method))
     }

@@ -1,12 +1,12 @@
 import type { RequestListener } from 'node:http'
 import Koa, { type Context } from 'koa'
 import { Router } from '@koa/router'
-import { oauthRouter, requireToken, type TokenState } from '@grantkit/adapter-koa'
+import { oauthRouter, requireToken, serveResourceMetadata, type TokenState } from '@grantkit/adapter-koa'
 import { nodeBodySource } from '@grantkit/core'
 import type { DemoApp } from '../app.js'
 import { decisionOf, isConsentPage, readCookie, type PageRequest } from '../consent-page.js'
 import type { DevicePageRequest } from '../device-page.js'
-import { ME_PATH, errorLine, isEncrypted, logLine, missingHost, pageAnswer, type Answer } from '../demo-http.js'
+import { ME_PATH, SERVER_ERROR, errorLine, isEncrypted, logLine, missingHost, pageAnswer, writeAnswer, type Answer } from '../demo-http.js'
 
 /** Writes one of the demo's own answers on a Koa context. */
 function write(ctx: Context, answer: Answer): void {
@@ -29,7 +29,7 @@ function devicePageRequest(ctx: Context): DevicePageRequest {
 
 /** The demo on Koa 3 with `@grantkit/adapter-koa`. */
 export function koaListener(demo: DemoApp): RequestListener {
-  const { server, consent, me, device, devicePath, log, logError, requestTimeout } = demo
+  const { server, consent, me, device, devicePath, mcp, log, logError, requestTimeout } = demo
   const app = new Koa()
   // Koa's default error log prints stacks; the adapter already answers and reports every error.
   app.silent = true
@@ -51,6 +51,9 @@ export function koaListener(demo: DemoApp): RequestListener {
       }
     })
   }
+
+  // RFC 9728 §3: the metadata of /mcp, at the well-known path the resource identifier gives.
+  app.use(serveResourceMetadata(mcp.metadata))
 
   const timeout = requestTimeout === undefined ? {} : { requestTimeout }
   app.use(
@@ -74,6 +77,23 @@ export function koaListener(demo: DemoApp): RequestListener {
   api.all(ME_PATH, (ctx) => write(ctx, me.other(ctx.method)))
   // RFC 8628 §3.3: the device verification page, every method (it answers 405 itself).
   api.all(devicePath, async (ctx) => write(ctx, await device(devicePageRequest(ctx))))
+  // RFC 9728 §5.1, RFC 8707: a token whose audience is <issuer>/mcp; every 401 names the metadata. OPTIONS needs none.
+  const mcpGuard = requireToken(server, { metadata: mcp.metadata, onError: logError, ...(requestTimeout === undefined ? {} : { timeout: requestTimeout }) })
+  api.all(
+    mcp.path,
+    async (ctx, next) => (ctx.method === 'OPTIONS' ? write(ctx, mcp.other(ctx.method)) : mcpGuard(ctx, next)),
+    async (ctx) => {
+      if (ctx.method !== 'POST') return write(ctx, mcp.other(ctx.method))
+      // The SDK's transport writes the response itself.
+      ctx.respond = false
+      try {
+        await mcp.node(ctx.req, ctx.res, ctx.state['oauth'] as TokenState)
+      } catch (error) {
+        logError(error)
+        if (!ctx.res.headersSent) writeAnswer(ctx.res, SERVER_ERROR)
+      }
+    },
+  )
   app.use(api.routes())
   return app.callback()
 }

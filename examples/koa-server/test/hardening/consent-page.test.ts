@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { adapterCases, startDemoServer, tempDir, writeSeed, type DemoServer } from '../support/demo-server.js'
 import { CALLBACK, CONFIDENTIAL, USER, seed } from '../support/fixtures.js'
-import { openLoginForm, submitLoginForm } from '../support/login-form.js'
+import { openLoginForm, parseLoginPage, submitLoginForm } from '../support/login-form.js'
 
 const APPROVE = { username: USER.username, password: USER.password, decision: 'approve' }
 
@@ -98,6 +98,22 @@ describe.each(adapterCases())('the consent page on $adapter', ({ adapter }) => {
       expect(cookie).toMatch(/;\s*httponly/i)
       expect(cookie).toMatch(/;\s*samesite=lax/i)
       expect(cookie).toMatch(/;\s*path=\/authorize/i)
+    })
+  })
+
+  describe('a mistyped password never lands in a URL (issue 17 finding 7; RFC 6749 section 4.1.1)', () => {
+    it('re-renders the form after a wrong password with an action URL of the authorization parameters only', async () => {
+      const url = authorizationUrl()
+      const form = await openLoginForm(url)
+      const typed = 'mistyped-password-4d2f'
+      const res = await submitLoginForm(form, { ...APPROVE, password: typed })
+      expect(res.status).toBe(200)
+      const { action } = parseLoginPage(await res.text(), url)
+      expect(action.toString()).not.toContain(typed)
+      for (const field of ['password', 'username', 'decision', 'csrf_token']) expect(action.searchParams.has(field)).toBe(false)
+      // The same request as the first form's, parameter for parameter.
+      expect([...action.searchParams].sort()).toEqual([...form.action.searchParams].sort())
+      expect(action.pathname).toBe(form.action.pathname)
     })
   })
 
