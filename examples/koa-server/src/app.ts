@@ -7,11 +7,11 @@ import type { Adapter } from './config.js'
 import { consentStep, type ConsentStep } from './consent-page.js'
 import { findSessionUser } from './openid.js'
 import { deviceStep, type DeviceStep } from './device-page.js'
-import { demoRoutes, errorLine, type DemoRoute } from './demo-http.js'
+import { demoRoutes, errorLine, errorLogger, type DemoRoute } from './demo-http.js'
 import { meResource, type MeResource } from './protected-resource.js'
 import { mcpEndpoint, type McpEndpoint } from './mcp.js'
 
-export { errorLine }
+export { errorLine, errorLogger }
 
 /** Options of {@link createApp}. */
 export interface AppOptions {
@@ -52,7 +52,7 @@ const DEFAULT_TIMEOUT = 10_000
 
 function demoApp({ server, store, csrfKey, log, requestTimeout }: AppOptions): DemoApp {
   // Unexpected errors are logged as one line: never a stack, a request or a secret.
-  const logError = (error: unknown) => (log ?? console.error)(errorLine(error))
+  const logError = errorLogger((line) => (log ?? console.error)(line))
   const base = new URL(server.issuer).pathname.replace(/\/$/, '')
   const devicePath = base + DEVICE_VERIFICATION_PATH
   const authenticate = (username: string, password: string) => authenticateStoreUser(store, username, password)

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { parse as legacyParse } from 'node:url'
-import { createHttpHandler, describeError, type AuthorizationServer } from '@grantkit/core'
+import { createHttpHandler, describeError, suppressRepeatedLines, type AuthorizationServer } from '@grantkit/core'
 import { PAGE_CONTENT_TYPE, type ConsentPage } from './consent-page.js'
 
 /**
@@ -25,6 +25,16 @@ export interface Answer {
 export function errorLine(error: unknown): string {
   // Core's rule for every package: the error's name and code (and its causes'), never a driver's message.
   return `[error] ${describeError(error)}`
+}
+
+/**
+ * The demo's log of unexpected errors: {@link errorLine}s, with a line
+ * repeated within a second counted instead of printed (an outage fails every
+ * request the same way: a few lines, not one per request).
+ */
+export function errorLogger(write: (line: string) => void): (error: unknown) => void {
+  const print = suppressRepeatedLines(write)
+  return (error) => print(errorLine(error))
 }
 
 /** The media type Koa gives an object body. */
@@ -52,7 +62,7 @@ export const PAGE_HEADERS: readonly (readonly [string, string])[] = [
 
 /** A consent-step page as an {@link Answer}, with `headers` first. */
 export function pageAnswer(page: ConsentPage, headers: readonly (readonly [string, string])[] = []): Answer {
-  return { status: page.status, headers: [...headers, ['content-type', PAGE_CONTENT_TYPE], ...page.setCookie.map((cookie) => ['set-cookie', cookie] as const)], body: page.html }
+  return { status: page.status, headers: [...headers, ...(page.headers ?? []), ['content-type', PAGE_CONTENT_TYPE], ...page.setCookie.map((cookie) => ['set-cookie', cookie] as const)], body: page.html }
 }
 
 /**

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { createHmac, randomBytes } from 'node:crypto'
 import { IntrospectionEndpoint, RevocationEndpoint, type AuthorizationServer } from '@grantkit/core'
 import { clientSecretJwt, privateKeyJwt, sealedClientSecrets, type SealedClientSecrets } from '@grantkit/client-auth-jwt'
 import { DPoP } from '@grantkit/ext-dpop'
@@ -29,14 +29,32 @@ export class DemoIntrospectionEndpoint extends IntrospectionEndpoint {
 }
 
 /**
- * The sealing of `client_secret_jwt` secrets in this process (AES-256-GCM
- * under a random key, `metadata.sealed_client_secret`): the seed, applied at
- * every start, seals each such client's secret with it, and
- * {@link registerHighSecurity} opens them by default. The store never holds
- * a secret in clear (RFC 7523 §2.2 needs the secret itself: a hash cannot
- * check an HMAC).
+ * The keys several processes of one issuer must share, and what they seal:
+ * `client_secret_jwt` secrets (AES-256-GCM, `metadata.sealed_client_secret`:
+ * the seed, applied at every start, seals each such client's secret, and
+ * `client_secret_jwt` opens it; RFC 7523 §2.2 needs the secret itself, a hash
+ * cannot check an HMAC) and the DPoP nonces (RFC 9449 §8). Random per process
+ * until {@link shareKeysAcrossProcesses} derives them from `OAUTH_CSRF_SECRET`.
  */
-export const PROCESS_CLIENT_SECRETS: SealedClientSecrets = sealedClientSecrets(randomBytes(32))
+let processClientSecrets: SealedClientSecrets = sealedClientSecrets(randomBytes(32))
+let dpopNonceSecret: Buffer = randomBytes(32)
+
+/**
+ * Derives the `client_secret_jwt` sealing key and the DPoP nonce key from the
+ * key of `OAUTH_CSRF_SECRET` (HMAC-SHA256 with distinct labels), so that every
+ * process started with the same secret opens the others' sealed secrets and
+ * accepts their nonces (docs/deployment.md). Call it before the seed is
+ * applied and the server is built.
+ */
+export function shareKeysAcrossProcesses(key: Buffer): void {
+  processClientSecrets = sealedClientSecrets(createHmac('sha256', key).update('grantkit demo: client_secret_jwt sealing').digest())
+  dpopNonceSecret = createHmac('sha256', key).update('grantkit demo: DPoP nonces').digest()
+}
+
+/** Where this process seals and opens `client_secret_jwt` secrets (see {@link shareKeysAcrossProcesses}). */
+export function processSecrets(): SealedClientSecrets {
+  return processClientSecrets
+}
 
 /** Options of {@link registerHighSecurity}. */
 export interface HighSecurityOptions {
@@ -46,7 +64,7 @@ export interface HighSecurityOptions {
    * URLs of public addresses only.
    */
   allowInsecureFetch?: boolean | undefined
-  /** Where `client_secret_jwt` secrets are opened from; default {@link PROCESS_CLIENT_SECRETS}. */
+  /** Where `client_secret_jwt` secrets are opened from; default {@link processSecrets}. */
   clientSecrets?: SealedClientSecrets | undefined
   /** `OAUTH_PAR_TTL`: seconds a pushed request's `request_uri` lives (RFC 9126 §2.2 `expires_in`, 1–600); default the package's, 300. */
   parTtl?: number | undefined
@@ -81,12 +99,12 @@ export interface HighSecurity {
  * Call it before the grants are registered (their extensions come from it).
  */
 export function registerHighSecurity(server: AuthorizationServer, options: HighSecurityOptions = {}): HighSecurity {
-  const secrets = options.clientSecrets ?? PROCESS_CLIENT_SECRETS
+  const secrets = options.clientSecrets ?? processSecrets()
   // RFC 7591 §2 jwks_uri: fetched with safe-fetch's limits; loopback http only when the operator allows it.
   const jwksCache = createJsonCache(options.allowInsecureFetch === true ? { allowHttp: true, allowAddresses: ['loopback'] } : {})
   server.registerClientAuthMethod('private_key_jwt', privateKeyJwt({ jwksCache }))
   server.registerClientAuthMethod('client_secret_jwt', clientSecretJwt({ resolveSecret: secrets.resolveSecret }))
   // RFC 9126 §2: optional for every client, unless its registration requires it (§6); §2.2: the request_uri's lifetime.
   server.registerEndpoint(pushedAuthorizationRequestEndpoint(options.parTtl === undefined ? {} : { lifetime: options.parTtl }))
-  return { dpop: new DPoP({ nonce: true }) }
+  return { dpop: new DPoP({ nonce: { secret: dpopNonceSecret } }) }
 }

@@ -1,12 +1,13 @@
 import { randomBytes, createHash } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { errorLine, loadApp } from './app.js'
+import { errorLogger, loadApp } from './app.js'
 import { DEFAULT_SCOPES, createAuthorizationServer } from './authorization-server.js'
 import { defaultIssuer, loadConfig } from './config.js'
 import { openStore } from './open-store.js'
 import { healthProbes, lookupProbe, readinessLine } from './health.js'
 import { gracefulShutdown } from './shutdown.js'
+import { shareKeysAcrossProcesses } from './high-security.js'
 import { describeError, schedulePurge } from '@grantkit/core'
 import type { OpenIDKeySet } from '@grantkit/openid'
 import { loginSessions } from './login-session.js'
@@ -19,6 +20,9 @@ async function main(): Promise<void> {
   const config = loadConfig(process.env)
   // The framework is loaded before the port is bound, so the app is in place as soon as it listens.
   const createApp = await loadApp(config.adapter)
+  const csrfKey = config.csrfSecret === undefined ? randomBytes(32) : createHash('sha256').update(config.csrfSecret).digest()
+  // Several processes of one issuer share OAUTH_CSRF_SECRET: derive the other shared keys from it (docs/deployment.md).
+  if (config.csrfSecret !== undefined) shareKeysAcrossProcesses(csrfKey)
   const opened = await openStore(config.store, { postgres: config.postgres })
   const { store } = opened
   let openidKeys: OpenIDKeySet
@@ -44,8 +48,6 @@ async function main(): Promise<void> {
 
   const scopes = new Set(DEFAULT_SCOPES)
   for (const client of await store.listClients()) for (const scope of client.scope.split(' ')) if (scope !== '') scopes.add(scope)
-  const csrfKey = config.csrfSecret === undefined ? randomBytes(32) : createHash('sha256').update(config.csrfSecret).digest()
-
   // The app answers a missing Host itself, with an RFC body (demo-http.ts).
   const http = createServer({ requireHostHeader: false })
   // A slow client must not hold a connection forever.
@@ -98,7 +100,7 @@ async function main(): Promise<void> {
     userClaims,
     // The logout endpoint clears the consent page's login session cookie (same key and path as app.ts's).
     endSessionCookie: (secure) => loginSessions({ csrfKey, cookiePath: new URL(issuer).pathname.replace(/\/$/, '') + server.options.endpoints.authorization }).clear(secure),
-    onError: (error) => (log ?? console.error)(errorLine(error)),
+    onError: errorLogger((line) => (log ?? console.error)(line)),
     // Attack signals, always logged (ids only, never a token or code).
     onSecurityEvent: (event) => console.error(`[security] ${event.type} client=${event.clientId} user=${event.userId ?? '-'} family=${event.familyId}`),
   })

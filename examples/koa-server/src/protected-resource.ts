@@ -1,6 +1,15 @@
 import type { FullStore, UserRecord } from '@grantkit/core'
 import { SERVER_ERROR, jsonAnswer, within, type Answer } from './demo-http.js'
 
+/**
+ * The audiences `/api/me` accepts (RFC 8707 §2): tokens requested without
+ * `resource` (no `aud`), and tokens for `<issuer>/api/me`; a token meant for
+ * another resource, such as `/mcp`, is refused with 401 `invalid_token`.
+ */
+export function meAudience(issuer: string): (string | null)[] {
+  return [null, `${issuer}/api/me`]
+}
+
 /** What each framework's `requireToken` found: the token's user and scopes. */
 export interface GrantedToken {
   readonly userId: string | null
@@ -52,7 +61,7 @@ export function meResource({ store, issuer, timeout, onError }: MeResourceOption
     other(method) {
       const allow = ['allow', 'GET, HEAD, OPTIONS'] as const
       if (method === 'OPTIONS') return { status: 204, headers: [allow], body: null }
-      return jsonAnswer(405, { error: 'invalid_request', error_description: `${method} is not allowed here; use GET` }, [allow])
+      return jsonAnswer(405, { error: 'invalid_request', error_description: 'this method is not allowed here; use GET' }, [allow])
     },
   }
 }

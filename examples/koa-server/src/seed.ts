@@ -3,7 +3,7 @@ import { configError, createClient, generateToken, hashSecret, type FullStore } 
 import { DEVICE_CODE_GRANT_TYPE } from '@grantkit/grant-device-code'
 import { TOKEN_EXCHANGE_GRANT_TYPE } from '@grantkit/grant-token-exchange'
 import { SEALED_SECRET_METADATA } from '@grantkit/client-auth-jwt'
-import { PROCESS_CLIENT_SECRETS } from './high-security.js'
+import { processSecrets } from './high-security.js'
 import type { UserClaims } from './openid.js'
 
 /** A client of `OAUTH_SEED`, in RFC 7591 wire names. */
@@ -162,7 +162,7 @@ export async function applySeed(store: FullStore, seed: Seed): Promise<Map<strin
     const method = seedClient.token_endpoint_auth_method ?? (seedClient.client_secret === undefined ? 'none' : 'client_secret_basic')
     const grantTypes = seedClient.grant_types ?? ['authorization_code']
     // RFC 7523 §2.2 client_secret_jwt: the HMAC key must be recoverable, so it is kept sealed (high-security.ts), never in clear.
-    if (method === 'client_secret_jwt') metadata[SEALED_SECRET_METADATA] = PROCESS_CLIENT_SECRETS.seal(seedClient.client_id, seedClient.client_secret as string)
+    if (method === 'client_secret_jwt') metadata[SEALED_SECRET_METADATA] = processSecrets().seal(seedClient.client_id, seedClient.client_secret as string)
     const { client } = await createClient({
       clientId: seedClient.client_id,
       ...(seedClient.client_secret === undefined ? {} : { clientSecret: seedClient.client_secret }),

@@ -3,11 +3,15 @@
 // and a refresh token are each redeemed once, and a replay at either process
 // revokes the family (RFC 6749 section 4.1.2, RFC 9700 section 4.14.2).
 import { randomBytes } from 'node:crypto'
+import * as oauth from 'oauth4webapi'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePort, startDemoServer, storeCases, tempDir, writeSeed, type DemoServer, type StoreCase } from './support/demo-server.js'
 import { CALLBACK, PUBLIC_CLIENT, USER, seed } from './support/fixtures.js'
 import { openLoginForm, submitLoginForm } from './support/login-form.js'
 import { post, pkce } from './support/oauth-http.js'
+
+/** A client_secret_jwt client (RFC 7523 §2.2): its secret is sealed in the store with a key the processes must share. */
+const HMAC_CLIENT = { client_id: 'hmac-service', client_secret: 'a-client-secret-jwt-secret-of-more-than-32-bytes', grant_types: ['client_credentials'], scope: 'read', token_endpoint_auth_method: 'client_secret_jwt' }
 
 /** Concurrent requests per race, alternately to each process. */
 const RACERS = 10
@@ -89,7 +93,7 @@ describe.each(shared)('two demo processes on one $name database (docs/deployment
     const port = await freePort()
     const env = {
       OAUTH_STORE: spec,
-      OAUTH_SEED: await writeSeed(tmp.dir, seed()),
+      OAUTH_SEED: await writeSeed(tmp.dir, { ...seed(), clients: [...seed().clients, HMAC_CLIENT] }),
       // What every process of one issuer shares: the issuer, the CSRF and login session key, the store.
       OAUTH_ISSUER: `http://127.0.0.1:${port}`,
       OAUTH_CSRF_SECRET: randomBytes(32).toString('hex'),
@@ -107,6 +111,15 @@ describe.each(shared)('two demo processes on one $name database (docs/deployment
   afterAll(async () => {
     for (const cleanup of cleanups.reverse()) await cleanup()
     processes = []
+  })
+
+  it('authenticates a client_secret_jwt client at both processes: the seal the last process wrote opens at the first (keys derived from OAUTH_CSRF_SECRET)', async () => {
+    const client: oauth.Client = { client_id: HMAC_CLIENT.client_id, token_endpoint_auth_method: 'client_secret_jwt' }
+    for (const { base } of processes) {
+      const as: oauth.AuthorizationServer = { issuer: processes[0]?.demo.issuer as string, token_endpoint: `${base}/token` }
+      const res = await oauth.clientCredentialsGrantRequest(as, client, oauth.ClientSecretJwt(HMAC_CLIENT.client_secret), { scope: 'read' }, { [oauth.allowInsecureRequests]: true })
+      expect(res.status, await res.clone().text()).toBe(200)
+    }
   })
 
   it(`redeems one authorization code once among ${RACERS} concurrent requests to both processes, and the replay revokes what it issued (RFC 6749 section 4.1.2)`, async () => {

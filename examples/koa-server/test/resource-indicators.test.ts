@@ -96,7 +96,7 @@ describe.each(storeCases())('resource indicators (RFC 8707) on the demo with the
     expect(await introspect(demo.issuer, tokens.access_token, asConfidential)).toMatchObject({ aud: mcp })
   })
 
-  it('gives tokens several audiences, and narrows them on refresh; a refresh naming an audience the token lacks is invalid_target and leaves the refresh token usable (§2.2)', async () => {
+  it('gives tokens several audiences, and narrows the access token on refresh while the refresh token keeps them all; a refresh naming an audience the token lacks is invalid_target and leaves the refresh token usable (§2.2)', async () => {
     const tokens = await oauth.processAuthorizationCodeResponse(as, web, await codeFlow([mcp, OTHER_API]))
     expect(await introspect(demo.issuer, tokens.access_token, asConfidential)).toMatchObject({ aud: [mcp, OTHER_API] })
     const refreshToken = tokens.refresh_token as string
@@ -108,9 +108,9 @@ describe.each(storeCases())('resource indicators (RFC 8707) on the demo with the
     expect(await introspect(demo.issuer, narrowed.access_token, asConfidential)).toMatchObject({ active: true, aud: OTHER_API })
     // A token for OTHER_API only is not one for /mcp.
     expect((await fetch(mcp, { method: 'POST', headers: { authorization: `Bearer ${narrowed.access_token}` } })).status).toBe(401)
-    // Without resource, a refresh keeps the (narrowed) audience.
+    // The refresh token keeps every granted audience (§2.2): without resource the next refresh gets them all again.
     const kept = await oauth.processRefreshTokenResponse(as, web, await oauth.refreshTokenGrantRequest(as, web, auth, narrowed.refresh_token as string, insecure))
-    expect(await introspect(demo.issuer, kept.access_token, asConfidential)).toMatchObject({ aud: OTHER_API })
+    expect(await introspect(demo.issuer, kept.access_token, asConfidential)).toMatchObject({ aud: [mcp, OTHER_API] })
   })
 
   it('refuses at the token endpoint a resource the authorization request did not name (§2.2)', async () => {
@@ -147,10 +147,22 @@ describe.each(storeCases())('resource indicators (RFC 8707) on the demo with the
     for (const resource of ['https://api.example.com/not-listed', 'relative/path', `${mcp}#f`]) {
       await expectError(await post(demo.issuer, '/token', { grant_type: 'client_credentials', scope: 'read', resource }, asConfidential), 400, 'invalid_target')
     }
-    // Without resource the token has no audience (and /api/me, which checks none, serves it as before).
+    // Without resource the token has no audience (and /api/me serves it as before).
     const plain = await post(demo.issuer, '/token', { grant_type: 'client_credentials', scope: 'read' }, asConfidential)
     const introspected = await introspect(demo.issuer, ((await plain.json()) as { access_token: string }).access_token, asConfidential)
     expect(introspected['aud']).toBeUndefined()
+  })
+
+  it('/api/me serves a token requested without resource and refuses one meant for /mcp with 401 invalid_token (RFC 8707 section 2)', async () => {
+    const token = async (extra: Record<string, string>) => {
+      const res = await post(demo.issuer, '/token', { grant_type: 'password', username: USER.username, password: USER.password, scope: 'profile', ...extra }, asConfidential)
+      expect(res.status).toBe(200)
+      return ((await res.json()) as { access_token: string }).access_token
+    }
+    expect((await fetch(`${demo.issuer}/api/me`, { headers: { authorization: `Bearer ${await token({})}` } })).status).toBe(200)
+    const refused = await fetch(`${demo.issuer}/api/me`, { headers: { authorization: `Bearer ${await token({ resource: mcp })}` } })
+    expect(refused.status).toBe(401)
+    expect(refused.headers.get('www-authenticate')).toContain('error="invalid_token"')
   })
 
   it('reads resource in a pushed authorization request: refused at push time with invalid_target, and carried to the token (RFC 9126 §2.1, RFC 8707 §2.1)', async () => {

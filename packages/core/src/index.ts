@@ -45,7 +45,7 @@ export type { AccessTokenInfo, BearerRequirements, DPoPProofCheck, DPoPProofRequ
 export type { Endpoint, EndpointClass, EndpointRoute } from './endpoint.js'
 export { configError } from './config-error.js'
 export type { ConfigError, ConfigErrorCode } from './config-error.js'
-export { defaultErrorLogger, describeError } from './log.js'
+export { defaultErrorLogger, describeError, suppressRepeatedLines } from './log.js'
 export type { ErrorLogger, ErrorLoggerOptions } from './log.js'
 export { RETRY_AFTER_SECONDS, isTransientError } from './transient.js'
 export type { GuardedTelemetry, Telemetry, TelemetryAttributes } from './telemetry.js'

@@ -3,7 +3,7 @@
 // second for an error that repeats during an outage.
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { RequestTimeoutError } from './internal/deadline.js'
-import { defaultErrorLogger, describeError } from './log.js'
+import { defaultErrorLogger, describeError, suppressRepeatedLines } from './log.js'
 
 const SECRET = 'hunter2'
 
@@ -133,5 +133,23 @@ describe('defaultErrorLogger', () => {
 
   it('refuses a negative repeatInterval', () => {
     expect(() => defaultErrorLogger('x', { repeatInterval: -1 })).toThrow(TypeError)
+  })
+})
+
+describe('suppressRepeatedLines (an app\'s own log during an outage)', () => {
+  it('prints a repeated line once per interval with the count of those left out', () => {
+    const lines: string[] = []
+    let now = 0
+    const write = suppressRepeatedLines((line) => lines.push(line), { clock: () => now })
+    for (let i = 0; i < 5; i++) write('[error] DatabaseError[57P01]')
+    write('[error] other')
+    now = 1500
+    write('[error] DatabaseError[57P01]')
+    expect(lines).toEqual(['[error] DatabaseError[57P01]', '[error] other', '[error] DatabaseError[57P01] (4 identical lines suppressed)'])
+  })
+
+  it('refuses a writer that is not a function and a bad interval', () => {
+    expect(() => suppressRepeatedLines(undefined as never)).toThrow(TypeError)
+    expect(() => suppressRepeatedLines(() => {}, { repeatInterval: -1 })).toThrow(TypeError)
   })
 })

@@ -88,13 +88,34 @@ const REMEMBERED_LINES = 64
  * (`… (1523 identical lines suppressed)`).
  */
 export function defaultErrorLogger(where: string, options: ErrorLoggerOptions = {}): ErrorLogger {
+  const write = repeatSuppressor(options.write ?? ((line: string) => console.error(line)), options, 'defaultErrorLogger')
+  return (error) => write(`[grantkit] unexpected error in ${where}: ${describeError(error)}`)
+}
+
+/**
+ * Wraps a line writer so that a line identical to one it printed less than
+ * `repeatInterval` ms ago (default 1000) is counted instead of printed; the
+ * next identical line printed ends with how many were left out
+ * (`… (1523 identical lines suppressed)`). For an app's own error log, so
+ * that an outage prints a few lines, not one per request.
+ *
+ * @example
+ * ```ts
+ * const logError = suppressRepeatedLines((line) => console.error(line))
+ * server.onError = (error) => logError(`[error] ${describeError(error)}`)
+ * ```
+ */
+export function suppressRepeatedLines(write: (line: string) => void, options: Omit<ErrorLoggerOptions, 'write'> = {}): (line: string) => void {
+  if (typeof write !== 'function') throw new TypeError('suppressRepeatedLines: "write" must be a function')
+  return repeatSuppressor(write, options, 'suppressRepeatedLines')
+}
+
+function repeatSuppressor(write: (line: string) => void, options: Omit<ErrorLoggerOptions, 'write'>, caller: string): (line: string) => void {
   const interval = options.repeatInterval ?? 1000
-  if (!Number.isFinite(interval) || interval < 0) throw new TypeError('defaultErrorLogger: "repeatInterval" must be a non-negative number of milliseconds')
-  const write = options.write ?? ((line: string) => console.error(line))
+  if (!Number.isFinite(interval) || interval < 0) throw new TypeError(`${caller}: "repeatInterval" must be a non-negative number of milliseconds`)
   const clock = options.clock ?? Date.now
   const recent = new Map<string, { printedAt: number; suppressed: number }>()
-  return (error) => {
-    const line = `[grantkit] unexpected error in ${where}: ${describeError(error)}`
+  return (line) => {
     const now = clock()
     const seen = recent.get(line)
     if (seen !== undefined && now - seen.printedAt < interval) {

@@ -6,13 +6,14 @@ import type { DemoApp } from '../app.js'
 import { decisionOf, isConsentPage, readCookie, type PageRequest } from '../consent-page.js'
 import type { DevicePageRequest } from '../device-page.js'
 import { NOT_SERVED, SERVER_ERROR, notFound, isEncrypted, logLine, missingHost, onAnswer, pageAnswer, requestPath, requestQuery, writeAnswer } from '../demo-http.js'
+import { meAudience } from '../protected-resource.js'
 
 function pageRequest(req: Request): PageRequest {
-  return { method: req.method, cookie: (name) => readCookie(req.headers.cookie, name), secure: isEncrypted(req) }
+  return { method: req.method, cookie: (name) => readCookie(req.headers.cookie, name), secure: isEncrypted(req), headers: req.headers, remoteAddress: req.socket.remoteAddress }
 }
 
 function devicePageRequest(req: Request): DevicePageRequest {
-  return { ...pageRequest(req), query: requestQuery(req.originalUrl), headers: req.headers, body: nodeBodySource(req), remoteAddress: req.socket.remoteAddress }
+  return { ...pageRequest(req), query: requestQuery(req.originalUrl), body: nodeBodySource(req) }
 }
 
 /** The demo on Express 5 with `@grantkit/adapter-express`. */
@@ -59,6 +60,7 @@ export function expressListener(demo: DemoApp): RequestListener {
   const guard: (req: Request, res: Response, next: NextFunction) => void = requireToken(server, {
     scope: 'profile',
     user: true,
+    audience: meAudience(server.issuer),
     onError: (error) => logError(error),
     ...(requestTimeout === undefined ? {} : { timeout: requestTimeout }),
   }) as never

@@ -5,6 +5,7 @@ import type { DemoApp, DemoListener } from '../app.js'
 import { decisionOf, isConsentPage, readCookie, type PageRequest } from '../consent-page.js'
 import type { DevicePageRequest } from '../device-page.js'
 import { NOT_SERVED, SERVER_ERROR, isEncrypted, logLine, missingHost, onAnswer, notFound, pageAnswer, requestPath, requestQuery, writeAnswer, type Answer } from '../demo-http.js'
+import { meAudience } from '../protected-resource.js'
 
 /** Sends one of the demo's own answers; Fastify writes the Content-Length (none for no body to HEAD, and for 204). */
 function send(reply: FastifyReply, { status, headers, body }: Answer): FastifyReply {
@@ -23,19 +24,19 @@ function outcomeAnswer(outcome: HttpOutcome): Answer {
 }
 
 function pageRequest(request: FastifyRequest): PageRequest {
-  return { method: request.method, cookie: (name) => readCookie(request.headers.cookie, name), secure: isEncrypted(request.raw) }
+  return { method: request.method, cookie: (name) => readCookie(request.headers.cookie, name), secure: isEncrypted(request.raw), headers: request.headers, remoteAddress: request.raw.socket.remoteAddress }
 }
 
 /** The demo's own routes parse no body (see the content-type parser below): the stream is still unread. */
 function devicePageRequest(request: FastifyRequest): DevicePageRequest {
-  return { ...pageRequest(request), query: requestQuery(request.url), headers: request.headers, body: nodeBodySource(request.raw), remoteAddress: request.raw.socket.remoteAddress }
+  return { ...pageRequest(request), query: requestQuery(request.url), body: nodeBodySource(request.raw) }
 }
 
 /** The demo on Fastify 5 with `@grantkit/adapter-fastify`, routed by the `http.Server` main.ts owns (`fastify.routing`). */
 export function fastifyListener(demo: DemoApp): DemoListener {
   const { server, consent, me, device, mcp, route, log, logError, requestTimeout } = demo
   // Everything the plugin does not serve: /api/me and unknown paths, matched as the Koa app matches them.
-  const guard = requireToken(server, { scope: 'profile', user: true, onError: (error) => logError(error), ...(requestTimeout === undefined ? {} : { timeout: requestTimeout }) })
+  const guard = requireToken(server, { scope: 'profile', user: true, audience: meAudience(server.issuer), onError: (error) => logError(error), ...(requestTimeout === undefined ? {} : { timeout: requestTimeout }) })
   // RFC 9728 §5.1, RFC 8707: a token whose audience is <issuer>/mcp; every 401 names the metadata.
   const mcpGuard = requireToken(server, { metadata: mcp.metadata, onError: (error) => logError(error), ...(requestTimeout === undefined ? {} : { timeout: requestTimeout }) })
   // The plugin routes GET, HEAD, POST, OPTIONS, PUT, DELETE and PATCH; a request to one of its paths with

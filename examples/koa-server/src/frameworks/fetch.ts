@@ -5,14 +5,23 @@ import type { DemoApp } from '../app.js'
 import { decisionOf, isConsentPage, readCookie, type PageRequest } from '../consent-page.js'
 import type { DevicePageRequest } from '../device-page.js'
 import { logLine, missingHost, notFound, onAnswer, pageAnswer, requestPath, writeAnswer, type Answer } from '../demo-http.js'
+import { meAudience } from '../protected-resource.js'
 import { nodeListener, type ConnectionInfo, type FetchHandler } from './node-fetch.js'
 
 function toResponse({ status, headers, body }: Answer): Response {
   return new Response(body, { status, headers: headers.map(([name, value]) => [name, value]) })
 }
 
-function pageRequest(request: Request): PageRequest {
-  return { method: request.method, cookie: (name) => readCookie(request.headers.get('cookie') ?? undefined, name), secure: new URL(request.url).protocol === 'https:' }
+function pageRequest(request: Request, info: ConnectionInfo | undefined): PageRequest {
+  const headers: Record<string, string> = {}
+  request.headers.forEach((value, name) => (headers[name] = value))
+  return {
+    method: request.method,
+    cookie: (name) => readCookie(request.headers.get('cookie') ?? undefined, name),
+    secure: new URL(request.url).protocol === 'https:',
+    headers,
+    remoteAddress: info?.remoteAddress,
+  }
 }
 
 /** A `Request` body as core reads it: at most `limit` bytes, else `bodyTooLarge` (the rest is cancelled). */
@@ -39,9 +48,7 @@ function bodySource(request: Request): BodySource {
 }
 
 function devicePageRequest(request: Request, info: ConnectionInfo): DevicePageRequest {
-  const headers: Record<string, string> = {}
-  request.headers.forEach((value, name) => (headers[name] = value))
-  return { ...pageRequest(request), query: new URL(request.url).search.slice(1), headers, body: bodySource(request), remoteAddress: info.remoteAddress }
+  return { ...pageRequest(request, info), query: new URL(request.url).search.slice(1), body: bodySource(request) }
 }
 
 /** The demo as a Web-standard handler (`Request` → `Response`) with `@grantkit/adapter-fetch`. */
@@ -49,9 +56,11 @@ export function fetchApp(demo: DemoApp): FetchHandler {
   const { server, consent, me, device, mcp, route, logError, requestTimeout } = demo
   // The login session cookie of a decision, added to the adapter's redirect.
   const sessionCookies = new WeakMap<Request, string[]>()
+  // The connection of a request, for the consent page (the client's address: the throttle of failed sign-ins).
+  const connections = new WeakMap<Request, ConnectionInfo>()
   const oauth = oauthHandler(server, {
     async authorize(request, interaction) {
-      const answer = await consent(pageRequest(request), interaction)
+      const answer = await consent(pageRequest(request, connections.get(request)), interaction)
       // The adapter adds the page headers to the page.
       return isConsentPage(answer) ? toResponse(pageAnswer(answer)) : decisionOf(answer, (cookie) => sessionCookies.set(request, [...(sessionCookies.get(request) ?? []), cookie]))
     },
@@ -59,7 +68,7 @@ export function fetchApp(demo: DemoApp): FetchHandler {
     ...(requestTimeout === undefined ? {} : { requestTimeout }),
   })
   // RFC 6750 §3.1: a token without `profile`, or without a user behind it, gets 403 insufficient_scope.
-  const guard = requireToken(server, { scope: 'profile', user: true, onError: (error) => logError(error), ...(requestTimeout === undefined ? {} : { timeout: requestTimeout }) })
+  const guard = requireToken(server, { scope: 'profile', user: true, audience: meAudience(server.issuer), onError: (error) => logError(error), ...(requestTimeout === undefined ? {} : { timeout: requestTimeout }) })
   // RFC 9728 §5.1, RFC 8707: a token whose audience is <issuer>/mcp; every 401 names the metadata.
   const mcpGuard = requireToken(server, { metadata: mcp.metadata, onError: (error) => logError(error), ...(requestTimeout === undefined ? {} : { timeout: requestTimeout }) })
   // RFC 9728 §3: the metadata of /mcp, at the well-known path the resource identifier gives.
@@ -72,6 +81,7 @@ export function fetchApp(demo: DemoApp): FetchHandler {
       case 'oauth':
       case 'unserved':
       {
+        connections.set(request, info)
         const response = await oauth(request, info)
         for (const cookie of sessionCookies.get(request) ?? []) response.headers.append('set-cookie', cookie)
         return response

@@ -7,6 +7,7 @@ import type { DemoApp } from '../app.js'
 import { decisionOf, isConsentPage, readCookie, type PageRequest } from '../consent-page.js'
 import type { DevicePageRequest } from '../device-page.js'
 import { ME_PATH, SERVER_ERROR, errorLine, isEncrypted, logLine, missingHost, pageAnswer, writeAnswer, type Answer } from '../demo-http.js'
+import { meAudience } from '../protected-resource.js'
 
 /** Writes one of the demo's own answers on a Koa context. */
 function write(ctx: Context, answer: Answer): void {
@@ -20,11 +21,11 @@ function write(ctx: Context, answer: Answer): void {
 }
 
 function pageRequest(ctx: Context): PageRequest {
-  return { method: ctx.method, cookie: (name) => readCookie(ctx.headers.cookie, name), secure: isEncrypted(ctx.req) }
+  return { method: ctx.method, cookie: (name) => readCookie(ctx.headers.cookie, name), secure: isEncrypted(ctx.req), headers: ctx.headers, remoteAddress: ctx.req.socket.remoteAddress }
 }
 
 function devicePageRequest(ctx: Context): DevicePageRequest {
-  return { ...pageRequest(ctx), query: ctx.querystring, headers: ctx.headers, body: nodeBodySource(ctx.req), remoteAddress: ctx.req.socket.remoteAddress }
+  return { ...pageRequest(ctx), query: ctx.querystring, body: nodeBodySource(ctx.req) }
 }
 
 /** The demo on Koa 3 with `@grantkit/adapter-koa`. */
@@ -71,7 +72,7 @@ export function koaListener(demo: DemoApp): RequestListener {
 
   const api = new Router()
   // RFC 6750 §3.1: a token without `profile`, or without a user behind it, gets 403 insufficient_scope.
-  const guard = requireToken(server, { scope: 'profile', user: true, onError: logError, ...(requestTimeout === undefined ? {} : { timeout: requestTimeout }) })
+  const guard = requireToken(server, { scope: 'profile', user: true, audience: meAudience(server.issuer), onError: logError, ...(requestTimeout === undefined ? {} : { timeout: requestTimeout }) })
   api.get(ME_PATH, guard, async (ctx) => write(ctx, await me.get(ctx.state['oauth'] as TokenState)))
   // Any other method: 405 with an RFC body (not the router's 501 for methods it does not know, e.g. TRACE).
   api.all(ME_PATH, (ctx) => write(ctx, me.other(ctx.method)))
