@@ -3,10 +3,12 @@ import {
   brandRequest,
   configError,
   generateToken,
+  getHeader,
   getParam,
   hashToken,
   isOAuthError,
   jsonResponse,
+  verifyDPoPProof,
   type AuthorizationRequestResolver,
   type AuthorizationServer,
   type Client,
@@ -213,6 +215,7 @@ export function pushedAuthorizationRequestEndpoint(options: PushedAuthorizationR
       const clientId = getParam(params, 'client_id')
       if (clientId === undefined) params.set('client_id', client.clientId)
       else if (clientId !== client.clientId) throw new OAuthError('invalid_request', 'client_id does not match the authenticated client')
+      await this.bindDPoPKey(request, params)
       await this.validate(request, params)
       const requestUri = REQUEST_URI_PREFIX + generateToken(32)
       const now = server.now()
@@ -237,6 +240,35 @@ export function pushedAuthorizationRequestEndpoint(options: PushedAuthorizationR
         if (!isOAuthError(error) || error.status >= 500) throw error
         throw new OAuthError(error.code, error.description, { status: 400 })
       }
+    }
+
+    /**
+     * RFC 9449 §10.1: a push may carry a `DPoP` proof for this endpoint;
+     * its key then binds the authorization code as `dpop_jkt` does (§10), and
+     * a `dpop_jkt` sent beside it must be that key's thumbprint. A bad or
+     * replayed proof is `invalid_dpop_proof`, a mismatch `invalid_request`.
+     * (The code is bound only when the grant runs the DPoP extension.)
+     */
+    async bindDPoPKey(request: OAuthRequest, params: URLSearchParams): Promise<void> {
+      const proof = getHeader(request.headers, 'dpop')
+      if (proof === undefined) return
+      const server = this.server
+      const now = server.now()
+      let verified: ReturnType<typeof verifyDPoPProof>
+      try {
+        verified = verifyDPoPProof(proof, { method: 'POST', url: server.issuer + path, now: Math.floor(now.getTime() / 1000) })
+      } catch (error) {
+        if (error instanceof TypeError) throw new OAuthError('invalid_dpop_proof', error.message)
+        throw error
+      }
+      const jkt = getParam(params, 'dpop_jkt')
+      if (jkt !== undefined && jkt !== verified.jkt) throw new OAuthError('invalid_request', 'dpop_jkt is not the thumbprint of the DPoP proof key (RFC 9449 section 10.1)')
+      // RFC 9449 §11.1: a proof is accepted once (it may lie 300 s in the past, 60 s ahead).
+      const until = new Date((verified.iat + 361) * 1000)
+      if (!(await (server.store as ReplayStore).markUsed(`par-dpop:${verified.jkt}:${verified.jti}`, until, now))) {
+        throw new OAuthError('invalid_dpop_proof', 'the DPoP proof was already used')
+      }
+      params.set('dpop_jkt', verified.jkt)
     }
 
     /** RFC 9126 §5 metadata. */

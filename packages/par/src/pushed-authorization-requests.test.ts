@@ -8,6 +8,7 @@ import { oauthRouter } from '@grantkit/adapter-koa'
 import { AuthorizationServer, createClient, createOAuthRequest, memoryStore, type ClientInput, type GrantUser } from '@grantkit/core'
 import { CodeChallenge } from '@grantkit/ext-pkce'
 import { AuthorizationCodeGrant } from '@grantkit/grant-authorization-code'
+import { calculateJwkThumbprint, exportJWK } from 'jose'
 import Koa from 'koa'
 import * as oauth from 'oauth4webapi'
 import { describe, expect, it, onTestFinished } from 'vitest'
@@ -174,6 +175,74 @@ describe.each(TEST_STORES)('pushed authorization requests over HTTP (RFC 9126) o
       const error = await push(spa, oauth.None(), { response_type: 'code', redirect_uri: REDIRECT, scope: 'read' }).catch((e: unknown) => e)
       expect(error).toBeInstanceOf(oauth.ResponseBodyError)
       expect(error).toMatchObject({ status: 400, error: 'invalid_request' })
+    })
+  })
+
+  describe('a DPoP proof at the pushed authorization request endpoint (RFC 9449 section 10.1)', () => {
+    async function keyPair() {
+      return oauth.generateKeyPair('ES256')
+    }
+
+    it('binds the request to the proof key as dpop_jkt, and accepts a matching dpop_jkt beside it', async () => {
+      const parStore = memoryPushedRequestStore()
+      const { as, push, advance } = await start({ store: parStore })
+      // Proofs carry the real time (iat): the server's clock must be near it.
+      advance((Date.now() - T0) / 1000)
+      const keys = await keyPair()
+      const jkt = await calculateJwkThumbprint(await exportJWK(keys.publicKey))
+      const saved: string[] = []
+      const save = parStore.savePushedRequest.bind(parStore)
+      parStore.savePushedRequest = async (hash, record, now) => {
+        saved.push(record.params)
+        return save(hash, record, now)
+      }
+      const pushWithProof = async (params: Record<string, string>) => {
+        const res = await oauth.pushedAuthorizationRequest(as, web, oauth.ClientSecretBasic('web-secret'), params, { ...insecure, DPoP: oauth.DPoP(web, keys) })
+        return oauth.processPushedAuthorizationResponse(as, web, res)
+      }
+      expect(await pushWithProof({ response_type: 'code', redirect_uri: REDIRECT, scope: 'read' })).toHaveProperty('request_uri')
+      expect(await pushWithProof({ response_type: 'code', redirect_uri: REDIRECT, scope: 'read', dpop_jkt: jkt })).toHaveProperty('request_uri')
+      expect(saved.map((p) => new URLSearchParams(p).get('dpop_jkt'))).toEqual([jkt, jkt])
+      // Without a proof nothing is added.
+      await push(web, oauth.ClientSecretBasic('web-secret'), { response_type: 'code', redirect_uri: REDIRECT, scope: 'read' })
+      expect(new URLSearchParams(saved[2]).get('dpop_jkt')).toBeNull()
+    })
+
+    it('refuses a dpop_jkt of another key (invalid_request), a proof for another URL, and a replayed proof (invalid_dpop_proof)', async () => {
+      const { as, rawPush, advance } = await start()
+      advance((Date.now() - T0) / 1000)
+      const keys = await keyPair()
+      const other = await calculateJwkThumbprint(await exportJWK((await keyPair()).publicKey))
+      const mismatch = await oauth.pushedAuthorizationRequest(as, web, oauth.ClientSecretBasic('web-secret'), { response_type: 'code', redirect_uri: REDIRECT, scope: 'read', dpop_jkt: other }, { ...insecure, DPoP: oauth.DPoP(web, keys) })
+      expect(mismatch.status).toBe(400)
+      expect(await mismatch.json()).toMatchObject({ error: 'invalid_request' })
+      const body = { response_type: 'code', redirect_uri: REDIRECT, scope: 'read' }
+      // A proof made for the token endpoint (htu) is not one for this endpoint.
+      let captured = ''
+      await oauth.pushedAuthorizationRequest({ ...as, pushed_authorization_request_endpoint: `${as.issuer}/token` }, web, oauth.ClientSecretBasic('web-secret'), body, {
+        ...insecure,
+        DPoP: oauth.DPoP(web, keys),
+        [oauth.customFetch]: async (_url: string, init: RequestInit) => {
+          captured = new Headers(init.headers).get('dpop') ?? ''
+          return new Response('{}', { status: 500 })
+        },
+      }).catch(() => undefined)
+      const wrongUrl = await rawPush(body, { authorization: basic('web', 'web-secret'), dpop: captured })
+      expect(wrongUrl.status).toBe(400)
+      expect(await wrongUrl.json()).toMatchObject({ error: 'invalid_dpop_proof' })
+      let proof = ''
+      const first = await oauth.pushedAuthorizationRequest(as, web, oauth.ClientSecretBasic('web-secret'), body, {
+        ...insecure,
+        DPoP: oauth.DPoP(web, keys),
+        [oauth.customFetch]: async (url: string, init: RequestInit) => {
+          proof = new Headers(init.headers).get('dpop') ?? ''
+          return fetch(url, init)
+        },
+      })
+      expect(first.status).toBe(201)
+      const replayed = await rawPush(body, { authorization: basic('web', 'web-secret'), dpop: proof })
+      expect(replayed.status).toBe(400)
+      expect(await replayed.json()).toMatchObject({ error: 'invalid_dpop_proof' })
     })
   })
 
