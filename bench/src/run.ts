@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { SCENARIOS, type Scenario } from './fixture.js'
 import { renderMarkdown, summarize } from './report.js'
+import { measureFootprint, renderFootprint } from './footprint.js'
 import { REPO_ROOT, canPin, runBench, type BenchOptions } from './runner.js'
 import { TARGETS } from './targets.js'
 
@@ -52,7 +53,9 @@ const options: BenchOptions = {
 }
 const out = values.out ?? env['BENCH_OUT'] ?? `${REPO_ROOT}bench/RESULTS.md`
 const results = await runBench(options)
-writeFileSync(out, renderMarkdown(results, options, values.note ?? []) + '\n')
+// The memory footprint (issue 18): bytes per token of the memory store and the demo's idle RSS; not in smoke runs.
+const footprint = smoke ? [] : renderFootprint(await measureFootprint((line) => console.log(line)))
+writeFileSync(out, [renderMarkdown(results, options, values.note ?? []), ...(footprint.length > 0 ? ['', ...footprint] : [])].join('\n') + '\n')
 console.log(`wrote ${out}`)
 const invalid = summarize(results).filter((s) => s.status === 'invalid')
 for (const s of invalid) console.error(`INVALID ${s.target} ${s.scenario}: ${s.reason}`)

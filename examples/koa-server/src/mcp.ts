@@ -1,9 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { protectedResourceMetadata, type ProtectedResourceMetadata } from '@grantkit/core'
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
-import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'
-import { z } from 'zod'
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { jsonAnswer, type Answer } from './demo-http.js'
 
 /** Where the Model Context Protocol endpoint is served, under the issuer's path. */
@@ -56,7 +53,16 @@ const ALLOW = 'POST, OPTIONS'
  * nothing kept between requests), with one tool, `whoami`, which answers
  * the caller's subject and scope.
  */
-function mcpServer(caller: McpCaller): McpServer {
+/**
+ * The MCP SDK and zod, loaded on the first `/mcp` request: together they
+ * cost the process about 30 MB, which a demo that never serves MCP should
+ * not pay (its idle RSS stays small).
+ */
+let sdk: Promise<typeof import('./mcp-sdk.js')> | undefined
+const loadSdk = () => (sdk ??= import('./mcp-sdk.js'))
+
+async function mcpServer(caller: McpCaller): Promise<McpServer> {
+  const { McpServer, z } = await loadSdk()
   const server = new McpServer({ name: 'grantkit-demo', version: '0.0.0' })
   server.registerTool(
     'whoami',
@@ -100,15 +106,15 @@ export function mcpEndpoint({ issuer }: McpEndpointOptions): McpEndpoint {
     resource,
     metadata,
     async node(req, res, caller) {
-      const server = mcpServer(caller)
-      const transport = new StreamableHTTPServerTransport(TRANSPORT_OPTIONS)
+      const server = await mcpServer(caller)
+      const transport = new (await loadSdk()).StreamableHTTPServerTransport(TRANSPORT_OPTIONS)
       res.once('close', () => void transport.close().then(() => server.close()))
       await server.connect(transport)
       await transport.handleRequest(req, res)
     },
     async fetch(request, caller) {
-      const server = mcpServer(caller)
-      const transport = new WebStandardStreamableHTTPServerTransport(TRANSPORT_OPTIONS)
+      const server = await mcpServer(caller)
+      const transport = new (await loadSdk()).WebStandardStreamableHTTPServerTransport(TRANSPORT_OPTIONS)
       await server.connect(transport)
       try {
         // JSON answers: the response is complete once handleRequest resolves.

@@ -293,8 +293,10 @@ describe.each(serverCases())('the /mcp endpoint on $adapter with the $store stor
     expect(call.status).toBe(200)
     // RFC 9068 §2.2: a client-only token's subject is the client.
     expect(((await call.json()) as { result: { structuredContent: unknown } }).result.structuredContent).toEqual({ sub: CONFIDENTIAL.client_id, client_id: CONFIDENTIAL.client_id, scope: 'read' })
-    // /api/me does not check the audience: it still serves tokens as before (its own scope rule applies).
-    expect((await fetch(`${demo.issuer}/api/me`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(403)
+    // RFC 8707 §2: a token for /mcp is not one for /api/me (which takes tokens without audience).
+    const me = await fetch(`${demo.issuer}/api/me`, { headers: { authorization: `Bearer ${token}` } })
+    expect(me.status).toBe(401)
+    expect(me.headers.get('www-authenticate')).toContain('error="invalid_token"')
   })
 
   it('answers GET and DELETE 405 once the token is accepted, OPTIONS 204 without one, and a body above 64 KiB 413, never hanging', async () => {

@@ -28,8 +28,18 @@ const SLOW_DOWN_SECONDS = 5
 export function memoryStore(): MemoryStore {
   const clients = new Map<string, Client>()
   const codes = new Map<string, AuthorizationCodeRecord>()
-  const tokens = new Map<string, TokenRecord>()
-  const families = new Map<string, string[]>()
+  const tokens = new Map<string, StoredToken>()
+  // A family's token hashes: one string for the usual family of one token (client credentials), a list once it grows.
+  const families = new Map<string, string | string[]>()
+  const familyOf = (familyId: string): readonly string[] => {
+    const family = families.get(familyId)
+    return family === undefined ? [] : typeof family === 'string' ? [family] : family
+  }
+  const dropFromFamily = (familyId: string, hash: string): void => {
+    const family = familyOf(familyId).filter((h) => h !== hash)
+    if (family.length === 0) families.delete(familyId)
+    else families.set(familyId, family.length === 1 ? (family[0] as string) : family)
+  }
   const replay = new Map<string, number>()
   const users = new Map<string, UserRecord>()
   const usernames = new Map<string, string>()
@@ -55,9 +65,7 @@ export function memoryStore(): MemoryStore {
       for (const [hash, token] of tokens) {
         if (token.clientId !== clientId) continue
         tokens.delete(hash)
-        const family = families.get(token.familyId)?.filter((h) => h !== hash)
-        if (family === undefined || family.length === 0) families.delete(token.familyId)
-        else families.set(token.familyId, family)
+        dropFromFamily(token.familyId, hash)
       }
       for (const [hash, code] of codes) if (code.clientId === clientId) codes.delete(hash)
       return clients.delete(clientId)
@@ -92,40 +100,41 @@ export function memoryStore(): MemoryStore {
         refuseInvalidDates(`memoryStore.saveTokens (tokens[${i}])`, tokenDates(t).required, tokenDates(t).nullable),
       )
       for (const token of records) {
-        tokens.set(token.tokenHash, copyToken(token))
+        tokens.set(token.tokenHash, storedToken(token))
         const family = families.get(token.familyId)
-        if (family === undefined) families.set(token.familyId, [token.tokenHash])
+        if (family === undefined) families.set(token.familyId, token.tokenHash)
+        else if (typeof family === 'string') families.set(token.familyId, [family, token.tokenHash])
         else family.push(token.tokenHash)
       }
     },
     async findToken(tokenHash) {
       const token = tokens.get(tokenHash)
-      return token === undefined ? null : copyToken(token)
+      return token === undefined ? null : tokenRecord(token)
     },
     async rotateRefreshToken(tokenHash, now) {
       refuseInvalidDates('memoryStore.rotateRefreshToken', { now })
       const token = tokens.get(tokenHash)
       if (token === undefined || token.type !== 'refresh_token') return null
-      if (token.revokedAt !== null || token.rotatedAt !== null || token.expiresAt.getTime() <= now.getTime()) {
-        return { rotated: false, token: copyToken(token) }
+      if (token.revokedAt !== null || token.rotatedAt !== null || token.expiresAt <= now.getTime()) {
+        return { rotated: false, token: tokenRecord(token) }
       }
-      tokens.set(tokenHash, { ...token, rotatedAt: new Date(now.getTime()) })
-      return { rotated: true, token: copyToken(token) }
+      tokens.set(tokenHash, { ...token, rotatedAt: now.getTime() })
+      return { rotated: true, token: tokenRecord(token) }
     },
     async revokeToken(tokenHash, now) {
       refuseInvalidDates('memoryStore.revokeToken', { now })
       const token = tokens.get(tokenHash)
       if (token === undefined) return false
-      if (token.revokedAt === null) tokens.set(tokenHash, { ...token, revokedAt: new Date(now.getTime()) })
+      if (token.revokedAt === null) tokens.set(tokenHash, { ...token, revokedAt: now.getTime() })
       return true
     },
     async revokeTokenFamily(familyId, now) {
       refuseInvalidDates('memoryStore.revokeTokenFamily', { now })
       let count = 0
-      for (const hash of families.get(familyId) ?? []) {
+      for (const hash of familyOf(familyId)) {
         const token = tokens.get(hash)
         if (token !== undefined && token.revokedAt === null) {
-          tokens.set(hash, { ...token, revokedAt: new Date(now.getTime()) })
+          tokens.set(hash, { ...token, revokedAt: now.getTime() })
           count++
         }
       }
@@ -223,11 +232,9 @@ export function memoryStore(): MemoryStore {
       n = 0
       for (const [hash, token] of tokens) {
         if (n >= limit) break
-        if (token.expiresAt.getTime() <= t) {
+        if (token.expiresAt <= t) {
           tokens.delete(hash)
-          const family = families.get(token.familyId)?.filter((h) => h !== hash)
-          if (family === undefined || family.length === 0) families.delete(token.familyId)
-          else families.set(token.familyId, family)
+          dropFromFamily(token.familyId, hash)
           n++
         }
       }
@@ -257,7 +264,7 @@ export function memoryStore(): MemoryStore {
       return {
         clients: [...clients.values()].map(copy),
         codes: [...codes.values()].map(copy),
-        tokens: [...tokens.values()].map(copyToken),
+        tokens: [...tokens.values()].map(tokenRecord),
         replay: [...replay].map(([key, expires]) => ({ key, expiresAt: new Date(expires) })),
         users: [...users.values()].map(copy),
         deviceCodes: [...devices.values()].map(copy),
@@ -266,10 +273,43 @@ export function memoryStore(): MemoryStore {
   }
 }
 
-const date = (value: Date | null): Date | null => (value === null ? null : new Date(value.getTime()))
+/**
+ * A token as the memory store keeps it: its times as epoch milliseconds, not
+ * `Date` objects (a `Date` costs V8 about 80 bytes; a token is kept for its
+ * whole lifetime), in one fixed shape (tokens are the store's hot path).
+ */
+interface StoredToken {
+  readonly tokenHash: string
+  readonly type: TokenRecord['type']
+  readonly clientId: string
+  readonly userId: string | null
+  readonly scope: string
+  readonly familyId: string
+  readonly issuedAt: number
+  readonly expiresAt: number
+  readonly revokedAt: number | null
+  readonly rotatedAt: number | null
+  readonly extra: TokenRecord['extra']
+}
 
-/** A copy of a token record with one fixed shape (tokens are the memory store's hot path). */
-function copyToken(t: TokenRecord): TokenRecord {
+function storedToken(t: TokenRecord): StoredToken {
+  return {
+    tokenHash: t.tokenHash,
+    type: t.type,
+    clientId: t.clientId,
+    userId: t.userId,
+    scope: t.scope,
+    familyId: t.familyId,
+    issuedAt: t.issuedAt.getTime(),
+    expiresAt: t.expiresAt.getTime(),
+    revokedAt: t.revokedAt === null ? null : t.revokedAt.getTime(),
+    rotatedAt: t.rotatedAt === null ? null : t.rotatedAt.getTime(),
+    extra: t.extra === undefined ? undefined : structuredClone(t.extra),
+  }
+}
+
+/** The record of a stored token: a copy, so that no caller shares what is stored. */
+function tokenRecord(t: StoredToken): TokenRecord {
   const out: TokenRecord = {
     tokenHash: t.tokenHash,
     type: t.type,
@@ -277,10 +317,10 @@ function copyToken(t: TokenRecord): TokenRecord {
     userId: t.userId,
     scope: t.scope,
     familyId: t.familyId,
-    issuedAt: new Date(t.issuedAt.getTime()),
-    expiresAt: new Date(t.expiresAt.getTime()),
-    revokedAt: date(t.revokedAt),
-    rotatedAt: date(t.rotatedAt),
+    issuedAt: new Date(t.issuedAt),
+    expiresAt: new Date(t.expiresAt),
+    revokedAt: t.revokedAt === null ? null : new Date(t.revokedAt),
+    rotatedAt: t.rotatedAt === null ? null : new Date(t.rotatedAt),
   }
   return t.extra === undefined ? out : { ...out, extra: structuredClone(t.extra) }
 }
