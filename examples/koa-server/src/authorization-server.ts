@@ -1,5 +1,6 @@
 import { AuthorizationServer, memoryThrottle, type Client, type FullStore, type GrantUser, type SecurityEvent } from '@grantkit/core'
 import { CodeChallenge } from '@grantkit/ext-pkce'
+import { ResourceIndicators } from '@grantkit/ext-resource-indicators'
 import { AuthorizationCodeGrant } from '@grantkit/grant-authorization-code'
 import { ClientCredentialsGrant } from '@grantkit/grant-client-credentials'
 import { DeviceAuthorizationEndpoint, DeviceCodeGrant } from '@grantkit/grant-device-code'
@@ -13,7 +14,7 @@ import { installOpenID, registerOpenIDFlows, type UserClaims } from './openid.js
 // high-security (issue 14): JWT client authentication, PAR, DPoP.
 import { CONFIDENTIAL_AUTH_METHODS, DemoIntrospectionEndpoint, DemoRevocationEndpoint, HIGH_SECURITY_AUTH_METHODS, registerHighSecurity } from './high-security.js'
 // Authorization for AI agents (issue 15): resource indicators, dynamic registration.
-import { DemoResourceIndicators, demoResourcePolicy, withDeviceResources } from './resource-indicators.js'
+import { demoResourcePolicy } from './resource-indicators.js'
 import { registrationEndpoint } from './registration.js'
 import { CLIENT_ID_METADATA_DOCUMENT_SUPPORTED, withMetadataDocuments } from './client-metadata.js'
 
@@ -154,9 +155,9 @@ export function createAuthorizationServer(options: DemoServerOptions): Authoriza
   }
 
   // RFC 8707: `resource` on every grant that issues tokens (token exchange reads it itself, RFC 8693 §2.1);
-  // the code grant's copy also checks pushed requests (PAR validates with the grant's extensions).
-  const resourcePolicy = demoResourcePolicy(issuer)
-  const resources = new DemoResourceIndicators({ allowedResources: resourcePolicy })
+  // the code grant's copy also checks pushed requests (PAR validates with the grant's extensions),
+  // the device grant's the device authorization request (RFC 8628 §3.1), keeping them with the device code.
+  const resources = new ResourceIndicators({ allowedResources: demoResourcePolicy(issuer) })
 
   // high-security: DPoP with nonces on every grant that issues tokens (the proof is checked before anything is spent).
   const pkce = new CodeChallenge({ required: false })
@@ -168,7 +169,7 @@ export function createAuthorizationServer(options: DemoServerOptions): Authoriza
   server.registerGrant(DemoJWTBearerGrant, [dpop, resources])
   server.registerGrant(DemoDeviceCodeGrant, [dpop, resources])
   server.registerGrant(DemoTokenExchangeGrant, [dpop])
-  server.registerEndpoint(withDeviceResources(DemoDeviceAuthorizationEndpoint, resources, resourcePolicy))
+  server.registerEndpoint(DemoDeviceAuthorizationEndpoint)
   // RFC 7591, RFC 7592: open registration at /register (registration.ts).
   server.registerEndpoint(registrationEndpoint())
   server.registerEndpoint(DemoRevocationEndpoint) // high-security: + the JWT methods

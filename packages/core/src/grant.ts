@@ -71,6 +71,29 @@ export interface AuthorizationHookContext {
   readonly authorization: AuthorizationRequest
 }
 
+/**
+ * Context of the `afterValidateDeviceAuthorizationRequest` hook, run by a
+ * device authorization endpoint (RFC 8628 §3.1) with the extensions
+ * registered with the grant serving the device grant type: the client is
+ * authenticated and may use the grant, the scope is resolved, and nothing
+ * is saved yet. `extra` may be added to: it is saved with the device code
+ * (`DeviceCodeRecord.extra`, JSON-serialisable), where the grant finds it
+ * when the device polls.
+ */
+export interface DeviceAuthorizationHookContext {
+  readonly server: AuthorizationServer
+  /** The device grant class the endpoint issues device codes for, to read its `GRANT_TYPE` and statics. */
+  readonly grantClass: GrantClass
+  /** The authenticated client. */
+  readonly client: Client
+  /** The device authorization request; its form parameters are in `body`. */
+  readonly request: OAuthRequest
+  /** The scopes the device code is issued for, after validation. */
+  readonly scopes: readonly string[]
+  /** Extension data saved with the device code (JSON-serialisable). */
+  readonly extra: Record<string, unknown>
+}
+
 /** Context of the `beforeAuthorizationResponse` hook: `params` may be added to. */
 export interface AuthorizationResponseHookContext {
   readonly grant: BaseGrant
@@ -175,6 +198,17 @@ export interface GrantExtension {
   afterAuthorizationApproved?(context: AuthorizationApprovedHookContext): void | Promise<void>
   beforeAuthorizationResponse?(context: AuthorizationResponseHookContext): void | Promise<void>
   /**
+   * Runs at the device authorization endpoint (RFC 8628 §3.1) once the
+   * client is authenticated and the scope resolved, before the device code
+   * is saved: reads the request's own parameters (e.g. RFC 8707 `resource`)
+   * and keeps what the token endpoint will need in `extra`, which is saved
+   * with the device code. A thrown {@link OAuthError} refuses the request
+   * with its error as JSON (RFC 8628 §3.2, RFC 6749 §5.2) and saves nothing.
+   *
+   * @see https://www.rfc-editor.org/rfc/rfc8628#section-3.1
+   */
+  afterValidateDeviceAuthorizationRequest?(context: DeviceAuthorizationHookContext): void | Promise<void>
+  /**
    * Runs at the token endpoint before the grant validates the request:
    * before client authentication, and before any one-time credential (an
    * authorization code, a device code, an assertion's `jti`, a refresh
@@ -193,6 +227,7 @@ export type GrantHookName =
   | 'afterValidateAuthorizationRequest'
   | 'afterAuthorizationApproved'
   | 'beforeAuthorizationResponse'
+  | 'afterValidateDeviceAuthorizationRequest'
   | 'beforeValidateTokenRequest'
   | 'afterValidateTokenRequest'
   | 'beforeIssueTokens'

@@ -25,6 +25,7 @@ export type {
   AuthorizationRequest,
   AuthorizationResponseHookContext,
   BeforeTokenHookContext,
+  DeviceAuthorizationHookContext,
   GrantClass,
   GrantExtension,
   GrantHookName,

@@ -301,6 +301,17 @@ export class AuthorizationServer {
   }
 
   /**
+   * The extensions registered with the grant serving `grantType` at the
+   * token endpoint (`registerGrant`), in registration order; empty when no
+   * such grant is registered. An endpoint that starts a grant elsewhere runs
+   * their hooks, e.g. the device authorization endpoint (RFC 8628 §3.1)
+   * runs `afterValidateDeviceAuthorizationRequest`.
+   */
+  grantExtensions(grantType: string): readonly GrantExtension[] {
+    return this.#registry.tokenGrants.get(grantType)?.extensions ?? []
+  }
+
+  /**
    * Whether the grant serving `grantType` is registered and accepts the
    * client's authentication method, i.e. whether the client could use it.
    */

@@ -1,6 +1,7 @@
 // RFC 8707 end to end over real HTTP (Koa on a loopback port) with an
 // unmodified client library, oauth4webapi: its `resource` parameters go in
-// through `additionalParameters` / the client credentials parameters.
+// through `additionalParameters` / the client credentials and device
+// authorization parameters.
 import { generateKeyPairSync } from 'node:crypto'
 import { createServer } from 'node:http'
 import { oauthRouter } from '@grantkit/adapter-koa'
@@ -8,6 +9,7 @@ import { AuthorizationServer, IntrospectionEndpoint, createClient, jwtAccessToke
 import { CodeChallenge } from '@grantkit/ext-pkce'
 import { AuthorizationCodeGrant } from '@grantkit/grant-authorization-code'
 import { ClientCredentialsGrant } from '@grantkit/grant-client-credentials'
+import { DEVICE_CODE_GRANT_TYPE, DeviceAuthorizationEndpoint, DeviceCodeGrant, deviceVerification } from '@grantkit/grant-device-code'
 import { RefreshTokenGrant } from '@grantkit/grant-refresh-token'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
 import Koa from 'koa'
@@ -38,6 +40,8 @@ async function start(openStore: OpenTestStore, tokenStrategy?: TokenStrategy) {
     .registerGrant(AuthorizationCodeGrant, [new CodeChallenge(), indicators])
     .registerGrant(ClientCredentialsGrant, [indicators])
     .registerGrant(RefreshTokenGrant, [indicators])
+    .registerGrant(DeviceCodeGrant, [indicators])
+    .registerEndpoint(DeviceAuthorizationEndpoint)
     .registerEndpoint(IntrospectionEndpoint)
   const { client: record } = await createClient({
     clientId: 'web',
@@ -45,10 +49,11 @@ async function start(openStore: OpenTestStore, tokenStrategy?: TokenStrategy) {
     secretHash: 'sha256',
     redirectUris: [REDIRECT],
     scope: 'read',
-    grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'],
+    grantTypes: ['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE_GRANT_TYPE],
     metadata: { resources: [API, FILES] },
   })
   await store.saveClient(record)
+  const verification = deviceVerification(server)
   const app = new Koa()
   app.use(oauthRouter(server, { authorize: () => ({ user: ALICE }) }).routes())
   http.on('request', app.callback())
@@ -74,6 +79,13 @@ async function start(openStore: OpenTestStore, tokenStrategy?: TokenStrategy) {
     oauth.processClientCredentialsResponse(as, client, await oauth.clientCredentialsGrantRequest(as, client, clientAuth, repeated(resources), insecure))
   const refresh = async (refreshToken: string, resources: readonly string[]) =>
     oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, clientAuth, refreshToken, { ...insecure, additionalParameters: repeated(resources) }))
+  /** RFC 8628: the device authorization request with `resource` repeated; the user approves on the verification page's helper; the device polls once. */
+  const deviceFlow = async (resources: readonly string[], pollResources: readonly string[]) => {
+    const started = await oauth.processDeviceAuthorizationResponse(as, client, await oauth.deviceAuthorizationRequest(as, client, clientAuth, [['scope', 'read'], ...repeated(resources)], insecure))
+    expect(await verification.approve(started.user_code, ALICE, { key: 'alice' })).toMatchObject({ ok: true })
+    const response = await oauth.deviceCodeGrantRequest(as, client, clientAuth, started.device_code, { ...insecure, additionalParameters: repeated(pollResources) })
+    return oauth.processDeviceCodeResponse(as, client, response)
+  }
   const introspect = async (token: string) => oauth.processIntrospectionResponse(as, client, await oauth.introspectionRequest(as, client, clientAuth, token, insecure))
   /** The OAuth error code oauth4webapi rejected a response with. */
   const errorOf = async (attempt: Promise<unknown>): Promise<string> => {
@@ -81,7 +93,7 @@ async function start(openStore: OpenTestStore, tokenStrategy?: TokenStrategy) {
     if (error instanceof oauth.ResponseBodyError) return error.error
     throw new Error(`expected an OAuth error response, got ${String(error)}`)
   }
-  return { issuer, as, authorize, redeem, clientCredentials, refresh, introspect, errorOf }
+  return { issuer, as, authorize, redeem, clientCredentials, refresh, deviceFlow, introspect, errorOf }
 }
 
 describe.each(TEST_STORES)('resource indicators over HTTP with oauth4webapi (RFC 8707) on the %s', (_storeName, openStore) => {
@@ -110,6 +122,28 @@ describe.each(TEST_STORES)('resource indicators over HTTP with oauth4webapi (RFC
     expect((await introspect(narrowed.access_token)).aud).toBe(FILES)
     const wider = await redeem([API], [])
     expect(await errorOf(refresh(wider.refresh_token as string, [FILES]))).toBe('invalid_target')
+  })
+
+  it('device flow (RFC 8628): two resources at the device authorization endpoint, all of them when the poll names none, narrowed when it names one', async () => {
+    const { deviceFlow, introspect } = await start(openStore)
+    expect(await introspect((await deviceFlow([API, FILES], [])).access_token)).toMatchObject({ active: true, aud: [API, FILES], sub: ALICE.id })
+    expect((await introspect((await deviceFlow([API, FILES], [FILES])).access_token)).aud).toBe(FILES)
+  })
+
+  it('device flow: a poll naming a resource the device authorization request did not name is invalid_target (RFC 8707 section 2.2)', async () => {
+    const { deviceFlow, errorOf } = await start(openStore)
+    expect(await errorOf(deviceFlow([API], [FILES]))).toBe('invalid_target')
+  })
+
+  it.each([
+    ['a relative URI', ['/api']],
+    ['a fragment', [`${API}#x`]],
+    ['a resource the client may not use', ['https://evil.example.com']],
+  ])('answers 400 invalid_target at the device authorization endpoint for %s (RFC 8628 section 3.2)', async (_, resources) => {
+    const { as, errorOf } = await start(openStore)
+    const response = await oauth.deviceAuthorizationRequest(as, client, clientAuth, [['scope', 'read'], ...resources.map((r) => ['resource', r])], insecure)
+    expect(response.status).toBe(400)
+    expect(await errorOf(oauth.processDeviceAuthorizationResponse(as, client, response))).toBe('invalid_target')
   })
 
   it.each([

@@ -306,24 +306,121 @@ describe.each(TEST_STORES)('ResourceIndicators on the %s', (_storeName, openStor
     })
   })
 
-  describe('device code grant (RFC 8628 with RFC 8707 §2.2: resource on the polling request)', () => {
-    it('checks the resources of the token request and puts them in aud', async () => {
+  describe('device code grant (RFC 8628 §3.1 with RFC 8707 §2: resource at the device authorization endpoint and on the polling request)', () => {
+    async function deviceSetup(options?: ResourceIndicatorsOptions) {
       const store = await openStore()
       const server = new AuthorizationServer({ issuer: ISSUER, store, clock: () => T0, onError: () => {} })
-      server.registerGrant(DeviceCodeGrant, [new ResourceIndicators()]).registerEndpoint(DeviceAuthorizationEndpoint).registerEndpoint(IntrospectionEndpoint)
-      await store.saveClient((await createClient({ ...CLIENTS['web'], clientId: 'web', grantTypes: [DEVICE_CODE_GRANT_TYPE], secretHash: 'sha256' })).client)
-      const started = await server.createEndpointResponse('device_authorization', createOAuthRequest({ method: 'POST', url: '/device_authorization', headers: basic('web'), body: {} }))
-      const { device_code: deviceCode, user_code: userCode } = started.body as Record<string, string>
-      expect(await deviceVerification(server).approve(userCode as string, ALICE, { key: 'alice' })).toMatchObject({ ok: true })
-      const poll = (resources: readonly string[]) => {
-        const body = new URLSearchParams({ grant_type: DEVICE_CODE_GRANT_TYPE, device_code: deviceCode as string })
+      const indicators = new ResourceIndicators(options)
+      server
+        .registerGrant(DeviceCodeGrant, [indicators])
+        .registerGrant(RefreshTokenGrant, [indicators])
+        .registerEndpoint(DeviceAuthorizationEndpoint)
+        .registerEndpoint(IntrospectionEndpoint)
+      await store.saveClient((await createClient({ ...CLIENTS['web'], clientId: 'web', grantTypes: [DEVICE_CODE_GRANT_TYPE, 'refresh_token'], secretHash: 'sha256' })).client)
+      const verification = deviceVerification(server)
+      /** POST /device_authorization by the web client, with `resource` repeated. */
+      const deviceAuthorization = (resources: readonly string[]) => {
+        const body = new URLSearchParams({ scope: 'read' })
+        for (const resource of resources) body.append('resource', resource)
+        return server.createEndpointResponse('device_authorization', createOAuthRequest({ method: 'POST', url: '/device_authorization', headers: basic('web'), body }))
+      }
+      /** A device code the user approved, its device authorization request naming `resources`. */
+      const approved = async (resources: readonly string[]) => {
+        const started = await deviceAuthorization(resources)
+        expect(started.status).toBe(200)
+        const { device_code: deviceCode, user_code: userCode } = started.body as Record<string, string>
+        expect(await verification.approve(userCode as string, ALICE, { key: 'alice' })).toMatchObject({ ok: true })
+        return deviceCode as string
+      }
+      const poll = (deviceCode: string, resources: readonly string[]) => {
+        const body = new URLSearchParams({ grant_type: DEVICE_CODE_GRANT_TYPE, device_code: deviceCode })
         for (const resource of resources) body.append('resource', resource)
         return post(server, body)
       }
+      return { server, store, verification, deviceAuthorization, approved, poll }
+    }
+
+    it('keeps the resources named at the device authorization endpoint with the device code, shows them to the verification page and puts them in aud when the poll names none', async () => {
+      const { server, store, verification, deviceAuthorization, poll } = await deviceSetup()
+      const started = await deviceAuthorization([API, FILES])
+      expect(started.status).toBe(200)
+      const { device_code: deviceCode, user_code: userCode } = started.body as Record<string, string>
+      expect(store.snapshot().deviceCodes[0]?.extra).toEqual({ resources: [API, FILES] })
+      expect(await verification.lookup(userCode as string, { key: 'alice' })).toMatchObject({ ok: true, extra: { resources: [API, FILES] } })
+      expect(await verification.approve(userCode as string, ALICE, { key: 'alice' })).toMatchObject({ ok: true })
+      const response = await poll(deviceCode as string, [])
+      expect((await introspect(server, tokenOf(response)))['aud']).toEqual([API, FILES])
+      expect((await introspect(server, tokenOf(response, 'refresh_token')))['aud']).toEqual([API, FILES])
+    })
+
+    it.each([
+      ['a relative URI (§2)', ['/api']],
+      ['a fragment (§2)', [`${API}#x`]],
+      ['a resource the client is not allowed', [UNLISTED]],
+      ['one allowed and one not allowed resource', [API, UNLISTED]],
+      ['more than maxResources resources', Array.from({ length: 11 }, (_, i) => `${API}/r${i}`)],
+    ])('answers 400 invalid_target as JSON at the device authorization endpoint for %s, and issues no device code', async (_, resources) => {
+      const { store, deviceAuthorization } = await deviceSetup()
+      const response = await deviceAuthorization(resources)
+      expect(response.status).toBe(400)
+      expect(response.headers).toMatchObject({ 'content-type': 'application/json;charset=UTF-8', 'cache-control': 'no-store' })
+      expect(response.body).toMatchObject({ error: 'invalid_target' })
+      expect(store.snapshot().deviceCodes).toHaveLength(0)
+    })
+
+    it('asks allowedResources at the device authorization endpoint with endpoint device_authorization and the device grant type', async () => {
+      const calls: unknown[] = []
+      const { deviceAuthorization } = await deviceSetup({
+        allowedResources: (client, resources, context) => {
+          calls.push({ clientId: client.clientId, resources, context })
+          return true
+        },
+      })
+      expect((await deviceAuthorization([FILES])).status).toBe(200)
+      expect(calls).toEqual([{ clientId: 'web', resources: [FILES], context: { endpoint: 'device_authorization', grantType: DEVICE_CODE_GRANT_TYPE } }])
+    })
+
+    it('narrows the access token to the resources the poll names (RFC 8707 §2.2), the refresh token keeping all of them', async () => {
+      const { server, approved, poll } = await deviceSetup()
+      const response = await poll(await approved([API, FILES]), [FILES])
+      expect((await introspect(server, tokenOf(response)))['aud']).toBe(FILES)
+      const refreshToken = tokenOf(response, 'refresh_token')
+      expect((await introspect(server, refreshToken))['aud']).toEqual([API, FILES])
+      expect((await introspect(server, tokenOf(await refresh(server, refreshToken, [API]))))['aud']).toBe(API)
+    })
+
+    it('answers invalid_target to a poll naming a resource the device authorization request did not name, even one the client may ask for, and the device code stays usable', async () => {
+      const { server, store, approved, poll } = await deviceSetup()
+      const deviceCode = await approved([API])
+      const widened = await poll(deviceCode, [FILES])
+      expect(widened.status).toBe(400)
+      expect(widened.body).toMatchObject({ error: 'invalid_target' })
+      expect(store.snapshot().tokens).toHaveLength(0)
+      expect((await introspect(server, tokenOf(await poll(deviceCode, []))))['aud']).toBe(API)
+    })
+
+    it('checks a narrowed poll with allowedResources again (the policy may have changed since)', async () => {
+      let allowFiles = true
+      const { approved, poll } = await deviceSetup({ allowedResources: (_client, resources) => allowFiles || !resources.includes(FILES) })
+      const deviceCode = await approved([API, FILES])
+      allowFiles = false
+      expect((await poll(deviceCode, [FILES])).body).toMatchObject({ error: 'invalid_target' })
+      expect((await poll(deviceCode, [API])).status).toBe(200)
+    })
+
+    it('without resource at the device authorization endpoint: checks the resources of the poll and puts them in aud', async () => {
+      const { server, store, approved, poll } = await deviceSetup()
+      const deviceCode = await approved([])
+      expect(store.snapshot().deviceCodes[0]?.extra).toBeUndefined()
       // A refusal leaves the approved device code usable: it is checked before anything is issued.
-      expect((await poll([UNLISTED])).body).toMatchObject({ error: 'invalid_target' })
-      const token = tokenOf(await poll([API]))
+      expect((await poll(deviceCode, [UNLISTED])).body).toMatchObject({ error: 'invalid_target' })
+      const token = tokenOf(await poll(deviceCode, [API]))
       expect((await introspect(server, token))['aud']).toBe(API)
+    })
+
+    it('without resource anywhere: uses defaultAudience', async () => {
+      const { server, approved, poll } = await deviceSetup({ defaultAudience: FILES })
+      expect((await introspect(server, tokenOf(await poll(await approved([]), []))))['aud']).toBe(FILES)
     })
   })
 })

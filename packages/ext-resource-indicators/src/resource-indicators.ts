@@ -2,7 +2,10 @@ import {
   configError,
   invalidTarget,
   type AuthorizationHookContext,
+  type BaseGrant,
   type Client,
+  type DeviceAuthorizationHookContext,
+  type DeviceCodeRecord,
   type GrantClass,
   type GrantExtension,
   type IssueTokensHookContext,
@@ -10,8 +13,12 @@ import {
 
 /** Where a `resource` request is being decided, for {@link ResourceIndicatorsOptions.allowedResources}. */
 export interface ResourceRequestContext {
-  /** `authorization` at the authorization endpoint, `token` at the token endpoint. */
-  readonly endpoint: 'authorization' | 'token'
+  /**
+   * `authorization` at the authorization endpoint, `device_authorization`
+   * at the device authorization endpoint (RFC 8628 §3.1), `token` at the
+   * token endpoint.
+   */
+  readonly endpoint: 'authorization' | 'device_authorization' | 'token'
   /** The grant type of the grant deciding, e.g. `authorization_code`, `client_credentials`. */
   readonly grantType: string | null
 }
@@ -41,7 +48,10 @@ export interface ResourceIndicatorsOptions {
   maxResources?: number
 }
 
-/** The key of `authorization.extra` (and so of the code record's `extra`) holding the authorized resources. */
+/**
+ * The key of `authorization.extra` (and so of the code record's `extra`),
+ * and of a device code's `extra`, holding the authorized resources.
+ */
 export const RESOURCES_EXTRA = 'resources'
 
 /** The longest `resource` value accepted. */
@@ -95,11 +105,16 @@ const clientMetadataResources: AllowedResources = (client, resources) => {
  * - at the authorization endpoint (§2.1) the resources are checked with
  *   `allowedResources` and kept in `authorization.extra.resources`, which
  *   the authorization code carries;
- * - at the token endpoint (§2.2): for a code, the resources requested must
- *   be among those authorized (omitted: all of them); for a refresh token,
- *   among the token's audiences (omitted: all of them); for any other grant
- *   (client credentials, device code, password) they are requested here
- *   and checked with `allowedResources`;
+ * - at the device authorization endpoint (RFC 8628 §3.1, read as at the
+ *   authorization endpoint) likewise, refused with a 400 `invalid_target`,
+ *   and kept in the device code's `extra.resources`;
+ * - at the token endpoint (§2.2): for a code, or a device code whose
+ *   device authorization request named resources, the resources requested
+ *   must be among those authorized (omitted: all of them); for a refresh
+ *   token, among the token's audiences (omitted: all of them); for any
+ *   other grant (client credentials, password, a device code issued
+ *   without `resource`) they are requested here and checked with
+ *   `allowedResources`;
  * - the tokens carry the resources as `aud` (a string for one, an array for
  *   several) through `beforeIssueTokens`' `claims`: stored with the
  *   tokens, returned by introspection (RFC 7662 §2.2) and put in JWT access
@@ -165,6 +180,20 @@ export class ResourceIndicators implements GrantExtension {
   }
 
   /**
+   * RFC 8628 §3.1 with RFC 8707 §2: reads the device authorization
+   * request's resources, checks them with `allowedResources` (endpoint
+   * `device_authorization`) and keeps them in the device code's
+   * `extra.resources`. A refusal is a 400 `invalid_target`, and no device
+   * code is issued.
+   */
+  async afterValidateDeviceAuthorizationRequest({ grantClass, client, request, extra }: DeviceAuthorizationHookContext): Promise<void> {
+    const resources = this.parseResources(request.body)
+    if (resources.length === 0) return
+    await this.#allow(client, resources, 'device_authorization', grantClass.GRANT_TYPE)
+    extra[RESOURCES_EXTRA] = resources
+  }
+
+  /**
    * RFC 8707 §2.2: decides the audience of the tokens about to be issued and
    * sets `claims.aud`. Runs before anything is saved, so a refusal leaves a
    * refresh token or an approved device code usable (an authorization code
@@ -180,6 +209,7 @@ export class ResourceIndicators implements GrantExtension {
       audience = storedResources(grant.authorization.extra[RESOURCES_EXTRA])
     } else {
       const requested = this.parseResources(grant.request.body)
+      const deviceResources = storedResources(redeemedDeviceCode(grant)?.extra?.[RESOURCES_EXTRA])
       if (code !== undefined) {
         granted = storedResources(code.extra?.[RESOURCES_EXTRA])
         audience = subset(requested, granted, 'a requested resource was not authorized for this authorization code (RFC 8707 section 2.2)')
@@ -189,6 +219,11 @@ export class ResourceIndicators implements GrantExtension {
         // The refresh grant carries the original claims over: narrow their audience, never widen it.
         granted = audiencesOf(claims['aud'])
         audience = subset(requested, granted, 'a requested resource is not an audience of this refresh token (RFC 8707 section 2.2)')
+      } else if (deviceResources.length > 0) {
+        // The device named its resources at the device authorization endpoint: the poll may narrow them, as for a code.
+        granted = deviceResources
+        audience = subset(requested, granted, 'a requested resource was not named in the device authorization request (RFC 8707 section 2.2)')
+        if (requested.length > 0) await this.#allow(client, audience, 'token', grantType)
       } else {
         if (requested.length > 0) await this.#allow(client, requested, 'token', grantType)
         audience = requested
@@ -204,6 +239,17 @@ export class ResourceIndicators implements GrantExtension {
       throw invalidTarget('the client may not obtain tokens for a requested resource (RFC 8707 section 2)')
     }
   }
+}
+
+/**
+ * The device authorization a device code grant is redeeming: the grant of
+ * `@grantkit/grant-device-code` sets `grant.deviceCode` before it issues
+ * tokens. Read by shape, so that this package does not depend on that one.
+ */
+function redeemedDeviceCode(grant: BaseGrant): DeviceCodeRecord | undefined {
+  const record: unknown = (grant as { readonly deviceCode?: unknown }).deviceCode
+  if (typeof record !== 'object' || record === null) return undefined
+  return typeof (record as { readonly deviceCodeHash?: unknown }).deviceCodeHash === 'string' ? (record as DeviceCodeRecord) : undefined
 }
 
 /** The resources kept in a code's or request's `extra`. */

@@ -1,4 +1,16 @@
-import { AuthorizationServer, errorResponse, hashToken, memoryStore, type DeviceCodeRecord, type DeviceCodeStore, type OAuthError } from '@grantkit/core'
+import {
+  AuthorizationServer,
+  OAuthError,
+  createClient,
+  createOAuthRequest,
+  errorResponse,
+  hashToken,
+  memoryStore,
+  type DeviceAuthorizationHookContext,
+  type DeviceCodeRecord,
+  type DeviceCodeStore,
+  type GrantExtension,
+} from '@grantkit/core'
 import { describe, expect, it } from 'vitest'
 import { DeviceAuthorizationEndpoint } from './device-authorization-endpoint.js'
 import { DeviceCodeGrant } from './device-code-grant.js'
@@ -239,6 +251,144 @@ describe.each(await deviceStores())('DeviceAuthorizationEndpoint (RFC 8628 §3.1
       const { authorize } = await setup({ grant: ConfidentialOnlyGrant, endpoint: ConfidentialOnlyEndpoint })
       expect((await authorize('client_id=tv-app')).body).toMatchObject({ error: 'invalid_client' })
       expect((await authorize('', CLI_AUTH)).status).toBe(200)
+    })
+  })
+
+  describe('extensions of the device grant: afterValidateDeviceAuthorizationRequest (RFC 8628 §3.1)', () => {
+    /** An extension recording each context it is given, adding `{ [key]: value }` to `extra`. */
+    function recorder(key = 'seen', value: unknown = true) {
+      const calls: DeviceAuthorizationHookContext[] = []
+      const extension: GrantExtension = {
+        afterValidateDeviceAuthorizationRequest(context) {
+          calls.push(context)
+          context.extra[key] = value
+        },
+      }
+      return { calls, extension }
+    }
+
+    it('runs with the server, the grant class, the authenticated client, the request and the resolved scopes', async () => {
+      const { calls, extension } = recorder()
+      const { server, authorize } = await setup({ extensions: [extension] })
+      expect((await authorize('scope=read', CLI_AUTH)).status).toBe(200)
+      expect(calls).toHaveLength(1)
+      const [context] = calls as [DeviceAuthorizationHookContext]
+      expect(context.server).toBe(server)
+      expect(context.grantClass).toBe(DeviceCodeGrant)
+      expect(context.client.clientId).toBe(CLIENTS.cli.clientId)
+      expect(context.scopes).toEqual(['read'])
+      expect(context.request.body.get('scope')).toBe('read')
+    })
+
+    it('saves what the hooks put in extra with the device code; the grant reads it back when the approved code is polled, and the verification page sees it', async () => {
+      const seenAtPoll: unknown[] = []
+      const { extension } = recorder('resources', ['https://api.example.com'])
+      const atPoll: GrantExtension = { afterValidateTokenRequest: ({ grant }) => void seenAtPoll.push((grant as DeviceCodeGrant).deviceCode?.extra) }
+      const { start, store, verification, poll } = await setup({ extensions: [extension, atPoll] })
+      const body = await start()
+      expect((await recordOf(body, store)).extra).toEqual({ resources: ['https://api.example.com'] })
+      expect(await verification.lookup(body.user_code, { key: 'session-1' })).toMatchObject({ ok: true, extra: { resources: ['https://api.example.com'] } })
+      expect(await verification.approve(body.user_code, ALICE, { key: 'session-1' })).toMatchObject({ ok: true })
+      expect((await poll(body.device_code)).status).toBe(200)
+      expect(seenAtPoll).toEqual([{ resources: ['https://api.example.com'] }])
+    })
+
+    it('saves no extra when no hook adds any, and lookup answers an empty extra', async () => {
+      const { start, store, verification } = await setup({ extensions: [{ afterValidateDeviceAuthorizationRequest() {} }] })
+      const body = await start()
+      expect((await recordOf(body, store)).extra).toBeUndefined()
+      expect(await verification.lookup(body.user_code, { key: 'session-1' })).toMatchObject({ ok: true, extra: {} })
+    })
+
+    it('runs the hooks in registration order, each seeing what the previous added', async () => {
+      const order: string[] = []
+      const first: GrantExtension = { afterValidateDeviceAuthorizationRequest: ({ extra }) => void (order.push('first'), (extra['n'] = 1)) }
+      const second: GrantExtension = { afterValidateDeviceAuthorizationRequest: ({ extra }) => void (order.push(`second saw ${String(extra['n'])}`), (extra['n'] = 2)) }
+      const { start, store } = await setup({ extensions: [first, second] })
+      expect((await recordOf(await start(), store)).extra).toEqual({ n: 2 })
+      expect(order).toEqual(['first', 'second saw 1'])
+    })
+
+    it('answers an OAuthError a hook throws as its JSON error response (RFC 8628 §3.2, RFC 6749 §5.2), and saves nothing', async () => {
+      let saved = 0
+      const refusing: GrantExtension = {
+        afterValidateDeviceAuthorizationRequest() {
+          throw new OAuthError('invalid_target', 'the client may not obtain tokens for a requested resource')
+        },
+      }
+      const { authorize } = await setup({ extensions: [refusing], wrap: (store) => ({ ...store, saveDeviceCode: (record) => (saved++, store.saveDeviceCode(record)) }) })
+      const response = await authorize('client_id=tv-app&resource=https%3A%2F%2Fapi.example.com')
+      expect(response.status).toBe(400)
+      expect(response.headers).toMatchObject({ 'cache-control': 'no-store', 'content-type': 'application/json;charset=UTF-8' })
+      expect(response.body).toEqual({ error: 'invalid_target', error_description: 'the client may not obtain tokens for a requested resource' })
+      expect(saved).toBe(0)
+    })
+
+    it('answers another error a hook throws as 500 server_error, reported to onError, and saves nothing', async () => {
+      const failing: GrantExtension = {
+        afterValidateDeviceAuthorizationRequest() {
+          throw new Error('extension bug')
+        },
+      }
+      const { authorize, errors, store } = await setup({ extensions: [failing] })
+      const response = await authorize('client_id=tv-app')
+      expect(response.status).toBe(500)
+      expect(response.body).toMatchObject({ error: 'server_error' })
+      expect(errors).toContainEqual(expect.objectContaining({ message: 'extension bug' }))
+      expect(store.snapshot().deviceCodes).toHaveLength(0)
+    })
+
+    it.each([
+      ['the client authentication fails', 'client_id=nobody', 401, 'invalid_client'],
+      ['the client may not use the device grant', 'client_id=spa', 400, 'unauthorized_client'],
+      ['the scope is refused', 'client_id=tv-app&scope=admin', 400, 'invalid_scope'],
+    ])('does not run when %s', async (_case, body, status, error) => {
+      const { calls, extension } = recorder()
+      const { authorize } = await setup({ extensions: [extension] })
+      const response = await authorize(body)
+      expect(response.status).toBe(status)
+      expect(response.body).toMatchObject({ error })
+      expect(calls).toHaveLength(0)
+    })
+
+    /** A server over a fresh store with the TV client, registered by `register`; answers one device authorization request of the TV. */
+    async function startOn(register: (server: AuthorizationServer) => void) {
+      const store = await openStore()
+      await store.saveClient((await createClient({ ...CLIENTS.tv, secretHash: 'sha256' })).client)
+      const server = new AuthorizationServer({ issuer: ISSUER, store, clock: () => T0 })
+      register(server)
+      const request = createOAuthRequest({ method: 'POST', url: '/device_authorization', body: `client_id=${CLIENTS.tv.clientId}` })
+      return { response: await server.createEndpointResponse('device_authorization', request), store }
+    }
+
+    it('runs the extensions of the grant serving GRANT’s grant type, registered after the endpoint too, and no other grant’s', async () => {
+      const device = recorder('device')
+      const other = recorder('other')
+      const { response, store } = await startOn((server) => {
+        server.registerEndpoint(DeviceAuthorizationEndpoint)
+        server.registerGrant(RegisteredRefreshTokenGrant, [other.extension])
+        server.registerGrant(DeviceCodeGrant, [device.extension])
+      })
+      expect(response.status).toBe(200)
+      expect(device.calls).toHaveLength(1)
+      expect(other.calls).toHaveLength(0)
+      expect(store.snapshot().deviceCodes[0]?.extra).toEqual({ device: true })
+    })
+
+    it('runs the extensions of the registered device grant when GRANT is another class of the same grant type', async () => {
+      class RegisteredDeviceGrant extends DeviceCodeGrant {}
+      const device = recorder('device')
+      const { response } = await startOn((server) => server.registerGrant(RegisteredDeviceGrant, [device.extension]).registerEndpoint(DeviceAuthorizationEndpoint))
+      expect(response.status).toBe(200)
+      expect(device.calls[0]?.grantClass).toBe(DeviceCodeGrant)
+    })
+
+    it('runs no extension when no device grant is registered', async () => {
+      const other = recorder('other')
+      const { response, store } = await startOn((server) => server.registerGrant(RegisteredRefreshTokenGrant, [other.extension]).registerEndpoint(DeviceAuthorizationEndpoint))
+      expect(response.status).toBe(200)
+      expect(other.calls).toHaveLength(0)
+      expect(store.snapshot().deviceCodes[0]?.extra).toBeUndefined()
     })
   })
 

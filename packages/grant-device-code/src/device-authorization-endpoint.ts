@@ -10,6 +10,7 @@ import {
   resolveScope,
   type AuthorizationServer,
   type Client,
+  type DeviceAuthorizationHookContext,
   type DeviceCodeStore,
   type Endpoint,
   type EndpointRoute,
@@ -60,6 +61,12 @@ export interface DeviceAuthorizationResponseBody {
  *   failures are `invalid_client`;
  * - the client must be registered for the device grant type (`unauthorized_client`);
  * - `scope` must be within the client's (`invalid_scope`), omitted means all of it;
+ * - then the extensions registered with the grant serving the device grant
+ *   type (`server.registerGrant(DeviceCodeGrant, [extension])`) run their
+ *   `afterValidateDeviceAuthorizationRequest` hook: they may read the
+ *   request's other parameters (e.g. RFC 8707 `resource` with
+ *   `ResourceIndicators`), refuse it with an `OAuthError` (answered as JSON),
+ *   or add to `extra`, which is saved with the device code;
  * - the device code is 256 random bits, the user code 8 characters from
  *   `BCDFGHJKLMNPQRSTVWXZ` shown as `WDJB-MJHT` (§6.1); both are stored hashed.
  *
@@ -148,9 +155,11 @@ export class DeviceAuthorizationEndpoint implements Endpoint {
       throw new OAuthError('unauthorized_client', 'the client is not allowed the device authorization grant')
     }
     const scopes = this.resolveScopes(getParam(request.body, 'scope'), client)
+    const extra: Record<string, unknown> = {}
+    await this.runExtensions({ server: this.server, grantClass: grant, client, request, scopes, extra })
     const now = this.server.now()
     const expiresAt = new Date(now.getTime() + grant.DEVICE_CODE_LIFETIME * 1000)
-    const { deviceCode, userCode } = await this.#save(client, scopes, now, expiresAt)
+    const { deviceCode, userCode } = await this.#save(client, scopes, extra, now, expiresAt)
     const shown = formatUserCode(userCode)
     const body: DeviceAuthorizationResponseBody = {
       device_code: deviceCode,
@@ -172,6 +181,21 @@ export class DeviceAuthorizationEndpoint implements Endpoint {
     return resolveScope(requested, clientScopes(client))
   }
 
+  /**
+   * Runs the `afterValidateDeviceAuthorizationRequest` hook (RFC 8628
+   * §3.1) of every extension registered with the grant serving `GRANT`'s
+   * grant type, in registration order; they are looked up at each request,
+   * so the grant may be registered before or after the endpoint. A thrown
+   * `OAuthError` refuses the request before anything is saved.
+   */
+  async runExtensions(context: DeviceAuthorizationHookContext): Promise<void> {
+    const grantType = this.grant.GRANT_TYPE
+    if (grantType === null) return
+    for (const extension of this.server.grantExtensions(grantType)) {
+      if (extension.afterValidateDeviceAuthorizationRequest !== undefined) await extension.afterValidateDeviceAuthorizationRequest(context)
+    }
+  }
+
   /** RFC 8628 §4: `device_authorization_endpoint` in the server metadata. */
   metadata(): Record<string, unknown> {
     return { device_authorization_endpoint: this.server.issuer + this.#path }
@@ -181,8 +205,9 @@ export class DeviceAuthorizationEndpoint implements Endpoint {
    * Draws a device code and a user code no live authorization has, and saves
    * them. A save that fails is retried with new codes: a user code may
    * collide with an expired one the store still holds under a unique index.
+   * `extra` (from the extensions) is saved with the code unless empty.
    */
-  async #save(client: Client, scopes: readonly string[], now: Date, expiresAt: Date): Promise<{ deviceCode: string; userCode: string }> {
+  async #save(client: Client, scopes: readonly string[], extra: Readonly<Record<string, unknown>>, now: Date, expiresAt: Date): Promise<{ deviceCode: string; userCode: string }> {
     const { USER_CODE_CHARSET, USER_CODE_LENGTH, INTERVAL } = this.grant
     const store = this.deviceCodeStore
     let failure: unknown = new Error(`DeviceAuthorizationEndpoint: no unused user code in ${USER_CODE_DRAWS} draws`)
@@ -205,6 +230,7 @@ export class DeviceAuthorizationEndpoint implements Endpoint {
           lastPolledAt: null,
           createdAt: now,
           expiresAt,
+          ...(Object.keys(extra).length === 0 ? {} : { extra: { ...extra } }),
         })
         return { deviceCode, userCode }
       } catch (error) {

@@ -45,6 +45,13 @@ export interface PendingDeviceAuthorization {
   readonly userCode: string
   /** When the codes expire. */
   readonly expiresAt: Date
+  /**
+   * What extensions saved with the device code at the device authorization
+   * endpoint (`afterValidateDeviceAuthorizationRequest`), e.g. the RFC 8707
+   * `resources` of `ResourceIndicators`: show it too (RFC 8628 §5.4). Empty
+   * when none did.
+   */
+  readonly extra: Readonly<Record<string, unknown>>
 }
 
 /** An approved device authorization. */
@@ -173,7 +180,7 @@ export function deviceVerification(server: AuthorizationServer, options: DeviceV
       const found = await find(userCode, checkKey(callOptions, 'lookup'))
       if ('ok' in found) return found
       const { record, client } = found
-      return { ok: true, client, scopes: parseScope(record.scope), userCode: formatUserCode(normalizeUserCode(userCode)), expiresAt: record.expiresAt }
+      return { ok: true, client, scopes: parseScope(record.scope), userCode: formatUserCode(normalizeUserCode(userCode)), expiresAt: record.expiresAt, extra: record.extra ?? {} }
     },
 
     async approve(userCode, user, callOptions) {
