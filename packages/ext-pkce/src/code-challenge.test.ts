@@ -26,6 +26,8 @@ const ALICE: GrantUser = { id: 'user-alice' }
 const VERIFIER = 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk'
 const CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM'
 const PLAIN = 'a'.repeat(43)
+// A plain verifier that cannot appear in a store by chance.
+const PLAIN_VERIFIER = 'plain-Verifier_kept.by~the-client-4f1c9e27b80d'
 
 const CLIENTS: Record<string, ClientInput> = {
   web: { clientId: 'web', clientSecret: 'web-secret', redirectUris: [REDIRECT], scope: 'read' },
@@ -73,9 +75,10 @@ describe.each(TEST_STORES)('CodeChallenge on the %s', (_storeName, openStore) =>
   const setup = (options?: CodeChallengeOptions, grantClass?: GrantClass) => setupOn(openStore, options, grantClass)
 
   describe('options (checked in the constructor)', () => {
-    it('defaults to optional, S256 and plain, required for public clients', () => {
+    it('defaults to optional, S256 only (plain is opt-in, RFC 9700 §2.1.1), required for public clients', () => {
       const pkce = new CodeChallenge()
-      expect(pkce).toMatchObject({ required: false, methods: ['S256', 'plain'], requirePublicClients: true, allowPlainForPublicClients: false })
+      expect(pkce).toMatchObject({ required: false, allowPlain: false, methods: ['S256'], requirePublicClients: true, allowPlainForPublicClients: false })
+      expect(new CodeChallenge({ allowPlain: true })).toMatchObject({ allowPlain: true, methods: ['S256', 'plain'] })
     })
 
     it.each([
@@ -83,6 +86,9 @@ describe.each(TEST_STORES)('CodeChallenge on the %s', (_storeName, openStore) =>
       ['"required" is not a boolean', { required: 'yes' }],
       ['"requirePublicClients" is not a boolean', { requirePublicClients: 1 }],
       ['"allowPlainForPublicClients" is not a boolean', { allowPlainForPublicClients: 'no' }],
+      ['"allowPlain" is not a boolean', { allowPlain: 'yes' }],
+      ['"methods" lists plain without allowPlain (RFC 9700 §2.1.1)', { methods: ['S256', 'plain'] }],
+      ['"allowPlainForPublicClients" comes without allowPlain', { allowPlainForPublicClients: true }],
       ['"methods" is not an array', { methods: 'S256' }],
       ['"methods" is empty', { methods: [] }],
       ['"methods" has an unknown method', { methods: ['S256', 'S512'] }],
@@ -112,8 +118,9 @@ describe.each(TEST_STORES)('CodeChallenge on the %s', (_storeName, openStore) =>
     it.each([
       // The grant accepts public clients, which may not use plain: advertise only what every client may use.
       [{}, ['S256']],
-      [{ allowPlainForPublicClients: true }, ['S256', 'plain']],
-      [{ methods: ['S256'] as const }, ['S256']],
+      [{ allowPlain: true }, ['S256']],
+      [{ allowPlain: true, allowPlainForPublicClients: true }, ['S256', 'plain']],
+      [{ allowPlain: true, methods: ['S256'] as const }, ['S256']],
     ])('advertises code_challenge_methods_supported for %j', async (options, expected) => {
       const { server } = await setup(options as CodeChallengeOptions)
       expect(server.metadata()['code_challenge_methods_supported']).toEqual(expected)
@@ -135,37 +142,58 @@ describe.each(TEST_STORES)('CodeChallenge on the %s', (_storeName, openStore) =>
     })
   })
 
-  describe('plain (RFC 7636 §4.2)', () => {
-    it('redeems a confidential client\'s code whose challenge equals the verifier', async () => {
-      const { server } = await setup()
+  describe('plain (RFC 7636 §4.2), opt-in with allowPlain (RFC 9700 §2.1.1)', () => {
+    it.each([
+      ['plain', { client_id: 'web', code_challenge: PLAIN, code_challenge_method: 'plain' }],
+      ['an absent method (plain by RFC 7636 §4.3)', { client_id: 'web', code_challenge: PLAIN }],
+    ])('refuses %s from a confidential client with invalid_request by default, storing no code', async (_, params) => {
+      const { server, store } = await setup()
+      expect(redirectParams(await authorize(server, params))).toMatchObject({ error: 'invalid_request', state: 'st' })
+      expect(store.snapshot().codes).toHaveLength(0)
+    })
+
+    it('redeems a confidential client\'s code whose challenge equals the verifier, with allowPlain: true', async () => {
+      const { server } = await setup({ allowPlain: true })
       const code = await issueCode(server, { client_id: 'web', code_challenge: PLAIN, code_challenge_method: 'plain' })
       expect((await token(server, { code, code_verifier: PLAIN }, 'web')).status).toBe(200)
     })
 
-    it('treats an absent code_challenge_method as plain (RFC 7636 §4.3)', async () => {
-      const { server, store } = await setup()
+    it('treats an absent code_challenge_method as plain (RFC 7636 §4.3), with allowPlain: true', async () => {
+      const { server, store } = await setup({ allowPlain: true })
       const code = await issueCode(server, { client_id: 'web', code_challenge: PLAIN })
-      expect(store.snapshot().codes[0]).toMatchObject({ codeChallenge: PLAIN, codeChallengeMethod: 'plain' })
+      expect(store.snapshot().codes[0]).toMatchObject({ codeChallenge: createS256CodeChallenge(PLAIN), codeChallengeMethod: 'plain' })
       expect((await token(server, { code, code_verifier: PLAIN }, 'web')).status).toBe(200)
+    })
+
+    it('stores a plain challenge as its SHA-256, so that no stored field holds the verifier, and still redeems it', async () => {
+      const { server, store } = await setup({ allowPlain: true })
+      const code = await issueCode(server, { client_id: 'web', code_challenge: PLAIN_VERIFIER, code_challenge_method: 'plain' })
+      expect(store.snapshot().codes).toEqual([expect.objectContaining({ codeChallenge: createS256CodeChallenge(PLAIN_VERIFIER), codeChallengeMethod: 'plain' })])
+      expect(JSON.stringify(store.snapshot())).not.toContain(PLAIN_VERIFIER)
+      // The stored hash is no verifier: presenting it fails, and uses the code up.
+      const other = await issueCode(server, { client_id: 'web', code_challenge: PLAIN_VERIFIER, code_challenge_method: 'plain' })
+      expect((await token(server, { code: other, code_verifier: createS256CodeChallenge(PLAIN_VERIFIER) }, 'web')).body).toMatchObject({ error: 'invalid_grant' })
+      expect((await token(server, { code, code_verifier: PLAIN_VERIFIER }, 'web')).status).toBe(200)
+      expect(JSON.stringify(store.snapshot())).not.toContain(PLAIN_VERIFIER)
     })
 
     it.each([
       ['plain', { code_challenge: PLAIN, code_challenge_method: 'plain' }],
       ['an absent method (plain by RFC 7636 §4.3)', { code_challenge: PLAIN }],
-    ])('refuses %s from a public client with invalid_request: S256 only (RFC 9700 §2.1.1)', async (_, params) => {
-      const { server } = await setup()
+    ])('refuses %s from a public client with invalid_request even with allowPlain: S256 only (RFC 9700 §2.1.1)', async (_, params) => {
+      const { server } = await setup({ allowPlain: true })
       expect(redirectParams(await authorize(server, params))).toMatchObject({ error: 'invalid_request', state: 'st' })
     })
 
-    it('lets a public client use plain with allowPlainForPublicClients: true', async () => {
-      const { server } = await setup({ allowPlainForPublicClients: true })
+    it('lets a public client use plain with allowPlain and allowPlainForPublicClients', async () => {
+      const { server } = await setup({ allowPlain: true, allowPlainForPublicClients: true })
       const code = await issueCode(server, { code_challenge: PLAIN, code_challenge_method: 'plain' })
       expect((await token(server, { code, code_verifier: PLAIN })).status).toBe(200)
     })
 
     it('rejects an absent method with invalid_request when plain is not enabled', async () => {
-      const { server } = await setup({ methods: ['S256'] })
-      expect(redirectParams(await authorize(server, { code_challenge: CHALLENGE }))).toMatchObject({ error: 'invalid_request', state: 'st' })
+      const { server } = await setup({ allowPlain: true, methods: ['S256'] })
+      expect(redirectParams(await authorize(server, { client_id: 'web', code_challenge: CHALLENGE }))).toMatchObject({ error: 'invalid_request', state: 'st' })
     })
   })
 
@@ -175,7 +203,7 @@ describe.each(TEST_STORES)('CodeChallenge on the %s', (_storeName, openStore) =>
       ['the challenge is too long (129 characters)', {}, { code_challenge: 'a'.repeat(129), code_challenge_method: 'plain' }],
       ['the challenge has a character outside unreserved', {}, { code_challenge: `${'a'.repeat(42)}+`, code_challenge_method: 'plain' }],
       ['the method is unknown', {}, { code_challenge: CHALLENGE, code_challenge_method: 'S512' }],
-      ['the method is not enabled', { methods: ['S256'] }, { code_challenge: PLAIN, code_challenge_method: 'plain' }],
+      ['the method is not enabled', {}, { client_id: 'web', code_challenge: PLAIN, code_challenge_method: 'plain' }],
       ['a method comes without a challenge', { requirePublicClients: false }, { client_id: 'web', code_challenge_method: 'S256' }],
       ['a public client sends no challenge', {}, {}],
       ['a confidential client sends no challenge while required', { required: true }, { client_id: 'web' }],
@@ -238,7 +266,7 @@ describe.each(TEST_STORES)('CodeChallenge on the %s', (_storeName, openStore) =>
       ['code_verifier is too long (129 characters)', { code_challenge: 'a'.repeat(128), code_challenge_method: 'plain' }, { code_verifier: 'a'.repeat(129) }],
       ['code_verifier has a character outside unreserved', { code_challenge: PLAIN, code_challenge_method: 'plain' }, { code_verifier: `${'a'.repeat(42)}=` }],
     ] as const)('fails with invalid_grant when %s', async (_, challenge, verifier) => {
-      const { server } = await setup({ allowPlainForPublicClients: true })
+      const { server } = await setup({ allowPlain: true, allowPlainForPublicClients: true })
       const code = await issueCode(server, challenge)
       const response = await token(server, { code, ...verifier })
       expect(response.status).toBe(400)
@@ -344,5 +372,16 @@ describe('CodeChallenge on the SQLite store (issue 3: a real store, not only mem
     ])
     expect((await token(server, { code, code_verifier: VERIFIER })).status).toBe(200)
     expect(readSqliteRows(store, 'grantkit_authorization_codes')).toEqual([expect.objectContaining({ consumed_at: T0 })])
+  })
+  it('writes a plain challenge to the SQLite file as its SHA-256: no column of any table holds the verifier (issue 17, finding 10)', async () => {
+    const { server, store } = await setupOn(openTempSqliteStore, { allowPlain: true })
+    const code = await issueCode(server, { client_id: 'web', code_challenge: PLAIN_VERIFIER, code_challenge_method: 'plain' })
+    expect(readSqliteRows(store, 'grantkit_authorization_codes')).toEqual([
+      expect.objectContaining({ code_challenge: createS256CodeChallenge(PLAIN_VERIFIER), code_challenge_method: 'plain' }),
+    ])
+    expect((await token(server, { code, code_verifier: PLAIN_VERIFIER }, 'web')).status).toBe(200)
+    for (const table of ['grantkit_authorization_codes', 'grantkit_tokens', 'grantkit_clients', 'grantkit_replay_keys']) {
+      expect(JSON.stringify(readSqliteRows(store, table))).not.toContain(PLAIN_VERIFIER)
+    }
   })
 })

@@ -24,19 +24,28 @@ export interface CodeChallengeOptions {
   /** Require a code challenge from every client. Default `false`. */
   required?: boolean
   /**
+   * Accept the `plain` method at all. Default `false`: only `S256` is
+   * accepted, and a challenge without a method (which RFC 7636 §4.3 makes
+   * `plain`) is refused. RFC 9700 §2.1.1: clients "SHOULD use PKCE code
+   * challenge methods that do not expose the PKCE verifier in the
+   * authorization request [...] Currently, S256 is the only such method";
+   * `plain` sends the verifier itself in the front channel, where logs,
+   * browser history and referrers can see it. `true` lets confidential
+   * clients use `plain` (and public ones too with `allowPlainForPublicClients`).
+   */
+  allowPlain?: boolean
+  /**
    * The accepted methods, in the order advertised in metadata. Default
-   * `['S256', 'plain']`; `['S256']` refuses `plain` (RFC 9700 §2.1.1
-   * prefers S256).
+   * `['S256']`, or `['S256', 'plain']` with `allowPlain: true`; listing
+   * `plain` without `allowPlain: true` is a configuration error.
    */
   methods?: readonly CodeChallengeMethod[]
   /** Require a code challenge from public clients (RFC 9700 §2.1.1). Default `true`. */
   requirePublicClients?: boolean
   /**
-   * Let public clients use `plain`. Default `false`: a public client must use
-   * `S256` (RFC 9700 §2.1.1: clients "SHOULD use PKCE code challenge methods
-   * that do not expose the PKCE verifier in the authorization request [...]
-   * Currently, S256 is the only such method"). Confidential clients may use
-   * any method in `methods`.
+   * Let public clients use `plain` too; needs `allowPlain: true`. Default
+   * `false`: a public client must use `S256` (RFC 9700 §2.1.1), whatever
+   * `methods` says.
    */
   allowPlainForPublicClients?: boolean
 }
@@ -62,10 +71,16 @@ export function createS256CodeChallenge(codeVerifier: string): string {
  *
  * At the authorization endpoint it reads `code_challenge` and
  * `code_challenge_method`, checks them, and binds the challenge to the code.
- * An absent `code_challenge_method` means `plain` (RFC 7636 §4.3: "Defaults
- * to "plain" if not present in the request"), which is accepted only while
- * `plain` is among `methods`. A missing challenge is `invalid_request` when
+ * Only `S256` is accepted unless `allowPlain` is set (RFC 9700 §2.1.1). An
+ * absent `code_challenge_method` means `plain` (RFC 7636 §4.3: "Defaults
+ * to "plain" if not present in the request"), so it is refused too unless
+ * `plain` is enabled. A missing challenge is `invalid_request` when
  * `required`, or for a public client when `requirePublicClients`.
+ *
+ * A `plain` challenge is the verifier itself: it is stored as its SHA-256
+ * (`BASE64URL(SHA256(challenge))`, the S256 transformation), never in
+ * clear, and the verifier is checked by hashing it alike. An S256 challenge
+ * is stored as sent.
  *
  * At the token endpoint a code issued with a challenge needs the matching
  * `code_verifier`; a `code_verifier` for a code issued without a challenge
@@ -84,6 +99,8 @@ export class CodeChallenge implements GrantExtension {
   readonly methods: readonly CodeChallengeMethod[]
   /** Whether public clients must send a challenge. */
   readonly requirePublicClients: boolean
+  /** Whether `plain` is accepted at all. */
+  readonly allowPlain: boolean
   /** Whether public clients may use `plain`. */
   readonly allowPlainForPublicClients: boolean
   /** Whether a grant it is registered on accepts public clients (`none`); then `plain` is advertised only if they may use it. */
@@ -91,14 +108,20 @@ export class CodeChallenge implements GrantExtension {
 
   constructor(options: CodeChallengeOptions = {}) {
     if (typeof options !== 'object' || options === null) throw configError('CodeChallenge: options must be an object')
-    const { required = false, methods = METHODS, requirePublicClients = true, allowPlainForPublicClients = false } = options
+    const { required = false, allowPlain = false, requirePublicClients = true, allowPlainForPublicClients = false } = options
+    const { methods = allowPlain === true ? METHODS : ['S256'] } = options
     if (typeof required !== 'boolean') throw configError('CodeChallenge: "required" must be a boolean')
+    if (typeof allowPlain !== 'boolean') throw configError('CodeChallenge: "allowPlain" must be a boolean')
     if (typeof requirePublicClients !== 'boolean') throw configError('CodeChallenge: "requirePublicClients" must be a boolean')
     if (typeof allowPlainForPublicClients !== 'boolean') throw configError('CodeChallenge: "allowPlainForPublicClients" must be a boolean')
     if (!Array.isArray(methods) || methods.length === 0 || methods.some((m) => !METHODS.includes(m))) {
       throw configError('CodeChallenge: "methods" must be a non-empty array of "S256" and/or "plain"')
     }
+    // RFC 9700 §2.1.1: plain exposes the verifier in the authorization request, so it is never on by accident.
+    if (!allowPlain && methods.includes('plain')) throw configError('CodeChallenge: "plain" in "methods" needs allowPlain: true (RFC 9700 section 2.1.1)')
+    if (!allowPlain && allowPlainForPublicClients) throw configError('CodeChallenge: "allowPlainForPublicClients" needs allowPlain: true (RFC 9700 section 2.1.1)')
     this.required = required
+    this.allowPlain = allowPlain
     this.methods = Object.freeze([...new Set(methods)])
     this.requirePublicClients = requirePublicClients
     this.allowPlainForPublicClients = allowPlainForPublicClients
@@ -163,12 +186,15 @@ export class CodeChallenge implements GrantExtension {
     if (effective === 'plain' && isPublicClient(client) && !this.allowPlainForPublicClients) {
       throw new OAuthError('invalid_request', 'public clients must use code_challenge_method=S256 (RFC 9700 §2.1.1)')
     }
-    authorization.codeChallenge = challenge
+    // A plain challenge is the verifier: keep only its hash, so that the stored code never holds the verifier.
+    authorization.codeChallenge = effective === 'plain' ? createS256CodeChallenge(challenge) : challenge
     authorization.codeChallengeMethod = effective
   }
 
   /**
-   * Verifies `code_verifier` against the code's challenge.
+   * Verifies `code_verifier` against the code's challenge: the stored value
+   * is `BASE64URL(SHA256(verifier))` for both methods (S256 as the client
+   * sent it, plain as hashed when the code was issued).
    *
    * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.6
    * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.8.2
@@ -190,12 +216,11 @@ export class CodeChallenge implements GrantExtension {
     if (!PKCE_VALUE.test(verifier)) {
       throw new OAuthError('invalid_grant', 'code_verifier must be 43 to 128 unreserved characters (RFC 7636 §4.1)')
     }
-    let computed: string
-    if (code.codeChallengeMethod === 'S256') computed = createS256CodeChallenge(verifier)
-    else if (code.codeChallengeMethod === 'plain' || code.codeChallengeMethod === null) computed = verifier
-    else throw new OAuthError('invalid_grant', 'the code was issued with an unknown code challenge method')
-    // RFC 7636 §4.6: "If the values are not equal, an error response
-    // indicating "invalid_grant" [...] MUST be returned."
-    if (!timingSafeEqualString(computed, code.codeChallenge)) throw new OAuthError('invalid_grant', 'code_verifier does not match the code challenge')
+    const method = code.codeChallengeMethod
+    if (method !== 'S256' && method !== 'plain' && method !== null) throw new OAuthError('invalid_grant', 'the code was issued with an unknown code challenge method')
+    // RFC 7636 §4.6: S256 compares BASE64URL(SHA256(code_verifier)) with the challenge; plain compares the verifier with
+    // the challenge, which was stored hashed alike (a method-less record counts as plain, RFC 7636 §4.3). "If the values
+    // are not equal, an error response indicating "invalid_grant" [...] MUST be returned."
+    if (!timingSafeEqualString(createS256CodeChallenge(verifier), code.codeChallenge)) throw new OAuthError('invalid_grant', 'code_verifier does not match the code challenge')
   }
 }

@@ -12,8 +12,8 @@ import {
   type OAuthResponse,
   type SecurityEvent,
 } from '@grantkit/core'
-import { describe, expect, it } from 'vitest'
-import { TEST_STORES } from '../../../test-support/stores.js'
+import { expect, it } from 'vitest'
+import { describeOnEveryStore } from '../../../test-support/every-store.js'
 import { AuthorizationCodeGrant } from './authorization-code-grant.js'
 
 const ISSUER = 'https://auth.example.com'
@@ -21,7 +21,8 @@ const REDIRECT = 'https://client.example.com/cb'
 const CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM'
 const VERIFIER = 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk'
 
-describe.each(TEST_STORES)('AuthorizationCodeGrant redemption on the %s', (_, openStore) => {
+// On every store, PostgreSQL and MongoDB included (issue 17, finding 12): a missing database fails in CI.
+describeOnEveryStore('AuthorizationCodeGrant redemption', (openStore) => {
   async function world(grantClass: typeof AuthorizationCodeGrant = AuthorizationCodeGrant) {
     const store = await openStore()
     const events: SecurityEvent[] = []

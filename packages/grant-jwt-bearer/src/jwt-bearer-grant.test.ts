@@ -349,6 +349,42 @@ describe.each(TEST_STORES)('JWTBearerGrant (RFC 7523 §2.1, §3) on the %s', (_s
   })
 
   describe('with options changed in a subclass', () => {
+    it('requires iat by default (MAX_AGE 3600 s), refusing an assertion without it before any store call (RFC 7523 §3 item 6)', async () => {
+      expect(JWTBearerGrant.MAX_AGE).toBe(3600)
+      const { exchange, store } = await setup()
+      // The oldest accepted: an hour and the skew back, still unexpired.
+      expect((await exchange(await sign(claims({ iat: NOW - 3600 - 60, exp: NOW })))).status).toBe(200)
+      const replay = store.snapshot().replay.length
+      for (const overrides of [
+        { iat: undefined },
+        // Signed ten years ago with exp now + 300 s: refused, whereas without iat its age is unknown.
+        { iat: NOW - 10 * 365 * 24 * 3600, exp: NOW + 300 },
+      ]) {
+        const response = await exchange(await sign(claims(overrides)))
+        expect(response.status).toBe(400)
+        expect(response.body).toMatchObject({ error: 'invalid_grant', error_description: expect.stringMatching(/no 'iat'|longer than 3600 s/) })
+      }
+      expect(store.snapshot().replay).toHaveLength(replay)
+    })
+
+    it('refuses an iat older than the default MAX_AGE plus skew even when MAX_LIFETIME is longer', async () => {
+      class LongJWTBearerGrant extends JWTBearerGrant {
+        static override MAX_LIFETIME = 7200
+      }
+      const { exchange } = await setup({ grant: LongJWTBearerGrant })
+      expect((await exchange(await sign(claims({ iat: NOW - 3660, exp: NOW + 300 })))).status).toBe(200)
+      expect((await exchange(await sign(claims({ iat: NOW - 3661, exp: NOW + 300 })))).body).toEqual({ error: 'invalid_grant', error_description: "the assertion is too old ('iat')" })
+    })
+
+    it('accepts an assertion without iat when MAX_AGE is null, bounded by MAX_LIFETIME only', async () => {
+      class NoAgeJWTBearerGrant extends JWTBearerGrant {
+        static override MAX_AGE = null
+      }
+      const { exchange } = await setup({ grant: NoAgeJWTBearerGrant })
+      expect((await exchange(await sign(claims({ iat: undefined })))).status).toBe(200)
+      expect((await exchange(await sign(claims({ iat: undefined, exp: NOW + 3600 + 61 })))).body).toMatchObject({ error: 'invalid_grant', error_description: expect.stringMatching(/too far in the future/) })
+    })
+
     it('requires a recent iat when MAX_AGE is set', async () => {
       class FreshJWTBearerGrant extends JWTBearerGrant {
         static override MAX_AGE = 120
@@ -692,6 +728,7 @@ describe.each(TEST_STORES)('JWTBearerGrant (RFC 7523 §2.1, §3) on the %s', (_s
     it.each<[string, Record<string, unknown>]>([
       ['the defaults', {}],
       ['MAX_AGE 120', { MAX_AGE: 120 }],
+      ['MAX_AGE null (iat optional)', { MAX_AGE: null }],
       ['MAX_LIFETIME 300 and CLOCK_SKEW 0', { MAX_LIFETIME: 300, CLOCK_SKEW: 0 }],
       ['MAX_LIFETIME one year', { MAX_LIFETIME: YEAR }],
       ['REQUIRE_JTI false', { REQUIRE_JTI: false }],

@@ -154,8 +154,17 @@ function checkNumericDate(payload: JWTPayload, claim: 'exp' | 'nbf' | 'iat'): nu
  *   claim value that is unreasonably far in the future"); it also bounds how
  *   long a `jti` is remembered, and how long an assertion without `jti` can be
  *   replayed. 3600 matches the one-hour default of Go's `x/oauth2/jwt`;
- * - `MAX_AGE` (integer seconds or `null`, default `null`): when set, `iat`
- *   is required and the JWT must not be older;
+ * - `MAX_AGE` (integer seconds or `null`, default 3600): `iat` is required
+ *   and may be at most this old (plus `CLOCK_SKEW`) by the server's clock
+ *   (RFC 7523 §3 item 6: the server "may reject JWTs with an "iat" claim
+ *   value that is unreasonably far in the past"). RFC 7523 §3 item 6 makes
+ *   `iat` optional; grantkit requires it by default because without it an
+ *   assertion's age is unknown: one signed today with an `exp` years ahead
+ *   would be refused until its last `MAX_LIFETIME` seconds, then accepted.
+ *   3600 accepts every assertion `MAX_LIFETIME`'s default accepts when it
+ *   is sent soon after it is signed (Go's `x/oauth2/jwt` signs one per token
+ *   request, with `iat` 10 s back). `null` accepts assertions without `iat`
+ *   (then only `exp` bounds them);
  * - `REQUIRE_JTI` (default `true`): RFC 7523 §3 item 7 makes `jti` optional;
  *   grantkit requires it by default because it is the only replay protection
  *   of a bearer assertion. Any `jti` is accepted once per issuer until the JWT
@@ -189,8 +198,13 @@ export class JWTBearerGrant extends BaseGrant {
    * longest a `jti` is remembered.
    */
   static MAX_LIFETIME: number = 3600
-  /** Maximum age of the JWT from its `iat`, in whole seconds; `null` for none (then `iat` is optional). */
-  static MAX_AGE: number | null = null
+  /**
+   * Maximum age of the JWT from its `iat`, in whole seconds (1 to one year;
+   * RFC 7523 §3 item 6), plus `CLOCK_SKEW`; `iat` is then required. Default
+   * 3600. `null` for none: `iat` becomes optional and only `exp` (within
+   * `MAX_LIFETIME`) bounds an assertion.
+   */
+  static MAX_AGE: number | null = 3600
   /** Require a `jti` claim, used once (RFC 7523 §3 item 7: replay protection). Default `true`. */
   static REQUIRE_JTI: boolean = true
   /** A `jti` is remembered in the replay store until the assertion expires. */
@@ -266,7 +280,7 @@ export class JWTBearerGrant extends BaseGrant {
    * public issuer); then requires the JWT to be signed by the client, its
    * `iss` to be the client, `sub` a known user, `aud` the token endpoint or
    * the issuer, `exp` in the future but within `MAX_LIFETIME`, `nbf`/`iat`
-   * not in the future and `jti` not seen before; resolves `scope` against the client.
+   * not in the future, `iat` at most `MAX_AGE` old and `jti` not seen before; resolves `scope` against the client.
    */
   override async validateTokenRequest(): Promise<void> {
     const options = this.#options()
@@ -381,6 +395,11 @@ export class JWTBearerGrant extends BaseGrant {
       if (!(exp - iat <= options.MAX_LIFETIME + skew)) {
         throw invalidGrant(`the assertion's lifetime from "iat" to "exp" is longer than ${options.MAX_LIFETIME} s`)
       }
+    }
+    // RFC 7523 §3 item 6: "iat" is optional in the RFC; with MAX_AGE (the default) it is required, and bounds the age.
+    if (options.MAX_AGE !== null) {
+      if (iat === undefined) throw invalidGrant('the assertion has no "iat" claim')
+      if (!(nowSeconds - iat <= options.MAX_AGE + skew)) throw invalidGrant('the assertion is too old ("iat")')
     }
     return { header, iss: payload.iss, jti }
   }

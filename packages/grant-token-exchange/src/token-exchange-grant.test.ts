@@ -18,7 +18,7 @@ import { SignJWT, decodeJwt, generateKeyPair, jwtVerify, type CryptoKey } from '
 import { beforeAll, describe, expect, it } from 'vitest'
 import { openTempSqliteStore, readSqliteRows, TEST_STORES, type OpenTestStore, type TestStore } from '../../../test-support/stores.js'
 import { invalidTarget, safeDescription } from '@grantkit/core'
-import { TOKEN_EXCHANGE_GRANT_TYPE, TOKEN_TYPES, TokenExchangeGrant, type ExchangeTokenInfo, type TokenExchangeContext } from './index.js'
+import { TARGET_LIMITS, TOKEN_EXCHANGE_GRANT_TYPE, TOKEN_TYPES, TokenExchangeGrant, type ExchangeTokenInfo, type TokenExchangeContext } from './index.js'
 
 const ISSUER = 'https://auth.example.com'
 const T0 = Date.UTC(2025, 0, 1)
@@ -433,6 +433,50 @@ describe.each(TEST_STORES)('TokenExchangeGrant (RFC 8693) on the %s', (_storeNam
     })
   })
 
+  describe('resource and audience lists are bounded before anything is parsed (RFC 6819 §4.4.1.11, RFC 8693 §2.2.2)', () => {
+    const many = (name: string, count: number, value = (i: number) => `https://api.example/r${i}`): Params => Array.from({ length: count }, (_, i) => [name, value(i)] as const)
+
+    it.each([
+      ['resource', (i: number) => `https://api.example/r${i}`],
+      ['audience', (i: number) => `service-${i}`],
+    ])('refuses 16,000 distinct %s values with invalid_target before authenticating the client or reading a token', async (name, value) => {
+      const { token, store } = await setup()
+      const before = store.snapshot().tokens.length
+      // A wrong secret: the bound answers first, so the request costs no client lookup and no token lookup.
+      const response = await token([...delegation(), ...many(name, 16_000, value)], { authorization: basic('api-gateway', 'wrong') })
+      expect(response.status).toBe(400)
+      expect(response.body).toEqual({ error: 'invalid_target', error_description: `a request may carry at most ${TARGET_LIMITS.maxValues} ${name} parameters` })
+      expect(store.snapshot().tokens).toHaveLength(before)
+    })
+
+    it('accepts TARGET_LIMITS.maxValues values of each parameter and refuses one more, duplicates counted', async () => {
+      expect(TARGET_LIMITS).toEqual({ maxValues: 10, maxValueLength: 2048 })
+      const { token, record } = await setup()
+      const resources = many('resource', TARGET_LIMITS.maxValues)
+      const audiences = many('audience', TARGET_LIMITS.maxValues, (i) => `service-${i}`)
+      const accepted = await token(delegation(ALICE, GATEWAY, ...resources, ...audiences))
+      expect(accepted.status).toBe(200)
+      expect((await record(accepted))?.extra?.['claims']).toMatchObject({ aud: [...resources, ...audiences].map(([, v]) => v) })
+      for (const extra of [
+        many('resource', TARGET_LIMITS.maxValues + 1),
+        many('audience', TARGET_LIMITS.maxValues + 1, () => 'orders-api'),
+      ]) {
+        expect((await token(delegation(ALICE, GATEWAY, ...extra))).body).toMatchObject({ error: 'invalid_target' })
+      }
+    })
+
+    it.each([
+      ['resource', (length: number) => `https://api.example/${'a'.repeat(length - 'https://api.example/'.length)}`],
+      ['audience', (length: number) => 'a'.repeat(length)],
+    ])('accepts a %s of maxValueLength characters and refuses a longer one with invalid_request', async (name, value) => {
+      const { token } = await setup()
+      expect((await token(delegation(ALICE, GATEWAY, [name, value(TARGET_LIMITS.maxValueLength)]))).status).toBe(200)
+      const refused = await token(delegation(ALICE, GATEWAY, [name, value(TARGET_LIMITS.maxValueLength + 1)]))
+      expect(refused.status).toBe(400)
+      expect(refused.body).toEqual({ error: 'invalid_request', error_description: `a ${name} value must be at most ${TARGET_LIMITS.maxValueLength} characters` })
+    })
+  })
+
   describe('refusals are 4xx with the RFC error code, and store nothing (RFC 8693 §2.2.2, RFC 6749 §5.2)', () => {
     const base: Params = [['grant_type', GT]]
     const INVALID_SUBJECT = 'the subject token is invalid, expired or revoked'
@@ -440,7 +484,7 @@ describe.each(TEST_STORES)('TokenExchangeGrant (RFC 8693) on the %s', (_storeNam
     const NUL = 'the request parameters must not contain a NUL character'
     const MAY_ACT = 'the subject token does not authorize this actor to act for it ("may_act", RFC 8693 §4.4)'
     const REQUESTED_TYPE = 'the "requested_token_type" is not supported: this server issues access tokens only'
-    const RESOURCE = 'each "resource" must be an absolute URI without a fragment (RFC 8693 §2.1)'
+    const RESOURCE = 'each resource must be an absolute URI without a fragment (RFC 8693 section 2.1)'
     const repeated = (name: string) => `parameter "${name}" must not be included more than once`
     it.each<[string, Params, Record<string, string> | undefined, number, string, string]>([
       ['subject_token is missing', [...base, ['subject_token_type', AT]], undefined, 400, 'invalid_request', 'missing required parameter "subject_token"'],

@@ -328,7 +328,7 @@ export class TokenExchangeGrant extends BaseGrant {
    */
   issuedTokenClaims(context: TokenExchangeContext): Record<string, unknown> {
     const claims: Record<string, unknown> = {}
-    const targets = [...context.resources, ...context.audiences.filter((a) => !context.resources.includes(a))]
+    const targets = [...new Set([...context.resources, ...context.audiences])]
     const previousAud = previousAudience(context.subject)
     if (targets.length > 0) claims['aud'] = targets.length === 1 ? targets[0] : targets
     else if (previousAud !== undefined) claims['aud'] = previousAud
@@ -348,8 +348,9 @@ export class TokenExchangeGrant extends BaseGrant {
    * store: no NUL in any parameter; `subject_token` and
    * `subject_token_type` required; `actor_token_type` required with
    * `actor_token` and forbidden without; `requested_token_type` an access
-   * token; every single-valued parameter at most once; each `resource` an
-   * absolute URI. Then authenticates the client (which must be allowed this
+   * token; every single-valued parameter at most once; `resource` and
+   * `audience` within `TARGET_LIMITS`, each `resource` an absolute URI.
+   * Then authenticates the client (which must be allowed this
    * grant type and be confidential), resolves the subject and actor tokens,
    * the scope, and asks {@link authorizeExchange}.
    */
