@@ -60,10 +60,11 @@ function demoApp({ server, store, csrfKey, log, requestTimeout }: AppOptions): D
   const mcp = mcpEndpoint({ issuer: server.issuer })
   return {
     server,
-    consent: consentStep({ authenticate, findUser: findSessionUser(store), csrfKey, cookiePath: base + server.options.endpoints.authorization }),
+    // CSRF tokens spent through the store's markUsed; failed passwords counted by the server's throttle (OAUTH_THROTTLE).
+    consent: consentStep({ authenticate, findUser: findSessionUser(store), csrfKey, cookiePath: base + server.options.endpoints.authorization, issuer: server.issuer, replay: store, throttle: server }),
     me: meResource({ store, issuer: server.issuer, timeout, onError: logError }),
     // RFC 8628 §5.1: the package's limiter, 5 wrong user codes per minute per key (the client's address).
-    device: deviceStep({ verification: deviceVerification(server), authenticate, csrfKey, path: devicePath, timeout, onError: logError }),
+    device: deviceStep({ verification: deviceVerification(server), authenticate, csrfKey, issuer: server.issuer, replay: store, throttle: server, path: devicePath, timeout, onError: logError }),
     devicePath,
     mcp,
     route: demoRoutes(server, devicePath, mcp.path),

@@ -1,10 +1,26 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
-import { escapeHtml, type AuthorizeDecision, type AuthorizeInteraction, type GrantUser } from '@grantkit/core'
+import {
+  OAuthError,
+  createCsrfProtection,
+  createOAuthRequest,
+  escapeHtml,
+  isOAuthError,
+  type AuthorizationServer,
+  type AuthorizeDecision,
+  type AuthorizeInteraction,
+  type GrantUser,
+  type ReplayStore,
+  type RequestHeaders,
+} from '@grantkit/core'
 import { consentRequired, loginRequired, needsReauthentication, openidRequest } from '@grantkit/openid'
 import { SESSION_COOKIE, loginSessions, type LoginSession } from './login-session.js'
 
-/** The cookie holding the CSRF secret of the login and consent form. */
+/**
+ * The cookie of the forms' CSRF protection over plain HTTP; over HTTPS it
+ * is `__Host-grantkit_csrf` ({@link SECURE_CSRF_COOKIE}).
+ */
 export const CSRF_COOKIE = 'grantkit_csrf'
+/** The CSRF cookie over HTTPS: `__Host-`, so that no other host (a sibling subdomain) can set or replace it. */
+export const SECURE_CSRF_COOKIE = `__Host-${CSRF_COOKIE}`
 /** The hidden form field holding the CSRF token. */
 export const CSRF_FIELD = 'csrf_token'
 
@@ -16,8 +32,14 @@ export interface ConsentOptions {
   findUser?: ((id: string) => Promise<GrantUser | null>) | undefined
   /** The key of the CSRF tokens (HMAC-SHA256); the login session's key is derived from it. */
   csrfKey: Buffer
-  /** The path the CSRF and session cookies are sent to (the authorization endpoint). */
+  /** The path the login session cookie is sent to (the authorization endpoint). */
   cookiePath: string
+  /** The issuer: its origin is the only one a form may be posted from; `https` makes every cookie `Secure` (see {@link formProtection}). */
+  issuer: string
+  /** Where used CSRF tokens are remembered until they expire (the store's `markUsed`). */
+  replay: Pick<ReplayStore, 'markUsed'>
+  /** The server's throttle of failed credentials (`OAUTH_THROTTLE`); it is a no-op while the throttle is off. */
+  throttle: Pick<AuthorizationServer, 'throttleAttempt'>
 }
 
 /** What a sign-in form shows: its CSRF token, the username typed so far, a message. */
@@ -107,7 +129,7 @@ ${form}`,
   )
 }
 
-/** The 403 page of a form whose CSRF token does not match its cookie. */
+/** The 403 page of a form whose CSRF token is missing, forged, expired, already used or posted from another site. */
 export function forbiddenPage(): ConsentPage {
   const html = `<!doctype html>
 <html lang="en">
@@ -121,22 +143,11 @@ export function forbiddenPage(): ConsentPage {
   return { status: 403, html, setCookie: [] }
 }
 
-function csrfToken(key: Buffer, secret: string): string {
-  return createHmac('sha256', key).update(secret).digest('base64url')
-}
-
-function safeEqual(a: string, b: string): boolean {
-  const ab = Buffer.from(a)
-  const bb = Buffer.from(b)
-  return ab.length === bb.length && timingSafeEqual(ab, bb)
-}
-
-const SECRET_SHAPE = /^[A-Za-z0-9_-]{43}$/
-
 /**
  * What the consent step needs of the HTTP request, whichever framework
- * received it: the method, the cookies and whether the connection is
- * encrypted (for the cookie's `Secure` attribute).
+ * received it: the method, the cookies, the headers (`Origin`,
+ * `Sec-Fetch-Site`), whether the connection is encrypted and the client's
+ * address.
  */
 export interface PageRequest {
   readonly method: string
@@ -144,6 +155,10 @@ export interface PageRequest {
   cookie(name: string): string | undefined
   /** Whether the request came over TLS. */
   readonly secure: boolean
+  /** Lower-case header names. */
+  readonly headers: RequestHeaders
+  /** The client's IP address (the TCP connection's; no forwarding header is trusted): what failed sign-ins are also counted by. */
+  readonly remoteAddress: string | undefined
 }
 
 /** A page the consent step answers itself; the framework writes it as `text/html; charset=utf-8`. */
@@ -152,6 +167,8 @@ export interface ConsentPage {
   readonly html: string
   /** `Set-Cookie` header values, in order. */
   readonly setCookie: readonly string[]
+  /** Other header fields (`Retry-After` of a 429), written before the content type. */
+  readonly headers?: readonly (readonly [string, string])[] | undefined
 }
 
 /** Core's decision (`{ user }` or `{ deny: true }`), with the `Set-Cookie` values to send along with its redirect. */
@@ -193,37 +210,98 @@ export function readCookie(header: string | undefined, name: string): string | u
   return value.startsWith('"') ? value.slice(1, -1) : value
 }
 
-/** The CSRF protection of a form page (see {@link csrfProtection}). */
-export interface CsrfProtection {
-  /** The form's CSRF token for this browser, and the `Set-Cookie` value when it has no secret yet. */
-  issue(page: PageRequest): { token: string; setCookie: string[] }
-  /** Whether a POSTed form carries the token of the browser's cookie. */
-  verify(page: PageRequest, form: URLSearchParams): boolean
+/** Whether the browser reaches the demo over HTTPS: the issuer is `https` (behind a TLS-terminating proxy), or the connection itself is TLS. */
+export function overHttps(issuer: string, page: PageRequest): boolean {
+  return new URL(issuer).protocol === 'https:' || page.secure
+}
+
+/** The CSRF protection of the demo's forms (see {@link formProtection}). */
+export interface FormProtection {
+  /** A fresh CSRF token for a form of `purpose`, and the `Set-Cookie` value when the browser has no CSRF cookie yet. */
+  issue(page: PageRequest, purpose: string): { token: string; setCookie: string[] }
+  /** Whether a POSTed form carries a token issued to this browser for `purpose`, unexpired, unused (it is used now), from this site. */
+  consume(page: PageRequest, form: URLSearchParams, purpose: string): Promise<boolean>
 }
 
 /**
- * A signed double-submit CSRF token, shared by every form page of the demo
- * (RFC 6749 §10.12, RFC 9700 §4.7). The browser holds a random secret in an
- * HttpOnly, SameSite=Lax cookie scoped to the page's path; the form carries
- * HMAC(key, secret). A POST is accepted only when the field matches the
- * cookie, so a cross-site form (no cookie) or a cookie planted by a sibling
- * domain (no key) is refused.
+ * The CSRF protection of every form of the demo (RFC 6749 §10.12, RFC 9700
+ * §4.7): core's `createCsrfProtection`, keyed with `OAUTH_CSRF_SECRET` (the
+ * key never leaves the server), accepting POSTs from the issuer's origin
+ * only (`Origin`, `Sec-Fetch-Site`), with tokens bound to the browser's
+ * cookie, to the form's purpose (the consent form's: its authorization
+ * request) and to an hour, each accepted once (the store's `markUsed`, so
+ * across processes too) and replaced at every render.
+ *
+ * The cookie is `__Host-grantkit_csrf` (`Secure`, `Path=/`, no `Domain`)
+ * when the browser comes over HTTPS ({@link overHttps}), `grantkit_csrf`
+ * without `Secure` over plain HTTP: browsers refuse a `__Host-` cookie
+ * that is not `Secure`, and a `Secure` one set over plain HTTP.
  */
-export function csrfProtection({ csrfKey, cookiePath }: { csrfKey: Buffer; cookiePath: string }): CsrfProtection {
+export function formProtection({ csrfKey, issuer, replay }: { csrfKey: Buffer; issuer: string; replay: Pick<ReplayStore, 'markUsed'> }): FormProtection {
+  const origin = new URL(issuer).origin
+  const secure = createCsrfProtection({ secret: csrfKey, origin, cookieName: SECURE_CSRF_COOKIE, replay })
+  const plain = createCsrfProtection({ secret: csrfKey, origin, secureCookie: false, cookieName: CSRF_COOKIE, replay })
+  const pick = (page: PageRequest) => (overHttps(issuer, page) ? secure : plain)
   return {
-    issue(page) {
-      const existing = page.cookie(CSRF_COOKIE)
-      if (existing !== undefined && SECRET_SHAPE.test(existing)) return { token: csrfToken(csrfKey, existing), setCookie: [] }
-      const secret = randomBytes(32).toString('base64url')
-      // The attributes, spelled and ordered as Koa's cookies package writes them.
-      return { token: csrfToken(csrfKey, secret), setCookie: [`${CSRF_COOKIE}=${secret}; path=${cookiePath}; samesite=lax${page.secure ? '; secure' : ''}; httponly`] }
+    issue(page, purpose) {
+      const { token, setCookie } = pick(page).issue(page, purpose)
+      return { token, setCookie: setCookie === undefined ? [] : [setCookie] }
     },
-    verify(page, form) {
-      const cookie = page.cookie(CSRF_COOKIE)
-      const field = form.get(CSRF_FIELD)
-      return cookie !== undefined && field !== null && SECRET_SHAPE.test(cookie) && safeEqual(field, csrfToken(csrfKey, cookie))
+    async consume(page, form, purpose) {
+      return (await pick(page).consume(page, form.get(CSRF_FIELD), purpose)).ok
     },
   }
+}
+
+/** The outcome of a {@link SignIn}: the user, wrong credentials (`null`), or too many failures (`retryAfter` seconds). */
+export type SignInResult = { readonly user: GrantUser } | { readonly retryAfter: number } | null
+
+/** Checks a form's username and password under the server's throttle (see {@link throttledSignIn}). */
+export type SignIn = (page: PageRequest, username: string, password: string) => Promise<SignInResult>
+
+/**
+ * The password check of the demo's forms under the server's throttle of
+ * failed credentials (RFC 6819 §4.4.3.6, §5.1.4.2.3; `OAUTH_THROTTLE=on`):
+ * each attempt counts against the username (`user:<username>`, case-folded,
+ * the key the password grant counts on, so the token endpoint and the forms
+ * share one budget) and a failure against the client's address too; once
+ * over the limit the password is not checked and the answer is
+ * `retryAfter`; a success resets the username's count (core's strict mode,
+ * for a person typing a password). An empty username checks and counts
+ * nothing. With the throttle off, just `authenticate`.
+ */
+export function throttledSignIn(
+  authenticate: (username: string, password: string) => Promise<GrantUser | null>,
+  throttle: Pick<AuthorizationServer, 'throttleAttempt'>,
+  path: string,
+): SignIn {
+  return async (page, username, password) => {
+    if (username === '') return null
+    // Core reads the client's address from the request; nothing else of it.
+    const request = Object.assign(createOAuthRequest({ method: 'POST', url: path, headers: page.headers }), { remoteAddress: page.remoteAddress })
+    try {
+      const user = await throttle.throttleAttempt(
+        request,
+        `user:${username.toLowerCase()}`,
+        'access_denied',
+        async () => {
+          const found = await authenticate(username, password)
+          if (found === null) throw new OAuthError('access_denied', 'wrong username or password')
+          return found
+        },
+        { strict: true },
+      )
+      return { user }
+    } catch (error) {
+      if (!isOAuthError(error) || error.code !== 'access_denied') throw error
+      return error.status === 429 ? { retryAfter: Number(error.headers['retry-after'] ?? 1) } : null
+    }
+  }
+}
+
+/** The message and headers of a form refused for too many failed sign-ins. */
+export function throttledForm(retryAfter: number): { readonly message: string; readonly headers: readonly (readonly [string, string])[] } {
+  return { message: `Too many failed sign-ins. Try again in ${retryAfter} seconds.`, headers: [['retry-after', String(retryAfter)]] }
 }
 
 /**
@@ -241,17 +319,29 @@ export function csrfProtection({ csrfKey, cookiePath }: { csrfKey: Buffer; cooki
  * session and `consent_required` with one, consent never being remembered
  * (Core §3.1.2.6).
  *
- * CSRF: {@link csrfProtection}; a form without the right token gets the 403
- * {@link forbiddenPage}.
+ * CSRF: {@link formProtection}, the token bound to this authorization
+ * request (its `actionUrl`); a form without a good token gets the 403
+ * {@link forbiddenPage}. Failed passwords: {@link throttledSignIn}, a `429`
+ * form with `Retry-After` once over the limit.
  */
 export function consentStep(options: ConsentOptions): ConsentStep {
   const { authenticate, findUser = async () => null } = options
-  const csrf = csrfProtection(options)
+  const csrf = formProtection(options)
   const sessions = loginSessions(options)
+  const signIn = throttledSignIn(authenticate, options.throttle, options.cookiePath)
+  // RFC 6749 §10.12: a token good for this authorization request only (the actionUrl is its parameters).
+  const purpose = (interaction: AuthorizeInteraction) => `consent ${interaction.actionUrl}`
 
-  const render = (page: PageRequest, interaction: AuthorizeInteraction, signedIn: GrantUser | null, state: Omit<FormState, 'csrfToken'> = {}): ConsentPage => {
-    const { token, setCookie } = csrf.issue(page)
-    return { status: 200, html: renderPage(interaction, { ...state, csrfToken: token }, signedIn), setCookie }
+  const render = (
+    page: PageRequest,
+    interaction: AuthorizeInteraction,
+    signedIn: GrantUser | null,
+    state: Omit<FormState, 'csrfToken'> = {},
+    status = 200,
+    headers: readonly (readonly [string, string])[] = [],
+  ): ConsentPage => {
+    const { token, setCookie } = csrf.issue(page, purpose(interaction))
+    return { status, html: renderPage(interaction, { ...state, csrfToken: token }, signedIn), setCookie, headers }
   }
 
   /** The signed-in user of the login session cookie, with its login time, or `null`. */
@@ -277,17 +367,22 @@ export function consentStep(options: ConsentOptions): ConsentStep {
     // (GET, or an RFC 6749 §3.1 POST of the request itself) shows the form.
     const submitted = page.method === 'POST' && (form.has(CSRF_FIELD) || form.has('decision') || form.has('password'))
     if (!submitted) return render(page, interaction, signedIn)
-    if (!csrf.verify(page, form)) return forbiddenPage()
+    if (!(await csrf.consume(page, form, purpose(interaction)))) return forbiddenPage()
     const decision = form.get('decision')
     if (decision === 'deny') return { deny: true }
     const username = form.get('username') ?? ''
     if (decision !== 'approve') return render(page, interaction, signedIn, { username, message: 'Choose Approve or Deny.' })
     // The consent-only form (signed in): no password sent, the session's user approves.
     if (signedIn !== null && !form.has('password')) return { user: signedIn }
-    const user = username === '' ? null : await authenticate(username, form.get('password') ?? '')
+    const result = await signIn(page, username, form.get('password') ?? '')
     // No redirect: the resource owner may try again (docs/demo-server.md).
-    if (user === null) return render(page, interaction, null, { username, message: 'Wrong username or password.' })
+    if (result === null) return render(page, interaction, null, { username, message: 'Wrong username or password.' })
+    if ('retryAfter' in result) {
+      const { message, headers } = throttledForm(result.retryAfter)
+      return render(page, interaction, null, { username, message }, 429, headers)
+    }
+    const { user } = result
     const authTime = new Date()
-    return { user: { ...user, authTime, amr: ['pwd'] }, setCookie: [sessions.start(user.id, authTime, page.secure)] }
+    return { user: { ...user, authTime, amr: ['pwd'] }, setCookie: [sessions.start(user.id, authTime, overHttps(options.issuer, page))] }
   }
 }

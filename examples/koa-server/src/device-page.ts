@@ -1,22 +1,31 @@
-import { DEFAULT_BODY_LIMIT, errorPage, escapeHtml, isOAuthError, parseFormEncoded, readBody, type BodySource, type Client, type GrantUser, type RequestHeaders } from '@grantkit/core'
+import {
+  DEFAULT_BODY_LIMIT,
+  errorPage,
+  escapeHtml,
+  isOAuthError,
+  parseFormEncoded,
+  readBody,
+  type AuthorizationServer,
+  type BodySource,
+  type Client,
+  type GrantUser,
+  type ReplayStore,
+} from '@grantkit/core'
 import type { DeviceVerification, DeviceVerificationError } from '@grantkit/grant-device-code'
-import { csrfProtection, forbiddenPage, messageHtml, pageLayout, signInForm, type ConsentPage, type PageRequest } from './consent-page.js'
+import { forbiddenPage, formProtection, messageHtml, pageLayout, signInForm, throttledForm, throttledSignIn, type ConsentPage, type PageRequest } from './consent-page.js'
 import { PAGE_HEADERS, pageAnswer, within, type Answer } from './demo-http.js'
 
 /**
  * What the device verification page needs of the HTTP request, whichever
- * framework received it: the consent page's {@link PageRequest}, plus the
- * query, the headers, the body and the client's address.
+ * framework received it: the consent page's {@link PageRequest} (whose
+ * `remoteAddress` is also what wrong user codes are counted by, RFC 8628
+ * §5.1), plus the query and the body.
  */
 export interface DevicePageRequest extends PageRequest {
   /** The query string as sent, without `?`. */
   readonly query: string
-  /** Lower-case header names. */
-  readonly headers: RequestHeaders
   /** The request body, read (as a form) only for a POST. */
   readonly body: BodySource
-  /** The client's IP address: what wrong user codes are counted by (RFC 8628 §5.1). */
-  readonly remoteAddress: string | undefined
 }
 
 /** The device verification page (see {@link deviceStep}). */
@@ -30,7 +39,13 @@ export interface DeviceStepOptions {
   authenticate(username: string, password: string): Promise<GrantUser | null>
   /** The key of the CSRF tokens (HMAC-SHA256), the consent page's. */
   csrfKey: Buffer
-  /** The page's path: the form's action and the CSRF cookie's path. */
+  /** The issuer: the only origin the form may be posted from (see the consent page's `formProtection`). */
+  issuer: string
+  /** Where used CSRF tokens are remembered until they expire (the store's `markUsed`). */
+  replay: Pick<ReplayStore, 'markUsed'>
+  /** The server's throttle of failed credentials (`OAUTH_THROTTLE`), shared with the consent page and the password grant. */
+  throttle: Pick<AuthorizationServer, 'throttleAttempt'>
+  /** The page's path: the form's action. */
   path: string
   /** Milliseconds a request may take (store, password hashing) before the answer is a 500 page; `false` for none. */
   timeout: number | false
@@ -110,19 +125,24 @@ function resultPage(title: string, text: string): ConsentPage {
  *   is looked up and the page names the client and the scopes asked for
  *   (RFC 8628 §5.4), or says why the code is not accepted.
  * - POST: the CSRF token (else `403`), a decision and the user's password
- *   (else `200` and the form again, as on the consent page), then the
+ *   (else `200` and the form again, as on the consent page; `429` with
+ *   `Retry-After` past the throttle of failed sign-ins, when on), then the
  *   decision on the user code: `200` and a result page, `400` and the form
  *   for an unknown, expired or already used code, `429` past the limit of
  *   wrong codes per client address (RFC 8628 §5.1). User codes are matched
- *   case- and dash-insensitively and are single use (§6.1).
+ *   case- and dash-insensitively and are single use (§6.1). CSRF tokens are
+ *   single use too: every form the page shows carries a fresh one.
  */
 export function deviceStep(options: DeviceStepOptions): DeviceStep {
   const { verification, authenticate, path, timeout, onError } = options
-  const csrf = csrfProtection({ csrfKey: options.csrfKey, cookiePath: path })
+  const csrf = formProtection(options)
+  const signIn = throttledSignIn(authenticate, options.throttle, path)
+  // One purpose for every device form: the user code is typed into the form itself.
+  const PURPOSE = 'device'
 
-  const form = (page: PageRequest, status: number, state: Omit<DeviceFormState, 'csrfToken'>): Answer => {
-    const { token, setCookie } = csrf.issue(page)
-    return answer({ status, html: renderForm(path, { ...state, csrfToken: token }), setCookie })
+  const form = (page: PageRequest, status: number, state: Omit<DeviceFormState, 'csrfToken'>, headers: readonly (readonly [string, string])[] = []): Answer => {
+    const { token, setCookie } = csrf.issue(page, PURPOSE)
+    return answer({ status, html: renderForm(path, { ...state, csrfToken: token }), setCookie }, headers)
   }
 
   const show = async (page: DevicePageRequest, key: string): Promise<Answer> => {
@@ -135,14 +155,19 @@ export function deviceStep(options: DeviceStepOptions): DeviceStep {
 
   const submit = async (page: DevicePageRequest, key: string): Promise<Answer> => {
     const fields = (await readBody(page.body, page.headers, 'form', DEFAULT_BODY_LIMIT)).form
-    if (!csrf.verify(page, fields)) return answer(forbiddenPage())
+    if (!(await csrf.consume(page, fields, PURPOSE))) return answer(forbiddenPage())
     const userCode = fields.get('user_code') ?? ''
     const username = fields.get('username') ?? ''
     const decision = fields.get('decision')
     if (decision !== 'approve' && decision !== 'deny') return form(page, 200, { userCode, username, message: 'Choose Approve or Deny.' })
     // The user signs in to approve or to deny: a device's request is not anyone's to decide.
-    const user = username === '' ? null : await authenticate(username, fields.get('password') ?? '')
-    if (user === null) return form(page, 200, { userCode, username, message: 'Wrong username or password.' })
+    const result = await signIn(page, username, fields.get('password') ?? '')
+    if (result === null) return form(page, 200, { userCode, username, message: 'Wrong username or password.' })
+    if ('retryAfter' in result) {
+      const { message, headers } = throttledForm(result.retryAfter)
+      return form(page, 429, { userCode, username, message }, headers)
+    }
+    const { user } = result
     if (decision === 'deny') {
       const denied = await verification.deny(userCode, { key })
       if (!denied.ok) return refused(page, denied.error, userCode, username)

@@ -2,8 +2,9 @@ import * as oauth from 'oauth4webapi'
 import * as client from 'openid-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { serverCases, startDemoServer, tempDir, writeSeed, type DemoServer } from './support/demo-server.js'
-import { decideDevice, openDevicePage, submitDevicePage } from './support/device-page.js'
+import { decideDevice, openDevicePage, submitDevicePage, type DevicePage } from './support/device-page.js'
 import { DEVICE_CLIENT, DEVICE_CODE_GRANT, TOKEN_EXCHANGE_GRANT, USER, seed } from './support/fixtures.js'
+import { parseLoginPage } from './support/login-form.js'
 import { FORM, post } from './support/oauth-http.js'
 
 const insecure = { [oauth.allowInsecureRequests]: true } as const
@@ -19,6 +20,16 @@ async function oauthError(promise: Promise<unknown>): Promise<string> {
     throw error
   }
   throw new Error('expected an OAuth error response')
+}
+
+/**
+ * What a POST of the verification form answered, read as a browser reads
+ * it: the HTML, and the page to post next, with the fresh CSRF token the
+ * answer's form carries (a token is accepted once).
+ */
+async function answered(page: DevicePage, res: Response): Promise<{ status: number; html: string; next: DevicePage }> {
+  const html = await res.text()
+  return { status: res.status, html, next: { ...page, hidden: parseLoginPage(html, page.action).hidden } }
 }
 
 interface DeviceAuthorization {
@@ -172,7 +183,8 @@ describe.each(serverCases())('the device flow (RFC 8628) on $adapter with the $s
       expect(page.html).toMatch(/name="decision" value="approve"/)
       expect(page.html).toMatch(/name="decision" value="deny"/)
       expect(page.userCode).toBe('')
-      expect(page.headers.getSetCookie()).toEqual([expect.stringMatching(/^grantkit_csrf=[A-Za-z0-9_-]{43}; path=\/device; samesite=lax; httponly$/)])
+      // Core's createCsrfProtection over plain HTTP: no __Host- prefix, no Secure (docs/demo-server.md "The verification page").
+      expect(page.headers.getSetCookie()).toEqual([expect.stringMatching(/^grantkit_csrf=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Lax$/)])
     })
 
     it('pre-fills user_code through verification_uri_complete and names the client and scopes asked for (§3.3.1, §5.4)', async () => {
@@ -197,31 +209,48 @@ describe.each(serverCases())('the device flow (RFC 8628) on $adapter with the $s
       await expectPollError(await poll(device_code), 'authorization_pending')
     })
 
+    it('refuses a replayed POST (a CSRF token is accepted once), a foreign Origin and Sec-Fetch-Site: cross-site with 403, and decides nothing (RFC 6749 §10.12)', async () => {
+      const { device_code, user_code } = await authorizeDevice()
+      const page = await openDevicePage(`${demo.issuer}/device`)
+      const fields = { user_code, ...SIGN_IN, decision: 'approve' }
+      const crossSite = (headers: Record<string, string>) =>
+        fetch(page.action, { method: 'POST', redirect: 'manual', headers: { ...FORM, cookie: page.cookie, ...headers }, body: new URLSearchParams({ ...page.hidden, ...fields }) })
+      expect((await crossSite({ origin: 'https://evil.example' })).status).toBe(403)
+      expect((await crossSite({ 'sec-fetch-site': 'cross-site' })).status).toBe(403)
+      // A wrong password spends the token (the refused posts above did not): its replay is refused even with the right password.
+      const wrong = await answered(page, await submitDevicePage(page, { ...fields, password: 'wrong' }))
+      expect(wrong.status).toBe(200)
+      expect((await submitDevicePage(page, fields)).status).toBe(403)
+      await expectPollError(await poll(device_code), 'authorization_pending')
+      // The fresh token of the form it answered passes.
+      expect((await submitDevicePage(wrong.next, fields)).status).toBe(200)
+      expect((await poll(device_code)).status).toBe(200)
+    })
+
     it('shows the form again for a wrong password or no decision, and the code stays usable', async () => {
       const { device_code, user_code, verification_uri } = await authorizeDevice()
       const page = await openDevicePage(verification_uri)
-      const wrong = await submitDevicePage(page, { user_code, username: USER.username, password: 'wrong', decision: 'approve' })
+      const wrong = await answered(page, await submitDevicePage(page, { user_code, username: USER.username, password: 'wrong', decision: 'approve' }))
       expect(wrong.status).toBe(200)
-      const html = await wrong.text()
-      expect(html).toContain('Wrong username or password.')
-      expect(html).toContain(`value="${user_code}"`)
-      const undecided = await submitDevicePage(page, { user_code, ...SIGN_IN })
+      expect(wrong.html).toContain('Wrong username or password.')
+      expect(wrong.html).toContain(`value="${user_code}"`)
+      const undecided = await answered(page, await submitDevicePage(wrong.next, { user_code, ...SIGN_IN }))
       expect(undecided.status).toBe(200)
-      expect(await undecided.text()).toContain('Choose Approve or Deny.')
+      expect(undecided.html).toContain('Choose Approve or Deny.')
       await expectPollError(await poll(device_code), 'authorization_pending')
-      expect((await submitDevicePage(page, { user_code, ...SIGN_IN, decision: 'approve' })).status).toBe(200)
+      expect((await submitDevicePage(undecided.next, { user_code, ...SIGN_IN, decision: 'approve' })).status).toBe(200)
       expect((await poll(device_code)).status).toBe(200)
     })
 
     it('answers an unknown user code with 400 and the form, and a used one with 400: a user code is single use (§6.1)', async () => {
       const page = await openDevicePage(`${demo.issuer}/device`)
-      const unknown = await submitDevicePage(page, { user_code: 'BCDF-GHJK', ...SIGN_IN, decision: 'approve' })
+      const unknown = await answered(page, await submitDevicePage(page, { user_code: 'BCDF-GHJK', ...SIGN_IN, decision: 'approve' }))
       expect(unknown.status).toBe(400)
-      expect(await unknown.text()).toContain('No pending request has this code.')
+      expect(unknown.html).toContain('No pending request has this code.')
       const { user_code } = await authorizeDevice()
-      expect((await submitDevicePage(page, { user_code, ...SIGN_IN, decision: 'approve' })).status).toBe(200)
+      expect((await submitDevicePage(unknown.next, { user_code, ...SIGN_IN, decision: 'approve' })).status).toBe(200)
       for (const decision of ['approve', 'deny']) {
-        const again = await submitDevicePage(page, { user_code, ...SIGN_IN, decision })
+        const again = await submitDevicePage(await openDevicePage(`${demo.issuer}/device`), { user_code, ...SIGN_IN, decision })
         expect(again.status).toBe(400)
         expect(await again.text()).toContain('This code was already used.')
       }
@@ -237,10 +266,11 @@ describe.each(serverCases())('the device flow (RFC 8628) on $adapter with the $s
     })
 
     it('bounds wrong user codes per client address: after 5, even the right code gets 429 (§5.1)', async () => {
-      const page = await openDevicePage(`${short.issuer}/device`)
+      let page = await openDevicePage(`${short.issuer}/device`)
       for (let i = 0; i < 5; i++) {
-        const wrong = await submitDevicePage(page, { user_code: `BCDF-GHJ${'KLMNP'[i]}`, ...SIGN_IN, decision: 'approve' })
+        const wrong = await answered(page, await submitDevicePage(page, { user_code: `BCDF-GHJ${'KLMNP'[i]}`, ...SIGN_IN, decision: 'approve' }))
         expect(wrong.status).toBe(400)
+        page = wrong.next
       }
       const { user_code } = await authorizeDevice(short)
       const limited = await submitDevicePage(page, { user_code, ...SIGN_IN, decision: 'approve' })

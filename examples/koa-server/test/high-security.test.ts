@@ -357,9 +357,11 @@ describe.each(cases)('high-security features of the demo on the $name store', ({
       const { action, hidden, inputs } = parseLoginPage(await page.text(), url)
       expect(inputs).not.toContain('password')
       const cookie = [session, cookiesOf(page)].filter((c) => c !== '').join('; ')
+      // A CSRF token is accepted once: each approval posts a form (and token) of its own, so that the request_uri's single use decides.
+      const others = await Promise.all(Array.from({ length: 19 }, async () => parseLoginPage(await (await fetch(url, { headers: { cookie }, redirect: 'manual' })).text(), url).hidden))
       const results = await Promise.all(
-        Array.from({ length: 20 }, () =>
-          fetch(action, { method: 'POST', redirect: 'manual', headers: { ...FORM, cookie }, body: new URLSearchParams({ ...hidden, decision: 'approve' }) }),
+        [hidden, ...others].map((fields) =>
+          fetch(action, { method: 'POST', redirect: 'manual', headers: { ...FORM, cookie }, body: new URLSearchParams({ ...fields, decision: 'approve' }) }),
         ),
       )
       const codes = results.filter((r) => r.headers.get('location')?.includes('code=') === true)

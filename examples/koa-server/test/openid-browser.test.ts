@@ -149,13 +149,13 @@ describe('the OpenID Connect session and consent page in a real browser (docs/de
     })
   })
 
-  it('the browser holds the session and CSRF cookies: HttpOnly, SameSite=Lax, on the authorization endpoint’s path, the session for 8 hours', async () => {
+  it('the browser holds the session and CSRF cookies: HttpOnly, SameSite=Lax, the session on the authorization endpoint’s path for 8 hours, the CSRF cookie host-wide (Path=/)', async () => {
     const cookies = await context.cookies(`${demo.issuer}/authorize`)
     const session = cookieNamed(cookies, 'grantkit_session')
     expect(session).toMatchObject({ httpOnly: true, sameSite: 'Lax', secure: false, path: '/authorize', domain: '127.0.0.1' })
     expect(Math.abs(session.expires - (firstAuthTime + SESSION_SECONDS))).toBeLessThan(120)
     const csrf = cookieNamed(cookies, 'grantkit_csrf')
-    expect(csrf).toMatchObject({ httpOnly: true, sameSite: 'Lax', secure: false, path: '/authorize' })
+    expect(csrf).toMatchObject({ httpOnly: true, sameSite: 'Lax', secure: false, path: '/' })
   })
 
   it('a second authorization in the same browser shows the consent step without a password field; auth_time stays the login’s', async () => {

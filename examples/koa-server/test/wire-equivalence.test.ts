@@ -43,6 +43,8 @@ function wire(res: RawResponse | null): string {
       .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '<uuid>')
       // RFC 8628 user codes (8 of the grant's 20 consonants, shown with a dash).
       .replace(/[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}/g, '<user-code>')
+      // A CSRF token (core's createCsrfProtection): its expiry second, nonce and signature.
+      .replace(/v1\.\d+\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}/g, '<csrf-token>')
       .replace(/[A-Za-z0-9_-]{40,}(\.[0-9a-z]+)?/g, '<random>')
       .replace(/"(exp|iat)":\d+/g, '"$1":<time>')
   const headers = Object.entries(res.headers)
@@ -93,19 +95,21 @@ async function script(demo: DemoServer): Promise<[string, string][]> {
     const page = await send('GET /authorize', request('GET', `/authorize?${query()}`))
     const cookie = (page?.headers['set-cookie'] ?? '').split(';')[0] as string
     const csrf = csrfField(page)
+    // A CSRF token is accepted once: each POST that must pass gets a fresh one (a GET not part of the compared answers).
+    const freshCsrf = async (path: string, cookieValue: string) => csrfField(await connection.send(request('GET', path, [['Cookie', cookieValue]])))
     await send('GET /authorize with the cookie', request('GET', `/authorize?${query()}`, [['Cookie', cookie]]))
     await send('GET /authorize with a quoted cookie among others', request('GET', `/authorize?${query()}`, [['Cookie', `a=b; ${cookie.replace('=', '="')}"`]]))
     await send('HEAD /authorize', request('HEAD', `/authorize?${query()}`, [['Cookie', cookie]]))
     for (const method of ['OPTIONS', 'PUT', 'TRACE', 'PROPFIND']) await send(`${method} /authorize`, request(method, `/authorize?${query()}`))
     const post = (fields: Record<string, string>, headers: [string, string][] = [FORM, ['Cookie', cookie]]) => request('POST', `/authorize?${query()}`, headers, form(fields))
     await send('POST a wrong password', post({ csrf_token: csrf, username: USER.username, password: 'wrong', decision: 'approve' }))
-    await send('POST no decision', post({ csrf_token: csrf, username: USER.username, password: USER.password }))
+    await send('POST no decision', post({ csrf_token: await freshCsrf(`/authorize?${query()}`, cookie), username: USER.username, password: USER.password }))
     await send('POST without the cookie', post({ csrf_token: csrf, username: USER.username, password: USER.password, decision: 'approve' }, [FORM]))
     await send('POST another CSRF field', post({ csrf_token: 'A'.repeat(43), username: USER.username, password: USER.password, decision: 'approve' }))
-    await send('POST deny', post({ csrf_token: csrf, decision: 'deny' }))
+    await send('POST deny', post({ csrf_token: await freshCsrf(`/authorize?${query()}`, cookie), decision: 'deny' }))
     await send('POST the authorization request itself (RFC 6749 §3.1)', request('POST', '/authorize', [FORM], query()))
     await send('POST an authorization request with an evil redirect_uri', request('POST', '/authorize', [FORM], query({ redirect_uri: 'https://evil.example/cb' })))
-    const approved = await send('POST approve', post({ csrf_token: csrf, username: USER.username, password: USER.password, decision: 'approve' }))
+    const approved = await send('POST approve', post({ csrf_token: await freshCsrf(`/authorize?${query()}`, cookie), username: USER.username, password: USER.password, decision: 'approve' }))
     const code = new URL(approved?.headers['location'] ?? 'http://invalid/').searchParams.get('code') ?? ''
     const implicit = form({ response_type: 'token', client_id: PUBLIC_CLIENT.client_id, redirect_uri: CALLBACK, state: 'i', scope: 'profile' })
     const implicitPage = await send('GET /authorize response_type=token', request('GET', `/authorize?${implicit}`, [['Cookie', cookie]]))
@@ -189,8 +193,8 @@ async function script(demo: DemoServer): Promise<[string, string][]> {
     const signIn = { username: USER.username, password: USER.password }
     await send('POST /device without the cookie', verify({ csrf_token: deviceCsrf, user_code: userCode, ...signIn, decision: 'approve' }, [FORM]))
     await send('POST /device a wrong password', verify({ csrf_token: deviceCsrf, user_code: userCode, username: USER.username, password: 'wrong', decision: 'approve' }))
-    await send('POST /device no decision', verify({ csrf_token: deviceCsrf, user_code: userCode, ...signIn }))
-    await send('POST /device an unknown code', verify({ csrf_token: deviceCsrf, user_code: 'BCDF-GHJK', ...signIn, decision: 'approve' }))
+    await send('POST /device no decision', verify({ csrf_token: await freshCsrf('/device', deviceCookie), user_code: userCode, ...signIn }))
+    await send('POST /device an unknown code', verify({ csrf_token: await freshCsrf('/device', deviceCookie), user_code: 'BCDF-GHJK', ...signIn, decision: 'approve' }))
     await send('POST /device JSON', request('POST', '/device', [['Content-Type', 'application/json'], ['Cookie', deviceCookie]], '{}'))
     await send('POST /device invalid UTF-8', { method: 'POST', target: '/device', headers: [FORM, ['Cookie', deviceCookie], ['Content-Length', '4']], body: Buffer.from([0x61, 0x3d, 0xc3, 0x28]) })
     await send('POST /device over 64 KiB', verify({ csrf_token: deviceCsrf, pad: 'a'.repeat(70 * 1024) }), { fresh: true })
@@ -198,9 +202,9 @@ async function script(demo: DemoServer): Promise<[string, string][]> {
       method: 'POST',
       target: '/device',
       headers: [FORM, ['Cookie', deviceCookie], ['Transfer-Encoding', 'chunked']],
-      body: ((text) => Buffer.from(`${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n0\r\n\r\n`))(form({ csrf_token: deviceCsrf, user_code: userCode.replace('-', '').toLowerCase(), ...signIn, decision: 'approve' })),
+      body: ((text) => Buffer.from(`${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n0\r\n\r\n`))(form({ csrf_token: await freshCsrf('/device', deviceCookie), user_code: userCode.replace('-', '').toLowerCase(), ...signIn, decision: 'approve' })),
     })
-    await send('POST /device the used code again', verify({ csrf_token: deviceCsrf, user_code: userCode, ...signIn, decision: 'deny' }))
+    await send('POST /device the used code again', verify({ csrf_token: await freshCsrf('/device', deviceCookie), user_code: userCode, ...signIn, decision: 'deny' }))
     await send('POST /token device_code, approved', poll())
     await send('POST /token device_code, redeemed', poll())
 

@@ -46,7 +46,7 @@ describe('createCsrfProtection (RFC 6749 §10.12, RFC 6819 §4.4.1.8)', () => {
       const { setCookie, token } = page()
       expect(setCookie).toMatch(/^__Host-grantkit-csrf=[A-Za-z0-9_-]{43}; Path=\/; Secure; HttpOnly; SameSite=Lax$/)
       expect(setCookie).not.toMatch(/domain/i)
-      expect(token).toMatch(/^v1\.\d+\.[A-Za-z0-9_-]{43}$/)
+      expect(token).toMatch(/^v1\.\d+\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/)
     })
 
     it('is reused when the browser already has a well-formed one', () => {
@@ -54,6 +54,14 @@ describe('createCsrfProtection (RFC 6749 §10.12, RFC 6819 §4.4.1.8)', () => {
       const first = page()
       const second = page('consent', { cookie: `other=1; ${first.cookie}` })
       expect(second.setCookie).toBeUndefined()
+    })
+
+    it('comes with a fresh token on every render, each good for the same cookie', () => {
+      const { csrf, page, post } = csrfWorld()
+      const first = page()
+      const tokens = Array.from({ length: 5 }, () => csrf.issue({ headers: { cookie: first.cookie } }, 'consent').token)
+      expect(new Set([first.token, ...tokens]).size).toBe(6)
+      for (const token of tokens) expect(csrf.verify(post(first.cookie), token, 'consent')).toEqual({ ok: true })
     })
 
     it('can drop __Host- and Secure for plain-HTTP development, explicitly', () => {
@@ -74,13 +82,14 @@ describe('createCsrfProtection (RFC 6749 §10.12, RFC 6819 §4.4.1.8)', () => {
       const { token, cookie } = page()
       expect(csrf.verify(post(cookie, {}), token, 'consent')).toEqual({ ok: true })
       expect(csrf.verify(post(cookie, { origin: 'null', 'sec-fetch-site': 'same-origin' }), token, 'consent')).toEqual({ ok: true })
-      expect(csrf.verify(post(cookie, { origin: 'null' }), 'v1.1.' + 'A'.repeat(43), 'consent')).toEqual({ ok: false, reason: 'invalid_token' })
+      expect(csrf.verify(post(cookie, { origin: 'null' }), 'v1.1.' + 'n'.repeat(22) + '.' + 'A'.repeat(43), 'consent')).toEqual({ ok: false, reason: 'invalid_token' })
     })
 
     it.each([
-      ['a forged token', (t: string) => `v1.${t.split('.')[1]}.${'A'.repeat(43)}`],
+      ['a forged token', (t: string) => `v1.${t.split('.')[1]}.${t.split('.')[2]}.${'A'.repeat(43)}`],
       ['a token one character off', (t: string) => t.slice(0, -1) + (t.endsWith('A') ? 'B' : 'A')],
-      ['a token with a later expiry than it was signed for', (t: string) => `v1.${Number(t.split('.')[1]) + 3600}.${t.split('.')[2]}`],
+      ['a token with a later expiry than it was signed for', (t: string) => `v1.${Number(t.split('.')[1]) + 3600}.${t.split('.')[2]}.${t.split('.')[3]}`],
+      ['a token with another nonce than it was signed for', (t: string) => `v1.${t.split('.')[1]}.${'n'.repeat(22)}.${t.split('.')[3]}`],
     ])('refuses %s as invalid_token', (_, tamper) => {
       const { csrf, page, post } = csrfWorld()
       const { token, cookie } = page()
@@ -109,6 +118,15 @@ describe('createCsrfProtection (RFC 6749 §10.12, RFC 6819 §4.4.1.8)', () => {
       const { token, cookie } = page('login')
       expect(csrf.verify(post(cookie), token, 'consent')).toEqual({ ok: false, reason: 'invalid_token' })
       expect(csrf.verify(post(cookie), token, 'login')).toEqual({ ok: true })
+    })
+
+    it('refuses the consent token of one authorization request for another (the actionUrl in the purpose)', () => {
+      const { csrf, page, post } = csrfWorld()
+      const mine = '/authorize?response_type=code&client_id=web&state=mine'
+      const other = '/authorize?response_type=code&client_id=evil&state=other'
+      const { token, cookie } = page(`consent ${mine}`)
+      expect(csrf.verify(post(cookie), token, `consent ${other}`)).toEqual({ ok: false, reason: 'invalid_token' })
+      expect(csrf.verify(post(cookie), token, `consent ${mine}`)).toEqual({ ok: true })
     })
 
     it('accepts a token signed with the previous key after a rotation, and not once that key is dropped', () => {
@@ -162,11 +180,76 @@ describe('createCsrfProtection (RFC 6749 §10.12, RFC 6819 §4.4.1.8)', () => {
       ['no token', undefined, 'missing_token'],
       ['an empty token', '', 'missing_token'],
       ['a token of another shape', 'abc', 'malformed_token'],
-      ['a token of another version', 'v2.1.' + 'A'.repeat(43), 'malformed_token'],
+      ['a token of another version', 'v2.1.' + 'n'.repeat(22) + '.' + 'A'.repeat(43), 'malformed_token'],
+      ['a token without a nonce', 'v1.9999999999.' + 'A'.repeat(43), 'malformed_token'],
     ])('refuses %s', (_, token, reason) => {
       const { csrf, page, post } = csrfWorld()
       const { cookie } = page()
       expect(csrf.verify(post(cookie), token, 'consent')).toEqual({ ok: false, reason })
+    })
+
+    describe('consume: each token accepted once (the replay option)', () => {
+      const world = () => {
+        const store = memoryStore()
+        return { ...csrfWorld({ replay: store }), store }
+      }
+
+      it('accepts a token the first time and refuses it as used_token after, while a fresh one passes', async () => {
+        const { csrf, page, post } = world()
+        const { token, cookie } = page()
+        expect(await csrf.consume(post(cookie), token, 'consent')).toEqual({ ok: true })
+        expect(await csrf.consume(post(cookie), token, 'consent')).toEqual({ ok: false, reason: 'used_token' })
+        const fresh = csrf.issue({ headers: { cookie } }, 'consent').token
+        expect(await csrf.consume(post(cookie), fresh, 'consent')).toEqual({ ok: true })
+      })
+
+      it('accepts exactly one of 20 concurrent posts of one token', async () => {
+        const { csrf, page, post } = world()
+        const { token, cookie } = page()
+        const verdicts = await Promise.all(Array.from({ length: 20 }, () => csrf.consume(post(cookie), token, 'consent')))
+        expect(verdicts.filter((v) => v.ok)).toHaveLength(1)
+        expect(verdicts.filter((v) => !v.ok && v.reason === 'used_token')).toHaveLength(19)
+      })
+
+      it('spends nothing on a refused post: the user’s own post of the token still passes', async () => {
+        const { csrf, page, post } = world()
+        const { token, cookie } = page()
+        expect(await csrf.consume(post(cookie, { origin: 'https://evil.example' }), token, 'consent')).toEqual({ ok: false, reason: 'foreign_origin' })
+        expect(await csrf.consume(post(cookie), token, 'other purpose')).toEqual({ ok: false, reason: 'invalid_token' })
+        expect(await csrf.consume(post(cookie), token, 'consent')).toEqual({ ok: true })
+      })
+
+      it('records the token until it expires, with the injected clock', async () => {
+        const markUsed = vi.fn(async () => true)
+        const { csrf, page, post, clock } = csrfWorld({ replay: { markUsed } })
+        const { token, cookie } = page()
+        clock.t += 10_000
+        expect(await csrf.consume(post(cookie), token, 'consent')).toEqual({ ok: true })
+        expect(markUsed).toHaveBeenCalledWith(`grantkit-csrf:${token.split('.')[3]}`, new Date(T0 + 3600_000), new Date(T0 + 10_000))
+      })
+
+      it('refuses an expired token as expired_token, used or not', async () => {
+        const { csrf, page, post, clock } = world()
+        const used = page()
+        const unused = page()
+        expect(await csrf.consume(post(used.cookie), used.token, 'consent')).toEqual({ ok: true })
+        clock.t += 3600_000
+        expect(await csrf.consume(post(used.cookie), used.token, 'consent')).toEqual({ ok: false, reason: 'expired_token' })
+        expect(await csrf.consume(post(unused.cookie), unused.token, 'consent')).toEqual({ ok: false, reason: 'expired_token' })
+      })
+
+      it('throws what the store throws, so that an outage is not answered as a CSRF refusal', async () => {
+        const failure = Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' })
+        const { csrf, page, post } = csrfWorld({ replay: { markUsed: async () => Promise.reject(failure) } })
+        const { token, cookie } = page()
+        await expect(csrf.consume(post(cookie), token, 'consent')).rejects.toBe(failure)
+      })
+
+      it('cannot be called without the replay option', async () => {
+        const { csrf, page, post } = csrfWorld()
+        const { token, cookie } = page()
+        await expect(csrf.consume(post(cookie), token, 'consent')).rejects.toThrow(TypeError)
+      })
     })
 
     describe('compares in constant time', () => {
@@ -181,7 +264,7 @@ describe('createCsrfProtection (RFC 6749 §10.12, RFC 6819 §4.4.1.8)', () => {
         compare.mockClear()
         expect(csrf.verify(post(cookie), token, 'consent')).toEqual({ ok: true })
         expect(compare).toHaveBeenCalledTimes(2)
-        expect(compare.mock.calls.every(([, given]) => given === token.split('.')[2])).toBe(true)
+        expect(compare.mock.calls.every(([, given]) => given === token.split('.')[3])).toBe(true)
       })
     })
   })
@@ -198,6 +281,7 @@ describe('createCsrfProtection (RFC 6749 §10.12, RFC 6819 §4.4.1.8)', () => {
       ['a __Host- cookie without Secure', { secret: KEY, origin: ORIGIN, secureCookie: false, cookieName: '__Host-csrf' }],
       ['a cookie name with a separator', { secret: KEY, origin: ORIGIN, cookieName: '__Host-a;b' }],
       ['a maxAge of zero', { secret: KEY, origin: ORIGIN, maxAge: 0 }],
+      ['a replay option without markUsed', { secret: KEY, origin: ORIGIN, replay: {} }],
     ])('refuses %s with a TypeError', (_, options) => {
       expect(() => createCsrfProtection(options as unknown as CsrfOptions)).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_GRANTKIT_CONFIG' }))
     })
@@ -233,7 +317,7 @@ describe('a consent form protected by createCsrfProtection over real HTTP (core 
     const server = new AuthorizationServer({ issuer, store })
     server.registerGrant(TestCodeGrant)
     await store.saveClient((await createClient({ clientId: 'web', redirectUris: ['https://app.example/cb'], responseTypes: ['code'], secretHash: 'sha256' })).client)
-    const csrf = createCsrfProtection({ secret: KEY, origin: issuer, secureCookie: false })
+    const csrf = createCsrfProtection({ secret: KEY, origin: issuer, secureCookie: false, replay: store })
     const handler = createHttpHandler(server)
     http.on('request', (req, res) => {
       const url = new URL(req.url ?? '/', issuer)
@@ -241,13 +325,15 @@ describe('a consent form protected by createCsrfProtection over real HTTP (core 
         .handle(
           { method: req.method ?? 'GET', path: url.pathname, query: url.search.slice(1), url: req.url ?? '/', headers: req.headers, body: nodeBodySource(req) },
           {
-            authorize({ form, actionUrl, headers }) {
+            async authorize({ form, actionUrl, headers }) {
+              // The token is good for this authorization request only, and once.
+              const purpose = `consent ${actionUrl}`
               if (req.method === 'POST') {
-                if (csrf.verify(req, form.get('csrf_token'), 'consent').ok) return { user: { id: 'alice' } }
+                if ((await csrf.consume(req, form.get('csrf_token'), purpose)).ok) return { user: { id: 'alice' } }
                 res.writeHead(403, headers).end('forbidden')
                 return undefined
               }
-              const { token, setCookie } = csrf.issue(req, 'consent')
+              const { token, setCookie } = csrf.issue(req, purpose)
               res.writeHead(200, { ...headers, 'content-type': 'text/html', ...(setCookie === undefined ? {} : { 'set-cookie': setCookie }) })
               res.end(`<form method="post" action="${escapeHtml(actionUrl)}"><input name="csrf_token" value="${escapeHtml(token)}"></form>`)
               return undefined
@@ -260,14 +346,19 @@ describe('a consent form protected by createCsrfProtection over real HTTP (core 
           res.end(outcome.kind === 'json' || outcome.kind === 'html' ? outcome.body : outcome.kind === 'error_page' ? outcome.html : undefined)
         })
     })
-    const authorize = `${issuer}/authorize?response_type=code&client_id=web&redirect_uri=${encodeURIComponent('https://app.example/cb')}&state=s1`
-    const page = await send(authorize, 'GET', { 'sec-fetch-site': 'cross-site' })
-    const cookie = String(page.headers['set-cookie']?.[0]).split(';')[0]!
-    const token = /name="csrf_token" value="([^"]+)"/.exec(page.text)![1]!
-    const action = issuer + /action="([^"]+)"/.exec(page.text)![1]!.replace(/&amp;/g, '&')
-    const submit = (headers: Record<string, string>, fields = `csrf_token=${encodeURIComponent(token)}`) =>
-      send(action, 'POST', { 'content-type': 'application/x-www-form-urlencoded', ...headers }, fields)
-    return { issuer, cookie, submit }
+    const open = async (state: string, cookie?: string) => {
+      const authorize = `${issuer}/authorize?response_type=code&client_id=web&redirect_uri=${encodeURIComponent('https://app.example/cb')}&state=${state}`
+      const page = await send(authorize, 'GET', { 'sec-fetch-site': 'cross-site', ...(cookie === undefined ? {} : { cookie }) })
+      return {
+        cookie: cookie ?? String(page.headers['set-cookie']?.[0]).split(';')[0]!,
+        token: /name="csrf_token" value="([^"]+)"/.exec(page.text)![1]!,
+        action: issuer + /action="([^"]+)"/.exec(page.text)![1]!.replace(/&amp;/g, '&'),
+      }
+    }
+    const { cookie, token, action } = await open('s1')
+    const submit = (headers: Record<string, string>, fields = `csrf_token=${encodeURIComponent(token)}`, to = action) =>
+      send(to, 'POST', { 'content-type': 'application/x-www-form-urlencoded', ...headers }, fields)
+    return { issuer, cookie, token, action, open, submit }
   }
 
   it('redirects with a code when the form posts back from the same origin with its cookie and token', async () => {
@@ -277,11 +368,29 @@ describe('a consent form protected by createCsrfProtection over real HTTP (core 
     expect(res.headers.location).toMatch(/^https:\/\/app\.example\/cb\?code=code-for-alice&state=s1/)
   })
 
+  it('answers a replay of the same POST with 403 and no code', async () => {
+    const { issuer, cookie, submit } = await start()
+    expect((await submit({ cookie, origin: issuer })).status).toBe(303)
+    const replayed = await submit({ cookie, origin: issuer })
+    expect(replayed.status).toBe(403)
+    expect(replayed.headers.location).toBeUndefined()
+  })
+
+  it('answers a token of another authorization request (same browser) with 403, and that request’s own token with a code', async () => {
+    const { issuer, cookie, token, open, submit } = await start()
+    const other = await open('s2', cookie)
+    const res = await submit({ cookie, origin: issuer }, `csrf_token=${encodeURIComponent(token)}`, other.action)
+    expect(res.status).toBe(403)
+    expect(res.headers.location).toBeUndefined()
+    const own = await submit({ cookie, origin: issuer }, `csrf_token=${encodeURIComponent(other.token)}`, other.action)
+    expect(own.headers.location).toMatch(/[?&]state=s2(&|$)/)
+  })
+
   it.each([
     ['a cross-site POST', (issuer: string, cookie: string) => ({ cookie, origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' }), undefined],
     ['a POST from a foreign Origin', (_: string, cookie: string) => ({ cookie, origin: 'https://evil.example' }), undefined],
     ['a POST without the cookie', (issuer: string) => ({ origin: issuer }), undefined],
-    ['a POST with a forged token', (issuer: string, cookie: string) => ({ cookie, origin: issuer }), `csrf_token=v1.9999999999.${'A'.repeat(43)}`],
+    ['a POST with a forged token', (issuer: string, cookie: string) => ({ cookie, origin: issuer }), `csrf_token=v1.9999999999.${'n'.repeat(22)}.${'A'.repeat(43)}`],
   ])('answers %s with 403 and no code', async (_, headers, fields) => {
     const { issuer, cookie, submit } = await start()
     const res = await submit(headers(issuer, cookie), fields)

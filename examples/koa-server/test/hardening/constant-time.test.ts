@@ -61,9 +61,14 @@ describe('secret comparisons run in constant time (RFC 6819 §5.1.4.1.3, RFC 674
 
   it('the demo consent page compares its CSRF token with timingSafeEqual', async () => {
     const { consentStep } = await import('../../src/consent-page.js')
-    const step = consentStep({ authenticate: async () => null, csrfKey: Buffer.alloc(32, 1), cookiePath: '/authorize' })
-    const form = new URLSearchParams({ csrf_token: 'A'.repeat(43), decision: 'approve' })
-    const page = { method: 'POST', secure: false, cookie: () => 'B'.repeat(43) }
+    const store = memoryStore()
+    const issuer = 'http://127.0.0.1:3000'
+    const throttle = new AuthorizationServer({ issuer, store, throttle: false })
+    const step = consentStep({ authenticate: async () => null, csrfKey: Buffer.alloc(32, 1), cookiePath: '/authorize', issuer, replay: store, throttle })
+    // Well-formed (core's shape), wrongly signed: the comparison is reached.
+    const form = new URLSearchParams({ csrf_token: `v1.9999999999.${'n'.repeat(22)}.${'A'.repeat(43)}`, decision: 'approve' })
+    const cookie = 'B'.repeat(43)
+    const page = { method: 'POST', secure: false, cookie: () => cookie, headers: { cookie: `grantkit_csrf=${cookie}` }, remoteAddress: undefined }
     const answer = await step(page, { request: {} as never, form, actionUrl: '/authorize', headers: {} })
     expect(answer).toMatchObject({ status: 403, setCookie: [] })
     expect(timingSafeEqual).toHaveBeenCalledTimes(1)
