@@ -208,6 +208,15 @@ describe.each(adapterCases())('the demo server on $adapter', ({ adapter }) => {
       expect(me.headers.get('www-authenticate')).toMatch(/error="insufficient_scope"/)
       expect(await me.json()).toMatchObject({ error: 'insufficient_scope' })
     })
+
+    it('answers another method with 405 and Allow, never echoing the method in error_description (RFC 6749 section 5.2)', async () => {
+      const res = await fetch(`${demo.issuer}/api/me`, { method: 'DELETE' })
+      expect(res.status).toBe(405)
+      expect(res.headers.get('allow')).toContain('GET')
+      const body = (await res.json()) as { error: string; error_description: string }
+      expect(body.error).toBe('invalid_request')
+      expect(body.error_description).not.toContain('DELETE')
+    })
   })
 
   describe('the request log', () => {
