@@ -1,8 +1,6 @@
 import type { FullStore } from '@grantkit/core'
-import { asc, getTableName, sql } from 'drizzle-orm'
+import { asc, sql } from 'drizzle-orm'
 import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core'
-import { writeGateOf, type WriteGate } from './internal/checkpointer.js'
-import { ClientCache, isCacheConnection } from './internal/client-cache.js'
 import type { SqlDatabase, SqlDialect } from './internal/sql-dialect.js'
 import { sqlStore } from './internal/sql-store.js'
 import { sqliteTables, type SqliteTables } from './sqlite-schema.js'
@@ -24,21 +22,6 @@ export interface SqliteStoreOptions {
    * migrations ran). Default 5000; `0` never retries.
    */
   busyRetryMillis?: number
-  /**
-   * Keep the clients `findClient` read in memory (default `true`), for a
-   * better-sqlite3 connection: `findClient` runs on every token request. A
-   * kept client is served only while nothing may have changed it: SQLite's
-   * `PRAGMA data_version` (read on each lookup, about a microsecond; it
-   * changes whenever another connection or process commits) is what it was
-   * when the client was read, and no statement on this connection wrote to
-   * the clients table since (TEMP triggers, on this connection only, count
-   * them). So a client changed or deleted by another process, the clients
-   * CLI or raw SQL is never served stale. Nothing is kept or served inside a
-   * transaction of the connection. With several processes writing to one
-   * file the version changes with their token writes, and the cache mostly
-   * misses (it is still never wrong).
-   */
-  clientCache?: boolean
 }
 
 /** Whether an error is SQLite's "database is locked" (`SQLITE_BUSY` and its extended codes). */
@@ -65,20 +48,6 @@ async function retryBusy<T>(run: () => T | PromiseLike<T>, budget: number): Prom
   }
 }
 
-/**
- * Runs `run` at once, or once `gate` opens when the checkpoint thread holds
- * writes for a moment (see checkpointer.ts); no promise is added otherwise.
- */
-function afterGate<T>(gate: WriteGate | undefined, run: () => Promise<T>): Promise<T> {
-  return gate === undefined || !gate.closed ? run() : gate.opened().then(run)
-}
-
-/** Whether a built statement writes (its SQL starts with INSERT, UPDATE or DELETE). */
-function writes(query: unknown): boolean {
-  const text = (query as { toSQL?: () => { sql: string } }).toSQL?.().sql ?? 'write'
-  return !/^\s*select\b/i.test(text)
-}
-
 /** A drizzle SQLite prepared query; `.all()`/`.run()` return a value (better-sqlite3) or a promise (async drivers). */
 interface SqlitePrepared {
   all(values: Record<string, unknown>): unknown
@@ -91,10 +60,7 @@ interface SqlitePrepared {
  * across connections and processes sharing the file; hot statements are
  * prepared once, on first use. The token saves of one event-loop turn are
  * written by one multi-row `INSERT` (group commit): one commit instead of
- * one per request. Clients are kept in memory between look-ups, never past
- * a change (see {@link SqliteStoreOptions.clientCache}); on a connection from
- * `openSqlite`, writes wait for a few milliseconds whenever its checkpoint
- * thread asks for a quiet window (see `OpenSqliteOptions.checkpoint`).
+ * one per request.
  *
  * @example
  * ```ts
@@ -107,8 +73,6 @@ interface SqlitePrepared {
 export function sqliteStore(db: AnySqliteDatabase, options: SqliteStoreOptions = {}): FullStore {
   const budget = options.busyRetryMillis ?? 5000
   if (!Number.isSafeInteger(budget) || budget < 0) throw new TypeError('sqliteStore: "busyRetryMillis" must be a non-negative integer')
-  // The checkpoint thread of a connection from openSqlite briefly holds writes now and then.
-  const gate = writeGateOf((db as { $client?: unknown }).$client)
   const dialect: SqlDialect = {
     name: 'sqliteStore',
     // The builder calls of SqlDatabase, typed by drizzle for SQLite only.
@@ -116,12 +80,11 @@ export function sqliteStore(db: AnySqliteDatabase, options: SqliteStoreOptions =
     tables: options.tables ?? sqliteTables,
     prepare(query) {
       const statement = (query as unknown as { prepare(): SqlitePrepared }).prepare()
-      const writeGate = writes(query) ? gate : undefined
       return {
         // `as never`: the rows are what the query selects; drizzle typed them when it was built.
-        all: (values) => afterGate(writeGate, () => retryBusy(() => statement.all(values), budget)) as never,
+        all: async (values) => (await retryBusy(() => statement.all(values), budget)) as never,
         // better-sqlite3 refuses `.all()` for a statement without RETURNING.
-        run: async (values) => void (await afterGate(writeGate, () => retryBusy(() => statement.run(values), budget))),
+        run: async (values) => void (await retryBusy(() => statement.run(values), budget)),
       }
     },
     // Times are integer epoch milliseconds.
@@ -132,12 +95,9 @@ export function sqliteStore(db: AnySqliteDatabase, options: SqliteStoreOptions =
     preparedTokenRows: 32,
     groupCommit: true,
     // Awaiting a drizzle query runs it again, so a busy one is simply awaited again.
-    // (Whether it writes is looked at only while the gate is closed: building the SQL text costs.)
-    execute: (query) => (gate?.closed === true && writes(query) ? gate.opened().then(() => retryBusy(() => query, budget)) : retryBusy(() => query, budget)),
+    execute: (query) => retryBusy(() => query, budget),
     // better-sqlite3's run() result.
     changes: (result) => Number((result as { changes?: number }).changes ?? 0),
   }
-  const client = (db as { $client?: unknown }).$client
-  const cache = options.clientCache !== false && isCacheConnection(client) ? new ClientCache(client, getTableName(dialect.tables.clients)) : undefined
-  return sqlStore(dialect, { clientCache: cache })
+  return sqlStore(dialect)
 }
