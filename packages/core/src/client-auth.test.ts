@@ -394,3 +394,26 @@ describe('claimedClientId (the throttle key, read before authentication)', () =>
     expect(claimedClientId(tokenRequest(headers, body))).toBe(expected)
   })
 })
+
+describe('a request\'s Basic header is decoded once, never past a change (RFC 6749 §2.3.1)', () => {
+  it('answers the header the request carries now when it was changed after a first decoding', () => {
+    const request = tokenRequest({ authorization: basic('first', 's') }, GRANT)
+    expect(claimedClientId(request)).toBe('first')
+    ;(request.headers as Record<string, string>)['authorization'] = basic('second', 's')
+    expect(claimedClientId(request)).toBe('second')
+    ;(request.headers as Record<string, string>)['authorization'] = 'Basic !!!'
+    expect(claimedClientId(request)).toBeUndefined()
+  })
+
+  it.each([
+    ['a plus as a space', 'a+b:c+d', { clientId: 'a b', clientSecret: 'c d' }],
+    ['percent-encoding', 'a%2Fb:%3Ac', { clientId: 'a/b', clientSecret: ':c' }],
+    ['plain characters as they are', 'abc:d-e_f', { clientId: 'abc', clientSecret: 'd-e_f' }],
+  ])('form-decodes %s', (_, pair, expected) => {
+    expect(parseBasicCredentials('Basic ' + Buffer.from(pair).toString('base64'))).toEqual(expected)
+  })
+
+  it('refuses malformed percent-encoding as invalid_client', () => {
+    expect(() => parseBasicCredentials('Basic ' + Buffer.from('a%zz:b').toString('base64'))).toThrow(expect.objectContaining({ code: 'invalid_client' }))
+  })
+})

@@ -54,7 +54,7 @@ export interface ClientAuthMethod {
  */
 export function claimedClientId(request: OAuthRequest): string | undefined {
   try {
-    const basic = parseBasicCredentials(getHeader(request.headers, 'authorization'))
+    const basic = basicCredentialsOf(request)
     return basic?.clientId ?? getParam(request.body, 'client_id')
   } catch {
     return undefined
@@ -76,8 +76,8 @@ export function parseBasicCredentials(header: string | undefined): { clientId: s
   let clientId: string
   let clientSecret: string
   try {
-    clientId = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '))
-    clientSecret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' '))
+    clientId = formDecode(decoded.slice(0, colon))
+    clientSecret = formDecode(decoded.slice(colon + 1))
   } catch {
     throw invalidClient('malformed Basic credentials')
   }
@@ -87,13 +87,43 @@ export function parseBasicCredentials(header: string | undefined): { clientId: s
   return { clientId, clientSecret }
 }
 
+/** Basic credentials as {@link parseBasicCredentials} decodes them. */
+type BasicCredentials = { readonly clientId: string; readonly clientSecret: string }
+
+/**
+ * Each request's decoded Basic header: matching the methods, throttling and
+ * authenticating read it up to four times per token request, and decoding it
+ * (Base64, two percent-decodings) showed in the token endpoint's profile.
+ * Keyed by the request's headers object, and by the header's value, so a
+ * changed header is decoded again; a malformed one is never kept.
+ */
+const decodedBasic = new WeakMap<object, { readonly header: string; readonly credentials: BasicCredentials | null }>()
+
+/** The request's Basic credentials (`null` when not Basic), decoded once per request. Throws like {@link parseBasicCredentials}. */
+function basicCredentialsOf(request: OAuthRequest): BasicCredentials | null {
+  const header = getHeader(request.headers, 'authorization')
+  if (header === undefined) return null
+  const memo = decodedBasic.get(request.headers)
+  if (memo !== undefined && memo.header === header) return memo.credentials
+  const parsed = parseBasicCredentials(header)
+  const credentials = parsed === null ? null : Object.freeze(parsed)
+  decodedBasic.set(request.headers, { header, credentials })
+  return credentials
+}
+
+/** Form-decodes one Basic credential (`+` is a space, RFC 6749 §2.3.1); throws on malformed percent-encoding. */
+function formDecode(raw: string): string {
+  const spaced = raw.indexOf('+') === -1 ? raw : raw.replace(/\+/g, ' ')
+  return spaced.indexOf('%') === -1 ? spaced : decodeURIComponent(spaced)
+}
+
 /** Whether the request carries Basic credentials with an empty secret (`id:`), which RFC 6749 §2.3.1 lets a public client send. */
 function basicWithEmptySecret(request: OAuthRequest): { clientId: string } | null {
   const header = getHeader(request.headers, 'authorization')
   if (header === undefined || header.length < 6 || header.slice(0, 6).toLowerCase() !== 'basic ') return null
-  let credentials: { clientId: string; clientSecret: string } | null
+  let credentials: BasicCredentials | null
   try {
-    credentials = parseBasicCredentials(header)
+    credentials = basicCredentialsOf(request)
   } catch {
     return null
   }
@@ -170,7 +200,7 @@ export function clientSecretBasic(): ClientAuthMethod {
       return header !== undefined && header.length >= 6 && header.slice(0, 6).toLowerCase() === 'basic ' && basicWithEmptySecret(request) === null
     },
     async authenticate(request, context) {
-      const credentials = parseBasicCredentials(getHeader(request.headers, 'authorization'))
+      const credentials = basicCredentialsOf(request)
       if (credentials === null) throw invalidClient('client authentication failed')
       const bodyId = getParam(request.body, 'client_id')
       if (bodyId !== undefined && bodyId !== credentials.clientId) {

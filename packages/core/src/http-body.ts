@@ -79,13 +79,12 @@ export interface ReadBody {
  * `invalid_request` (400) naming the cause.
  */
 export async function readBody(source: BodySource, headers: RequestHeaders, format: BodyFormat, limit: number): Promise<ReadBody> {
-  const empty: ReadBody = { form: new URLSearchParams() }
-  if (source.kind === 'none' || format === 'none') return empty
-  if (source.kind === 'bytes' && !(source.present ?? announcesBody(headers))) return empty
+  if (source.kind === 'none' || format === 'none') return emptyBody()
+  if (source.kind === 'bytes' && !(source.present ?? announcesBody(headers))) return emptyBody()
   const type = mediaType(headers)
   const expected = MEDIA_TYPES[format]
   if (source.kind === 'parsed') return fromParsed(source.value, type, format, expected)
-  if (source.kind === 'text' && source.text === '' && type === undefined) return empty
+  if (source.kind === 'text' && source.text === '' && type === undefined) return emptyBody()
   if (type !== expected) throw new OAuthError('invalid_request', `the request body must be ${expected}`)
   if (source.kind === 'consumed') throw alreadyConsumed()
   let text: string
@@ -105,6 +104,11 @@ export async function readBody(source: BodySource, headers: RequestHeaders, form
     text = decodeUtf8(await source.read(limit))
   }
   return format === 'form' ? { form: parseFormEncoded(text) } : { form: new URLSearchParams(), json: parseJson(text) }
+}
+
+/** No body: an empty form (a new one each time: callers may add to it). */
+function emptyBody(): ReadBody {
+  return { form: new URLSearchParams() }
 }
 
 function alreadyConsumed(): OAuthError {

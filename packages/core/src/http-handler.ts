@@ -293,11 +293,15 @@ export function createHttpHandler(server: AuthorizationServer, options: HttpHand
     return outcome
   }
 
+  // Per route, not per request: the Allow header and the methods CORS names.
+  const allowOf = new Map<readonly string[], { readonly allow: string; readonly listed: string }>()
   const formEndpoint = async (route: Extract<Route, { type: 'form' }>, request: HttpRequest, method: string, report: (error: unknown) => void): Promise<HttpOutcome> => {
-    const allow = [...route.methods, 'OPTIONS'].join(', ')
+    let methods = allowOf.get(route.methods)
+    if (methods === undefined) allowOf.set(route.methods, (methods = { allow: [...route.methods, 'OPTIONS'].join(', '), listed: route.methods.join(', ') }))
+    const { allow, listed } = methods
     const origin = getHeader(request.headers, 'origin')
     const corsFor = (preflight: boolean) =>
-      route.cors ? corsHeaders(cors, origin, route.methods.join(', '), preflight, getHeader(request.headers, 'access-control-request-method')) : {}
+      route.cors && cors !== undefined ? corsHeaders(cors, origin, listed, preflight, getHeader(request.headers, 'access-control-request-method')) : {}
     if (method === 'OPTIONS') return { kind: 'empty', status: 204, headers: { allow, ...corsFor(true) } }
     const headers = corsFor(false)
     // RFC 6749 §3.2: "The client MUST use the HTTP "POST" method when making access token requests."

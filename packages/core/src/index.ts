@@ -85,7 +85,7 @@ export type {
   UserRecord,
   UserStore,
 } from './store.js'
-export { codeDates, deviceCodeDates, purgeLimit, refuseInvalidDates, tokenDates } from './store-dates.js'
+export { codeDates, deviceCodeDates, purgeLimit, refuseInvalidDates, refuseInvalidTokenDates, tokenDates } from './store-dates.js'
 export { purgeExpiredInBatches, schedulePurge } from './purge.js'
 export { PROTECTED_RESOURCE_WELL_KNOWN, protectedResourceMetadata, protectedResourceMetadataOutcome, protectedResourceMetadataUrl } from './protected-resource-metadata.js'
 export type { ProtectedResourceMetadata, ProtectedResourceMetadataOptions } from './protected-resource-metadata.js'

@@ -1,5 +1,5 @@
 import type { Client } from './client.js'
-import { codeDates, deviceCodeDates, purgeLimit, refuseInvalidDates, tokenDates } from './store-dates.js'
+import { codeDates, deviceCodeDates, purgeLimit, refuseInvalidDates, refuseInvalidTokenDates } from './store-dates.js'
 import type { AuthorizationCodeRecord, DeviceCodeRecord, FullStore, TokenRecord, UserRecord } from './store.js'
 
 /** A {@link FullStore} in process memory, with a look at what it holds. */
@@ -96,9 +96,7 @@ export function memoryStore(): MemoryStore {
 
     async saveTokens(records) {
       // Every record is checked before the first is stored: the contract writes nothing when one date is invalid.
-      records.forEach((t, i) =>
-        refuseInvalidDates(`memoryStore.saveTokens (tokens[${i}])`, tokenDates(t).required, tokenDates(t).nullable),
-      )
+      for (let i = 0; i < records.length; i++) refuseInvalidTokenDates(() => `memoryStore.saveTokens (tokens[${i}])`, records[i]!)
       for (const token of records) {
         tokens.set(token.tokenHash, storedToken(token))
         const family = families.get(token.familyId)

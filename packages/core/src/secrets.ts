@@ -239,7 +239,7 @@ export async function verifySecret(secret: string, stored: string | null | undef
   const algorithm = parts[0]
   if (algorithm === 'sha256' && parts.length === 3) {
     const { salt, expected } = decodeSha256(parts[1]!, parts[2]!)
-    const actual = sha256(Buffer.concat([salt, Buffer.from(secret)]), 'buffer')
+    const actual = createHash('sha256').update(salt).update(secret, 'utf8').digest()
     const ok = expected.length === actual.length && timingSafeEqual(expected, actual)
     return ok && stored != null
   }

@@ -522,7 +522,7 @@ export class AuthorizationServer {
       if (registered === undefined) throw new OAuthError('unsupported_grant_type', 'the grant type is not supported')
       const grant = new registered.grantClass(this, request, registered.extensions)
       // Before the grant reads anything: a refusal here spends no code, device code, assertion or refresh token.
-      await grant.runHook('beforeValidateTokenRequest', { grant })
+      if (grant.extensions.length > 0) await grant.runHook('beforeValidateTokenRequest', { grant })
       await grant.validateTokenRequest()
       const response = await grant.createTokenResponse()
       if (response.status < 300 && grant.issuedRecords.length > 0) this.#countIssued(grantType, grant.issuedRecords)

@@ -16,13 +16,28 @@ export interface RecordDates {
  * @param where `store.method`, and which record when there are several.
  */
 export function refuseInvalidDates(where: string, required: Readonly<Record<string, unknown>>, nullable: Readonly<Record<string, unknown>> = {}): void {
-  const check = (name: string, value: unknown) => {
-    if (!(value instanceof Date) || Number.isNaN(value.getTime())) {
-      throw new TypeError(`${where}: "${name}" must be a valid Date, got ${value instanceof Date ? 'Invalid Date' : value === null ? 'null' : typeof value}`)
-    }
+  // Runs on every token save: no closure, no entry arrays.
+  for (const name in required) if (!isValidDate(required[name])) throw invalidDate(where, name, required[name])
+  for (const name in nullable) {
+    const value = nullable[name]
+    if (value !== null && value !== undefined && !isValidDate(value)) throw invalidDate(where, name, value)
   }
-  for (const [name, value] of Object.entries(required)) check(name, value)
-  for (const [name, value] of Object.entries(nullable)) if (value !== null && value !== undefined) check(name, value)
+}
+
+/** Checks a token's dates as {@link refuseInvalidDates} does with {@link tokenDates}, building nothing when they are valid. */
+export function refuseInvalidTokenDates(where: string | (() => string), token: TokenRecord): void {
+  const { revokedAt, rotatedAt } = token
+  if (isValidDate(token.issuedAt) && isValidDate(token.expiresAt) && (revokedAt == null || isValidDate(revokedAt)) && (rotatedAt == null || isValidDate(rotatedAt))) return
+  const dates = tokenDates(token)
+  refuseInvalidDates(typeof where === 'string' ? where : where(), dates.required, dates.nullable)
+}
+
+function isValidDate(value: unknown): boolean {
+  return value instanceof Date && !Number.isNaN(value.getTime())
+}
+
+function invalidDate(where: string, name: string, value: unknown): TypeError {
+  return new TypeError(`${where}: "${name}" must be a valid Date, got ${value instanceof Date ? 'Invalid Date' : value === null ? 'null' : typeof value}`)
 }
 
 /** The dates of an authorization code, for {@link refuseInvalidDates}. */
