@@ -8,7 +8,8 @@
 # Developers:   source scripts/services.sh      (stop with: grantkit_services_stop)
 # CI:           sourced by .ci/run, which stops everything on exit.
 #
-# Overrides: GRANTKIT_PG_PORT, GRANTKIT_MONGO_PORT, GRANTKIT_SKIP_CHROMIUM=1.
+# Overrides: GRANTKIT_PG_PORT, GRANTKIT_MONGO_PORT, GRANTKIT_SKIP_CHROMIUM=1;
+# GRANTKIT_SERVICES_PREPARE=1 only installs (packages, FerretDB build), starts nothing.
 # Runs as root (CI) or as a normal user who can already run initdb.
 # Written to be sourced: it never calls `exit` and does not change shell options.
 
@@ -163,7 +164,19 @@ grantkit_services_start() {
   grantkit_ensure_chromium && grantkit_start_postgres && grantkit_start_ferretdb
 }
 
-if grantkit_services_start; then
+# Installs what the services need (Debian's chromium and postgresql, the
+# FerretDB build) without starting anything: .ci/run runs it in the
+# background while npm ci runs, and sources this script afterwards.
+grantkit_services_prepare() {
+  grantkit_ensure_chromium || return 1
+  _gk_pg_bindir >/dev/null || _gk_apt_install postgresql || return 1
+  local bin="${GOBIN:-$HOME/go/bin}/ferretdb"
+  "$bin" --version 2>/dev/null | grep -q "version: $GRANTKIT_FERRETDB_VERSION" || _gk_build_ferretdb "$bin"
+}
+
+if [ "${GRANTKIT_SERVICES_PREPARE:-}" = 1 ]; then
+  grantkit_services_prepare
+elif grantkit_services_start; then
   trap grantkit_services_stop EXIT
 else
   _gk_log "failed to start services"
