@@ -44,7 +44,8 @@ async function openStore(url: string): Promise<OpenedStore> {
   if (url.startsWith('sqlite:')) {
     const file = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '')
     if (file === '') throw new UsageError('--store sqlite:<file> needs a file')
-    const db = await openSqlite(file)
+    // A short-lived process: SQLite's own auto-checkpoint, no checkpoint thread to start and stop.
+    const db = await openSqlite(file, { checkpoint: false })
     return { store: sqliteStore(db), close: async () => void db.$client.close() }
   }
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {

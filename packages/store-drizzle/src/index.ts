@@ -14,5 +14,6 @@ export { MIGRATIONS_TABLE, migratePg, migrateSqlite, migrationsFolder } from './
 export type { MigrateOptions, MigratePgOptions } from './migrate.js'
 export { openSqlite } from './open-sqlite.js'
 export type { OpenSqliteOptions, SqliteDatabase } from './open-sqlite.js'
+export type { SqliteCheckpointer, SqliteCheckpointOptions, SqliteCheckpointResult } from './internal/checkpointer.js'
 export { connectPostgres } from './connect-postgres.js'
 export type { ConnectPostgresOptions, PostgresConnection } from './connect-postgres.js'

@@ -1,11 +1,16 @@
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
 import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
+import { Checkpointer, type SqliteCheckpointer, type SqliteCheckpointOptions } from './internal/checkpointer.js'
 import { MIGRATIONS_TABLE, migrateSqlite, type MigrateOptions } from './migrate.js'
 
-/** What {@link openSqlite} returns: a drizzle database with its better-sqlite3 connection as `$client`. */
-export type SqliteDatabase = BetterSQLite3Database & { $client: BetterSqlite3.Database }
+/**
+ * What {@link openSqlite} returns: a drizzle database with its better-sqlite3
+ * connection as `$client`, and the WAL checkpoint thread as `$checkpointer`
+ * (absent for `:memory:` and with `checkpoint: false`).
+ */
+export type SqliteDatabase = BetterSQLite3Database & { $client: BetterSqlite3.Database; $checkpointer?: SqliteCheckpointer }
 
 /** Options of {@link openSqlite}. */
 export interface OpenSqliteOptions extends MigrateOptions {
@@ -23,6 +28,20 @@ export interface OpenSqliteOptions extends MigrateOptions {
    * locked statement asynchronously instead (its `busyRetryMillis`).
    */
   requestBusyTimeout?: number
+  /**
+   * Where the WAL is checkpointed (copied into the database file). By
+   * default a `worker_thread` with its own connection does it, off the
+   * event loop: a PASSIVE checkpoint every `intervalMillis`, and a TRUNCATE
+   * once the `-wal` file is past `walSizeLimit` (see
+   * {@link SqliteCheckpointOptions} for the defaults); the request
+   * connection's own auto-checkpoint is off meanwhile. Without it, SQLite
+   * checkpoints every 1000 pages inside whichever request's commit crosses
+   * the mark, synchronously, on the event loop. `false` keeps SQLite's
+   * auto-checkpoint (for short-lived processes such as a CLI). `:memory:`
+   * databases have no WAL and no thread. `db.$client.close()` stops the
+   * thread; if it dies, SQLite's auto-checkpoint comes back.
+   */
+  checkpoint?: SqliteCheckpointOptions | false
 }
 
 /**
@@ -31,8 +50,10 @@ export interface OpenSqliteOptions extends MigrateOptions {
  * never block the writer), `busy_timeout=5000` while migrating and 50 ms
  * afterwards (see {@link OpenSqliteOptions.requestBusyTimeout}), `synchronous=NORMAL` (durable
  * at each checkpoint, safe from corruption in WAL mode) and
- * `foreign_keys=ON`; then runs the shipped migrations. Close it with
- * `db.$client.close()`.
+ * `foreign_keys=ON`; then runs the shipped migrations, and starts the
+ * checkpoint thread that keeps the WAL small off the event loop (see
+ * {@link OpenSqliteOptions.checkpoint}). Close it with `db.$client.close()`,
+ * which stops the thread too.
  *
  * better-sqlite3 is loaded only when this is called, so PostgreSQL users need
  * not install it.
@@ -62,10 +83,26 @@ export async function openSqlite(file: string, options: OpenSqliteOptions = {}):
     const db = drizzle({ client })
     if (options.migrate !== false) migrateOnce(db, options, options.busyTimeout ?? 5000)
     client.pragma(`busy_timeout = ${Math.trunc(options.requestBusyTimeout ?? 50)}`)
+    if (!inMemory && options.checkpoint !== false) startCheckpointer(db, resolve(file), options.checkpoint ?? {})
     return db
   } catch (error) {
     client.close()
     throw error
+  }
+}
+
+/**
+ * Starts the checkpoint thread of `db` as `db.$checkpointer`. Bad options
+ * throw; a thread that cannot be created (no `worker_threads`, the driver not
+ * resolvable from this package) leaves SQLite's auto-checkpoint on, with a
+ * process warning.
+ */
+function startCheckpointer(db: SqliteDatabase, file: string, options: SqliteCheckpointOptions): void {
+  try {
+    db.$checkpointer = new Checkpointer(db.$client, file, options)
+  } catch (error) {
+    if (error instanceof TypeError) throw error
+    process.emitWarning(`SQLite checkpoint thread not started (${(error as Error).message}); SQLite checkpoints on the event loop`, { type: 'GrantkitSqliteCheckpoint' })
   }
 }
 

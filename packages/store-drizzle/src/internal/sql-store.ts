@@ -1,5 +1,6 @@
 import { codeDates, deviceCodeDates, purgeLimit, refuseInvalidDates, tokenDates, type FullStore, type TokenRecord } from '@grantkit/core'
 import { and, eq, getTableColumns, gt, isNotNull, isNull, lte, sql } from 'drizzle-orm'
+import type { ClientCache } from './client-cache.js'
 import { groupCommit } from './group-commit.js'
 import { encode, lazy, param, ph } from './params.js'
 import {
@@ -29,8 +30,10 @@ const SLOW_DOWN_SECONDS = 5
  * across connections and processes; hot statements are prepared on first use
  * (tables may not exist yet when the store is created) and reused.
  */
-export function sqlStore(dialect: SqlDialect): FullStore {
+export function sqlStore(dialect: SqlDialect, extras: { readonly clientCache?: ClientCache | undefined } = {}): FullStore {
   const { db, tables, prepare } = dialect
+  // SQLite only (client-cache.ts): PostgreSQL has no change counter a lookup could read without a round trip.
+  const cache = extras.clientCache
   const { clients, authorizationCodes: codes, tokens, replayKeys, users, deviceCodes: devices } = tables
   const where = (method: string) => `${dialect.name}.${method}`
   const run = <T>(query: PromiseLike<T>): Promise<T> => dialect.execute(query)
@@ -169,19 +172,34 @@ export function sqlStore(dialect: SqlDialect): FullStore {
 
   return {
     async findClient(clientId) {
+      const cached = cache?.lookup(clientId)
+      if (cached?.hit === true) return cached.client
       const [row] = await findClient().all({ clientId })
-      return row === undefined ? null : rowToClient(row)
+      if (row === undefined) return null
+      const client = rowToClient(row)
+      cache?.keep(cached?.tag, clientId, client)
+      return client
     },
     async saveClient(client) {
       const { clientId: _, ...update } = clientToRow(client)
-      await run(db.insert(clients).values(clientToRow(client)).onConflictDoUpdate({ target: clients.clientId, set: update }))
+      cache?.invalidate()
+      try {
+        await run(db.insert(clients).values(clientToRow(client)).onConflictDoUpdate({ target: clients.clientId, set: update }))
+      } finally {
+        cache?.invalidate()
+      }
     },
     async deleteClient(clientId) {
-      // RFC 7592 §2.3: the client's tokens and codes go with it (first, so that a failure leaves the client to delete again).
-      await run(db.delete(tokens).where(eq(tokens.clientId, clientId)))
-      await run(db.delete(codes).where(eq(codes.clientId, clientId)))
-      const deleted = await run(db.delete(clients).where(eq(clients.clientId, clientId)).returning({ clientId: clients.clientId }))
-      return deleted.length > 0
+      cache?.invalidate()
+      try {
+        // RFC 7592 §2.3: the client's tokens and codes go with it (first, so that a failure leaves the client to delete again).
+        await run(db.delete(tokens).where(eq(tokens.clientId, clientId)))
+        await run(db.delete(codes).where(eq(codes.clientId, clientId)))
+        const deleted = await run(db.delete(clients).where(eq(clients.clientId, clientId)).returning({ clientId: clients.clientId }))
+        return deleted.length > 0
+      } finally {
+        cache?.invalidate()
+      }
     },
     async listClients() {
       const rows = await run(db.select().from(clients).orderBy(dialect.byteOrder(clients.clientId)))
