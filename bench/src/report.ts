@@ -13,7 +13,12 @@ export interface Summary {
   p50: number
   p99: number
   rssBytes: number
+  cpuMicrosPerRequest: number
+  targetCpu: number
+  runnerCpu: number
   rounds: number
+  /** What the target reported about itself (the last round's). */
+  details?: Record<string, string>
 }
 
 const median = (values: number[]) => {
@@ -35,6 +40,7 @@ export function summarize(results: readonly RunResult[]): Summary[] {
     const na = runs.find((r) => r.status === 'n/a')
     const ok = runs.filter((r) => r.status === 'ok')
     const status = invalid.length > 0 ? 'invalid' : na !== undefined ? 'n/a' : 'ok'
+    const details = [...runs].reverse().find((r) => r.details !== undefined)?.details
     const reason = invalid.length > 0 ? `${invalid.length}/${runs.length} rounds invalid: ${invalid.map((r) => r.reason).join('; ')}` : na?.reason
     return {
       target: first.target,
@@ -45,7 +51,11 @@ export function summarize(results: readonly RunResult[]): Summary[] {
       p50: median(ok.map((r) => r.p50)),
       p99: median(ok.map((r) => r.p99)),
       rssBytes: median(ok.map((r) => r.rssBytes)),
+      cpuMicrosPerRequest: median(ok.map((r) => r.cpuMicrosPerRequest)),
+      targetCpu: median(ok.map((r) => r.targetCpu)),
+      runnerCpu: median(ok.map((r) => r.runnerCpu)),
       rounds: ok.length,
+      ...(details === undefined ? {} : { details }),
     }
   })
 }
@@ -94,8 +104,70 @@ export function goals(summaries: readonly Summary[]): { goal: string; value: str
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
 const ms = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(2))
+const micros = (n: number) => (n > 0 ? n.toFixed(0) : '—')
+const share = (n: number) => (n > 0 ? `${(n * 100).toFixed(0)}%` : '—')
 
-export function renderMarkdown(results: readonly RunResult[], options: BenchOptions, notes: readonly string[] = []): string {
+/** Below this share of a core, a pinned target was not the bottleneck of its run (see saturationLine). */
+export const SATURATED = 0.9
+
+/**
+ * A warning when pinned targets got less than {@link SATURATED} of their core: the machine was busy, so
+ * req/s measured how the OS shared the core, and ratios of req/s are not ratios of work (bench/README.md,
+ * "Why another harness measures another ratio"); CPU µs/req is then the figure to compare.
+ */
+export function saturationLine(summaries: readonly Summary[], options: BenchOptions): string | undefined {
+  const measured = summaries.filter((s) => s.status === 'ok' && s.targetCpu > 0)
+  const starved = measured.filter((s) => s.targetCpu < SATURATED)
+  if (!options.pin || starved.length === 0) return undefined
+  const low = Math.min(...starved.map((s) => s.targetCpu))
+  const high = Math.max(...measured.map((s) => s.targetCpu))
+  return (
+    `**Busy machine:** ${starved.length} of ${measured.length} cells got less than ${share(SATURATED)} of their core ` +
+    `(target CPU ${share(low)}–${share(high)}): something else ran on the target's CPU, and the share each target got depends on how ` +
+    'it uses threads, so req/s ratios here are not ratios of work. Compare CPU µs/req, or run again on a quiet machine.'
+  )
+}
+
+/** The PostgreSQL pool a target reported, as a label suffix: `pool of 10, the store's default`. */
+function poolLabel(details: Record<string, string> | undefined): string {
+  const pool = details?.['PostgreSQL pool']
+  if (pool === undefined) return ''
+  const size = /^\d+/.exec(pool)?.[0] ?? '?'
+  return `, pool of ${size}${pool.includes('default') ? ", the store's default" : ', set with --pg-pool'}`
+}
+
+/** How the load was generated, for the method line: what an outside harness must match to compare figures. */
+export function methodLine(options: BenchOptions): string {
+  return (
+    `Method: autocannon (keep-alive connections, pipelining 1, client_secret_basic), ${options.connections} connections, ` +
+    `${options.warmup} s warm-up + ${options.duration} s measured, ` +
+    `${options.rounds} round(s) with the target order rotated each round; ` +
+    (options.pin ? 'runner pinned to CPU 0, target to CPU 1 (taskset)' : 'no CPU pinning (runner and target share every core)') +
+    '; refresh_token requests ' +
+    (options.chainRefresh
+      ? 'chained: each presents the refresh token a previous response returned (3 per connection minted first)'
+      : 'each use one refresh token pre-minted before the run') +
+    '. Every response is checked (2xx and an `access_token` in the body); a cell with any non-2xx, error or bad body is invalid. ' +
+    "Figures are medians over rounds; RSS is the target's VmRSS at the end of the measured period (it includes the pre-minted pools); " +
+    'CPU µs/req is the target process\'s CPU time (all threads; not the PostgreSQL server\'s) over the measured period divided by its responses, ' +
+    'and target CPU that time as a share of one core (a saturated pinned target is near 100%).'
+  )
+}
+
+/** The scaling run of `--prefill`: the pre-filled variants of the SQL targets (src/targets.ts `prefillTargets`). */
+export interface ScalingRun {
+  results: readonly RunResult[]
+  options: BenchOptions
+}
+
+export interface RenderExtras {
+  /** Free lines added to the method section. */
+  notes?: readonly string[]
+  scaling?: ScalingRun
+}
+
+export function renderMarkdown(results: readonly RunResult[], options: BenchOptions, extras: RenderExtras | readonly string[] = {}): string {
+  const { notes = [], scaling } = Array.isArray(extras) ? { notes: extras as readonly string[] } : (extras as RenderExtras)
   const summaries = summarize(results)
   const labels = new Map(options.targets.map((t: TargetSpec) => [t.name, t.label]))
   const lines: string[] = []
@@ -123,14 +195,11 @@ export function renderMarkdown(results: readonly RunResult[], options: BenchOpti
       .map(([n, v]) => `${n} ${v}`)
       .join(', ')}`,
   )
-  lines.push(
-    `- Method: autocannon, ${options.connections} connections, ${options.warmup} s warm-up + ${options.duration} s measured, ` +
-      `${options.rounds} round(s) with the target order rotated each round; ` +
-      (options.pin ? 'runner pinned to CPU 0, target to CPU 1 (taskset)' : 'no CPU pinning') +
-      '. Every response is checked (2xx and an `access_token` in the body); a cell with any non-2xx, error or bad body is invalid. ' +
-      'Figures are medians over rounds; RSS is the target\'s VmRSS at the end of the measured period (it includes the pre-minted pools).',
-  )
+  lines.push(`- ${methodLine(options)}`)
+  lines.push(...storeLines([...summaries, ...(scaling ? summarize(scaling.results) : [])]))
   for (const note of notes) lines.push(`- ${note}`)
+  const busy = saturationLine(summaries, options)
+  if (busy !== undefined) lines.push(`- ${busy}`)
   lines.push('')
   lines.push('## Goals of issue 7', '', '| goal | measured | reached |', '|---|---|---|')
   for (const g of goals(summaries)) lines.push(`| ${g.goal} | ${g.value} | ${g.met === null ? '—' : g.met ? 'yes' : '**no**'} |`)
@@ -139,20 +208,97 @@ export function renderMarkdown(results: readonly RunResult[], options: BenchOpti
     const rows = options.targets.map((t) => summaries.find((s) => s.target === t.name && s.scenario === scenario)).filter((s): s is Summary => s !== undefined)
     const gk = rows.find((s) => s.target === 'grantkit-memory' && s.status === 'ok')
     lines.push(`## ${scenario}`, '')
-    lines.push('| target | req/s | p50 ms | p99 ms | RSS MB | grantkit (memory) ÷ target |', '|---|---:|---:|---:|---:|---:|')
+    lines.push('| target | req/s | p50 ms | p99 ms | CPU µs/req | target CPU | RSS MB | grantkit (memory) ÷ target |', '|---|---:|---:|---:|---:|---:|---:|---:|')
     for (const s of rows) {
-      const label = labels.get(s.target) ?? s.target
+      const label = (labels.get(s.target) ?? s.target) + poolLabel(s.details)
       if (s.status !== 'ok') {
-        lines.push(`| ${label} | ${s.status}${s.reason ? `: ${s.reason}` : ''} | | | | |`)
+        lines.push(`| ${label} | ${s.status}${s.reason ? `: ${s.reason}` : ''} | | | | | | |`)
         continue
       }
       const r = gk === undefined || s.target === 'grantkit-memory' ? '' : `${(gk.requestsPerSecond / s.requestsPerSecond).toFixed(2)}×`
-      lines.push(`| ${label} | ${fmt(s.requestsPerSecond)} | ${ms(s.p50)} | ${ms(s.p99)} | ${(s.rssBytes / 2 ** 20).toFixed(0)} | ${r} |`)
+      lines.push(
+        `| ${label} | ${fmt(s.requestsPerSecond)} | ${ms(s.p50)} | ${ms(s.p99)} | ${micros(s.cpuMicrosPerRequest)} | ${share(s.targetCpu)} | ${(s.rssBytes / 2 ** 20).toFixed(0)} | ${r} |`,
+      )
     }
     lines.push('')
   }
   lines.push(...adapterTable(summaries))
+  if (scaling !== undefined) lines.push(...scalingTable(scaling))
   return lines.join('\n')
+}
+
+/** The stores' facts the targets reported (the PostgreSQL pool and server settings), once each. */
+function storeLines(summaries: readonly Summary[]): string[] {
+  const seen = new Map<string, string>()
+  for (const s of summaries) {
+    for (const [name, value] of Object.entries(s.details ?? {})) {
+      if (name === 'PostgreSQL pool' || name === 'PostgreSQL') seen.set(name, value)
+    }
+  }
+  const lines: string[] = []
+  if (seen.has('PostgreSQL pool')) {
+    lines.push(
+      `- PostgreSQL target: \`connectPostgres\` pool of ${seen.get('PostgreSQL pool')}; ${seen.get('PostgreSQL') ?? 'server settings unknown'}; ` +
+        'a new schema per target start (empty tables, like the SQLite target\'s new file), dropped when it stops.',
+    )
+  }
+  return lines
+}
+
+/**
+ * "Scaling with rows already stored": each pre-filled SQL target (`--prefill`) per scenario and row count,
+ * with its req/s and p99 beside the same store's 0-row figure of the same run.
+ */
+export function scalingTable({ results, options }: ScalingRun): string[] {
+  const summaries = summarize(results)
+  const specs = options.targets.filter((t) => t.base !== undefined && t.prefill !== undefined)
+  const bases = [...new Set(specs.map((t) => t.base as string))]
+  const rows: string[] = []
+  for (const scenario of options.scenarios) {
+    for (const base of bases) {
+      const variants = specs.filter((t) => t.base === base).sort((a, b) => (a.prefill as number) - (b.prefill as number))
+      const zero = summaries.find((s) => s.target === `${base}@0` && s.scenario === scenario && s.status === 'ok')
+      for (const spec of variants) {
+        const s = summaries.find((x) => x.target === spec.name && x.scenario === scenario)
+        const store = spec.label + poolLabel(s?.details)
+        const stored = s?.details?.['tokens stored before minting']
+        const count = `${fmt(spec.prefill as number)}${stored !== undefined ? ` (${fmt(Number(stored))})` : ''}`
+        if (s === undefined || s.status !== 'ok') {
+          rows.push(`| ${scenario} | ${store} | ${count} | ${s === undefined ? 'not run' : s.status}${s?.reason ? `: ${s.reason}` : ''} | | | | | |`)
+          continue
+        }
+        const ratio = (a: number, b: number | undefined) => (b === undefined || b === 0 ? '' : `${(a / b).toFixed(2)}×`)
+        rows.push(
+          `| ${[
+            scenario,
+            store,
+            count,
+            fmt(s.requestsPerSecond),
+            ms(s.p99),
+            micros(s.cpuMicrosPerRequest),
+            s.details?.['prefill seconds'] ?? '—',
+            ratio(s.requestsPerSecond, zero?.requestsPerSecond),
+            ratio(s.p99, zero?.p99),
+          ].join(' | ')} |`,
+        )
+      }
+    }
+  }
+  if (rows.length === 0) return []
+  return [
+    '## Scaling with rows already stored',
+    '',
+    `Each SQL store started with N unexpired tokens of 1,000 other clients and 100,000 other users already in its tokens table` +
+      `${options.targets.some((t) => t.env?.['BENCH_PREFILL_CODES'] === '1') ? ' (and N codes in its codes table)' : ''}, ` +
+      'inserted by one SQL statement (prefill s: its time) before the pools were minted; in brackets, the rows the tokens table ' +
+      'held then (the pre-minted pools add two per refresh token, the run two per response). Same method as above, ' +
+      `${options.rounds} round(s), 0 rows measured in the same run; req/s and p99 are also given as a multiple of the 0-row figure.`,
+    '',
+    '| scenario | store | rows stored | req/s | p99 ms | CPU µs/req | prefill s | req/s ÷ 0 rows | p99 ÷ 0 rows |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows,
+    '',
+  ]
 }
 
 /**

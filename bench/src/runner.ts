@@ -20,6 +20,13 @@ export interface BenchOptions {
   connections: number
   /** Pin the runner to CPU 0 and targets to CPU 1 with taskset. */
   pin: boolean
+  /**
+   * refresh_token requests each present the refresh token that a previous response returned, as a client
+   * does (`connections` chains), instead of one pre-minted token per request. Default false.
+   */
+  chainRefresh?: boolean
+  /** `poolSize` of the PostgreSQL target's `connectPostgres` (default: the store's own default). */
+  pgPool?: number
   /** Extra `node` arguments for target processes (e.g. `--cpu-prof`). */
   nodeArgs?: readonly string[]
   log?: (line: string) => void
@@ -35,10 +42,17 @@ export interface RunResult {
   p50: number
   p99: number
   rssBytes: number
+  /** CPU time of the target process (every thread) per response of the measured run, in microseconds. */
+  cpuMicrosPerRequest: number
+  /** CPU time of the target and of the runner (autocannon) over the measured run, as a share of one core. */
+  targetCpu: number
+  runnerCpu: number
   total: number
   non2xx: number
   errors: number
   badBodies: number
+  /** Facts the target reported (e.g. its PostgreSQL pool). */
+  details?: Record<string, string>
 }
 
 const has = (command: string) => {
@@ -51,6 +65,20 @@ const has = (command: string) => {
 }
 
 export const canPin = () => process.platform === 'linux' && has('taskset')
+
+let ticksPerSecond: number | undefined
+/** User + system CPU seconds of a process and all its threads, from /proc (0 when unavailable). */
+function readCpuSeconds(pid: number): number {
+  try {
+    ticksPerSecond ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond
+  } catch {
+    return 0
+  }
+}
 
 function readRss(pid: number): number {
   try {
@@ -65,6 +93,7 @@ function readRss(pid: number): number {
 class TargetProcess {
   readonly pools: Record<PoolKind, string[]> = { refresh_token: [], authorization_code: [] }
   unsupported: Partial<Record<Scenario, string>> = {}
+  details: Record<string, string> = {}
   port = 0
   #nextId = 0
   #pending = new Map<number, { resolve: (values: string[]) => void; reject: (error: Error) => void }>()
@@ -89,6 +118,7 @@ class TargetProcess {
       env: {
         ...process.env,
         ...spec.env,
+        ...(options.pgPool === undefined ? {} : { BENCH_PG_POOL: String(options.pgPool) }),
         PORT: '0',
         NODE_ENV: 'production',
         BENCH_PREMINT_REFRESH_TOKEN: String(premint.refresh_token),
@@ -105,6 +135,7 @@ class TargetProcess {
         child.off('exit', onExit)
         target.port = message.port
         target.unsupported = message.unsupported
+        target.details = message.details
         target.pools.refresh_token = message.pools.refresh_token
         target.pools.authorization_code = message.pools.authorization_code
         resolve()
@@ -153,8 +184,12 @@ function percentile(values: number[], q: number): number {
   return Math.round((sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number) * 100) / 100
 }
 
-/** Runs autocannon against /token for `seconds`; every response is checked (2xx and an access_token in the body). */
-async function load(port: number, scenario: Scenario, seconds: number, connections: number, pool: string[] | null): Promise<Load> {
+/**
+ * Runs autocannon against /token for `seconds`; every response is checked (2xx and an access_token in the
+ * body). With `chain`, each response's refresh_token goes back into the pool for a later request, so the
+ * pool only needs a few tokens per connection.
+ */
+async function load(port: number, scenario: Scenario, seconds: number, connections: number, pool: string[] | null, chain = false): Promise<Load> {
   let badBodies = 0
   let exhausted = false
   // autocannon's histogram keeps whole milliseconds; latencies here are timed per connection in
@@ -180,6 +215,11 @@ async function load(port: number, scenario: Scenario, seconds: number, connectio
       // the connect: 20 samples of the tens of thousands of a measured run.)
       if (start !== undefined) latencies.push(performance.now() - start)
       if (status < 200 || status > 299 || !body.includes('"access_token"')) badBodies++
+      else if (chain && pool !== null) {
+        const next = (JSON.parse(body) as { refresh_token?: unknown }).refresh_token
+        if (typeof next === 'string') pool.push(next)
+        else badBodies++
+      }
     },
   }
   const result = await autocannon({
@@ -225,7 +265,7 @@ export async function runBench(options: BenchOptions): Promise<RunResult[]> {
       }
       const needsPool = (kind: PoolKind) => !spec.floor && options.scenarios.some((s) => poolOf(s) === kind)
       const premint = {
-        refresh_token: needsPool('refresh_token') ? poolSize(spec.name) : 0,
+        refresh_token: needsPool('refresh_token') ? (options.chainRefresh ? chainPoolSize(options) : poolSize(spec.name)) : 0,
         authorization_code: needsPool('authorization_code') ? poolSize(spec.name) : 0,
       }
       log(`round ${round}: starting ${spec.name} (pre-minting ${premint.refresh_token} refresh tokens, ${premint.authorization_code} codes)`)
@@ -247,7 +287,8 @@ export async function runBench(options: BenchOptions): Promise<RunResult[]> {
           if (result.status === 'ok') expected.set(spec.name, Math.max(expected.get(spec.name) ?? 0, result.requestsPerSecond))
           log(
             `round ${round}: ${spec.name} ${scenario}: ${result.status}${result.reason ? ` (${result.reason})` : ''} ` +
-              `${Math.round(result.requestsPerSecond)} req/s p50 ${result.p50} ms p99 ${result.p99} ms rss ${(result.rssBytes / 2 ** 20).toFixed(0)} MB`,
+              `${Math.round(result.requestsPerSecond)} req/s p50 ${result.p50} ms p99 ${result.p99} ms rss ${(result.rssBytes / 2 ** 20).toFixed(0)} MB ` +
+              `cpu ${result.cpuMicrosPerRequest.toFixed(0)} µs/req (target ${(result.targetCpu * 100).toFixed(0)}%, runner ${(result.runnerCpu * 100).toFixed(0)}% of a core)`,
           )
           results.push(result)
         }
@@ -268,15 +309,24 @@ async function measure(
   poolSize: (target: string) => number,
 ): Promise<RunResult> {
   const kind = spec.floor ? null : poolOf(scenario)
-  let size = poolSize(spec.name)
+  const chain = kind === 'refresh_token' && options.chainRefresh === true
+  let size = chain ? chainPoolSize(options) : poolSize(spec.name)
+  const pid = target.child.pid ?? 0
   for (let attempt = 1; ; attempt++) {
     if (kind !== null) await target.fill(kind, size)
     const pool = kind === null ? null : target.pools[kind]
-    if (options.warmup > 0) await load(target.port, scenario, options.warmup, options.connections, pool)
-    const run = await load(target.port, scenario, options.duration, options.connections, pool)
-    const rssBytes = readRss(target.child.pid ?? 0)
-    // Running out of credentials is the harness's fault, not the target's: mint more and run again.
-    if (run.exhausted && attempt < 3) {
+    if (options.warmup > 0) await load(target.port, scenario, options.warmup, options.connections, pool, chain)
+    const cpuBefore = readCpuSeconds(pid)
+    const runnerBefore = process.cpuUsage()
+    const started = performance.now()
+    const run = await load(target.port, scenario, options.duration, options.connections, pool, chain)
+    const wall = (performance.now() - started) / 1000
+    const targetSeconds = readCpuSeconds(pid) - cpuBefore
+    const runner = process.cpuUsage(runnerBefore)
+    const rssBytes = readRss(pid)
+    // Running out of credentials is the harness's fault, not the target's: mint more and run again
+    // (not for chains: a chain only breaks on a bad response, which makes the run invalid anyway).
+    if (run.exhausted && attempt < 3 && !chain) {
       size = Math.ceil(Math.max(size, run.total + 1) * 2.5)
       continue
     }
@@ -297,14 +347,21 @@ async function measure(
       p50: run.p50,
       p99: run.p99,
       rssBytes,
+      cpuMicrosPerRequest: run.total > 0 ? (targetSeconds * 1e6) / run.total : 0,
+      targetCpu: wall > 0 ? targetSeconds / wall : 0,
+      runnerCpu: wall > 0 ? (runner.user + runner.system) / 1e6 / wall : 0,
       total: run.total,
       non2xx: run.non2xx,
       errors: run.errors,
       badBodies: run.badBodies,
+      ...(Object.keys(target.details).length > 0 ? { details: target.details } : {}),
     }
   }
 }
 
+/** Chained refresh tokens: three per connection (a run's last in-flight requests may take theirs with them). */
+const chainPoolSize = (options: BenchOptions) => options.connections * 3
+
 function empty(target: string, scenario: Scenario, round: number, status: 'n/a' | 'invalid', reason: string): RunResult {
-  return { target, scenario, round, status, reason, requestsPerSecond: 0, p50: 0, p99: 0, rssBytes: 0, total: 0, non2xx: 0, errors: 0, badBodies: 0 }
+  return { target, scenario, round, status, reason, requestsPerSecond: 0, p50: 0, p99: 0, rssBytes: 0, cpuMicrosPerRequest: 0, targetCpu: 0, runnerCpu: 0, total: 0, non2xx: 0, errors: 0, badBodies: 0 }
 }

@@ -14,17 +14,30 @@ export interface TargetSpec {
   /** A floor answers a fixed body whatever the grant: a reference, not an OAuth server. */
   readonly floor?: boolean
   readonly unsupported?: Partial<Record<Scenario, string>>
+  /** The store's tables can be pre-filled with rows of other clients (`--prefill`, src/stores.ts). */
+  readonly prefillable?: boolean
+  /** A pre-filled variant: the target it runs (`name` is `<base>@<rows>`) and the rows pre-filled. */
+  readonly base?: string
+  readonly prefill?: number
 }
 
 export const TARGETS: readonly TargetSpec[] = [
   { name: 'grantkit-memory', label: 'grantkit (memory store)', file: 'grantkit.ts', env: { BENCH_STORE: 'memory' }, packageName: '@grantkit/core' },
-  { name: 'grantkit-sqlite', label: 'grantkit (SQLite, WAL)', file: 'grantkit.ts', env: { BENCH_STORE: 'sqlite' }, packageName: '@grantkit/store-drizzle' },
+  {
+    name: 'grantkit-sqlite',
+    label: 'grantkit (SQLite, WAL)',
+    file: 'grantkit.ts',
+    env: { BENCH_STORE: 'sqlite' },
+    packageName: '@grantkit/store-drizzle',
+    prefillable: true,
+  },
   {
     name: 'grantkit-postgres',
     label: 'grantkit (PostgreSQL)',
     file: 'grantkit.ts',
     env: { BENCH_STORE: 'postgres' },
     skip: () => (process.env['DATABASE_URL'] ? undefined : 'DATABASE_URL is not set'),
+    prefillable: true,
   },
   { name: 'node-oauth', label: '@node-oauth/oauth2-server (Koa, memory)', file: 'node-oauth.ts', packageName: '@node-oauth/oauth2-server' },
   { name: 'jmondi', label: '@jmondi/oauth2-server (Koa, memory)', file: 'jmondi.ts', packageName: '@jmondi/oauth2-server' },
@@ -68,3 +81,22 @@ export const ADAPTER_PAIRS: readonly { readonly framework: string; readonly adap
   { framework: 'Fastify', adapter: 'grantkit-fastify', floor: 'fastify-floor' },
   { framework: 'Fetch API', adapter: 'grantkit-fetch', floor: 'fetch-floor' },
 ]
+
+/**
+ * The pre-filled variants of the prefillable targets among `targets`: one per row count, 0 included (the
+ * baseline of the same run), named `<target>@<rows>`. `codes` pre-fills the authorization codes table too.
+ */
+export function prefillTargets(targets: readonly TargetSpec[], rows: readonly number[], codes: boolean): TargetSpec[] {
+  const counts = [...new Set([0, ...rows])].sort((a, b) => a - b)
+  return targets
+    .filter((t) => t.prefillable === true)
+    .flatMap((t) =>
+      counts.map((n) => ({
+        ...t,
+        name: `${t.name}@${n}`,
+        base: t.name,
+        prefill: n,
+        env: { ...t.env, BENCH_PREFILL: String(n), BENCH_PREFILL_CODES: codes ? '1' : '0' },
+      })),
+    )
+}

@@ -4,8 +4,8 @@ import express from 'express'
 import { approve, benchServer } from './grantkit-setup.js'
 import { serveTarget } from './harness.js'
 
-const { server, mint } = await benchServer()
+const { server, target } = await benchServer()
 const app = express()
 app.use(oauthRouter(server, { authorize: approve }))
 
-await serveTarget({ handler: app, ...mint })
+await serveTarget({ handler: app, ...target })

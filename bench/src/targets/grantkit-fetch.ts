@@ -4,7 +4,7 @@ import { approve, benchServer } from './grantkit-setup.js'
 import { fetchListener } from './fetch-bridge.js'
 import { serveTarget } from './harness.js'
 
-const { server, mint } = await benchServer()
+const { server, target } = await benchServer()
 const oauth = oauthHandler(server, { authorize: approve })
 
-await serveTarget({ handler: fetchListener(oauth), ...mint })
+await serveTarget({ handler: fetchListener(oauth), ...target })

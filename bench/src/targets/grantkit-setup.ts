@@ -1,52 +1,39 @@
 // The grantkit server every grantkit target serves, whatever its adapter: the fixture's client and user, the
 // same four grants, over the store named by BENCH_STORE: memory (default), sqlite (temp file, WAL) or postgres
-// (DATABASE_URL), and how its credentials are pre-minted. Not a target itself.
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { AuthorizationServer, createClient, createOAuthRequest, hashSecret, memoryStore, type FullStore, type GrantUser } from '@grantkit/core'
+// (DATABASE_URL, a schema of its own), pre-filled with BENCH_PREFILL rows of other clients, and how its
+// credentials are pre-minted. Not a target itself.
+import { AuthorizationServer, createClient, createOAuthRequest, hashSecret, type GrantUser } from '@grantkit/core'
 import { AuthorizationCodeGrant } from '@grantkit/grant-authorization-code'
 import { ClientCredentialsGrant } from '@grantkit/grant-client-credentials'
 import { ResourceOwnerPasswordCredentialsGrant, authenticateStoreUser } from '@grantkit/grant-password'
 import { RefreshTokenGrant } from '@grantkit/grant-refresh-token'
 import { CodeChallenge } from '@grantkit/ext-pkce'
-import { connectPostgres, openSqlite, pgStore, sqliteStore } from '@grantkit/store-drizzle'
 import { BASIC_AUTHORIZATION, CODE_CHALLENGE, FIXTURE, tokenRequestBody } from '../fixture.js'
-import type { TargetDefinition } from './harness.js'
+import { openBenchStore } from '../stores.js'
+import { isStopping, type TargetDefinition } from './harness.js'
 
 const ISSUER = 'http://127.0.0.1'
-
-async function openStore(kind: string): Promise<FullStore> {
-  if (kind === 'memory') return memoryStore()
-  if (kind === 'sqlite') {
-    const dir = mkdtempSync(join(tmpdir(), 'grantkit-bench-'))
-    process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
-    return sqliteStore(await openSqlite(join(dir, 'grantkit.sqlite')))
-  }
-  if (kind === 'postgres') {
-    const url = process.env['DATABASE_URL']
-    if (url === undefined) throw new Error('BENCH_STORE=postgres needs DATABASE_URL')
-    const { db } = await connectPostgres(url, { pool: { max: 10 } })
-    return pgStore(db)
-  }
-  throw new Error(`unknown BENCH_STORE "${kind}"`)
-}
 
 const BENCH_USER: GrantUser = { id: FIXTURE.userId, username: FIXTURE.username }
 
 /** Every adapter's `authorize` hook: the fixture's user approves (not measured: the bench times the token endpoint only). */
 export const approve = () => ({ user: { id: FIXTURE.userId } })
 
-/** A grantkit server with the fixture, and the minting half of a {@link TargetDefinition} (the handler is the adapter's). */
+/** A grantkit server with the fixture, and the rest of a {@link TargetDefinition}: minting, store facts, close (the handler is the adapter's). */
 export interface BenchServer {
   server: AuthorizationServer
-  mint: Pick<TargetDefinition, 'mintRefreshToken' | 'mintAuthorizationCode'>
+  target: Omit<TargetDefinition, 'handler' | 'unsupported'>
 }
 
-/** Opens the store named by `BENCH_STORE`, registers the grants and saves the fixture's client and user. */
+/**
+ * Opens the store named by `BENCH_STORE`, registers the grants and saves the fixture's client and user,
+ * then pre-fills `BENCH_PREFILL` tokens of other clients (and as many codes with `BENCH_PREFILL_CODES=1`).
+ */
 export async function benchServer(): Promise<BenchServer> {
-  const store = await openStore(process.env['BENCH_STORE'] ?? 'memory')
-  const server = new AuthorizationServer({ issuer: ISSUER, store, onError: (error) => console.error(error) })
+  const kind = process.env['BENCH_STORE'] ?? 'memory'
+  const opened = await openBenchStore(kind)
+  const { store } = opened
+  const server = new AuthorizationServer({ issuer: ISSUER, store, onError: (error) => isStopping() || console.error(error) })
 
   class PasswordGrant extends ResourceOwnerPasswordCredentialsGrant {
     authenticateUser(username: string, password: string): Promise<GrantUser | null> {
@@ -76,6 +63,20 @@ export async function benchServer(): Promise<BenchServer> {
   await store.saveClient(client)
   await store.saveUser({ id: FIXTURE.userId, username: FIXTURE.username, passwordHash: await hashSecret(FIXTURE.password, 'sha256') })
 
+  const details = { ...opened.details }
+  const rows = Number(process.env['BENCH_PREFILL'] ?? 0)
+  if (rows > 0) {
+    if (opened.prefill === undefined) throw new Error(`BENCH_PREFILL: the ${kind} store cannot be pre-filled`)
+    const started = performance.now()
+    await opened.prefill({ rows, codes: process.env['BENCH_PREFILL_CODES'] === '1', now: new Date() })
+    details['prefill seconds'] = ((performance.now() - started) / 1000).toFixed(1)
+  }
+  if (opened.count !== undefined) {
+    const counts = await opened.count()
+    details['tokens stored before minting'] = String(counts.tokens)
+    details['codes stored before minting'] = String(counts.codes)
+  }
+
   const authorizeUrl =
     '/authorize?' +
     new URLSearchParams({
@@ -90,7 +91,9 @@ export async function benchServer(): Promise<BenchServer> {
 
   return {
     server,
-    mint: {
+    target: {
+      details,
+      close: () => opened.close(),
       // Refresh tokens come from password grant requests through the server's own token endpoint logic.
       async mintRefreshToken() {
         const response = await server.createTokenResponse(

@@ -4,8 +4,8 @@ import Koa from 'koa'
 import { approve, benchServer } from './grantkit-setup.js'
 import { serveTarget } from './harness.js'
 
-const { server, mint } = await benchServer()
+const { server, target } = await benchServer()
 const app = new Koa()
 app.use(oauthRouter(server, { authorize: approve }).routes())
 
-await serveTarget({ handler: app.callback(), ...mint })
+await serveTarget({ handler: app.callback(), ...target })

@@ -11,17 +11,28 @@ export interface TargetDefinition {
   mintAuthorizationCode?: () => Promise<string>
   /** Scenarios the library cannot serve, with the reason shown in RESULTS.md. */
   unsupported?: Partial<Record<Scenario, string>>
+  /** Facts RESULTS.md prints beside the figures (e.g. `'PostgreSQL pool': '10 connections (…)'`). */
+  details?: Record<string, string>
+  /** Releases what the target holds (a database pool, a schema) before the process exits. */
+  close?: () => Promise<void>
 }
 
 /** Messages from the runner. */
 export type ToTarget = { type: 'mint'; id: number; kind: PoolKind; count: number }
 /** Messages to the runner. */
 export type FromTarget =
-  | { type: 'ready'; port: number; pools: Record<PoolKind, string[]>; unsupported: Partial<Record<Scenario, string>> }
+  | { type: 'ready'; port: number; pools: Record<PoolKind, string[]>; unsupported: Partial<Record<Scenario, string>>; details: Record<string, string> }
   | { type: 'minted'; id: number; values: string[] }
   | { type: 'error'; id: number; message: string }
 
 const BATCH = 64
+
+let stopping = false
+/**
+ * Whether the runner has stopped this target: requests still in flight then were cut off by the load
+ * generator, and errors from their queries on a closing pool are expected (not worth a log line).
+ */
+export const isStopping = () => stopping
 
 async function mintMany(mint: (() => Promise<string>) | undefined, count: number): Promise<string[]> {
   const values: string[] = []
@@ -68,8 +79,21 @@ export async function serveTarget(definition: TargetDefinition): Promise<void> {
       (error: unknown) => send({ type: 'error', id: message.id, message: String((error as Error)?.stack ?? error) }),
     )
   })
-  process.on('disconnect', () => process.exit(0))
-  await send({ type: 'ready', port, pools, unsupported: definition.unsupported ?? {} })
+  // The runner disconnects to stop a target: let the requests in flight finish (the load generator has
+  // hung up), then release the store (its pool, its PostgreSQL schema).
+  process.on('disconnect', () => {
+    stopping = true
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+    server.closeIdleConnections()
+    closed.then(() => definition.close?.()).then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error(error)
+        process.exit(1)
+      },
+    )
+  })
+  await send({ type: 'ready', port, pools, unsupported: definition.unsupported ?? {}, details: definition.details ?? {} })
   if (process.send === undefined) console.log(`listening on http://127.0.0.1:${port}`)
 }
 
