@@ -17,6 +17,8 @@ import { CONFIDENTIAL_AUTH_METHODS, DemoIntrospectionEndpoint, DemoRevocationEnd
 import { demoResourcePolicy } from './resource-indicators.js'
 import { registrationEndpoint } from './registration.js'
 import { CLIENT_ID_METADATA_DOCUMENT_SUPPORTED, withMetadataDocuments } from './client-metadata.js'
+// Issue 18: several processes on one database share the throttle and the pushed requests (docs/deployment.md).
+import { sharedStateOf, type SharedState } from './open-store.js'
 
 /** Every client authentication method: the client's registered method decides (docs/demo-server.md). */
 const ALL_AUTH_METHODS = HIGH_SECURITY_AUTH_METHODS // high-security: basic, post, private_key_jwt, client_secret_jwt, none
@@ -36,8 +38,20 @@ export interface DemoServerOptions {
   deviceCodeTtl?: number | undefined
   /** Seconds a pushed request's `request_uri` lives (`OAUTH_PAR_TTL`, 1–600); default the package's, 300. */
   parTtl?: number | undefined
-  /** `OAUTH_THROTTLE=on`: core's default throttle of failed credentials; off otherwise. */
+  /**
+   * `OAUTH_THROTTLE=on`: throttle failed credentials with core's default
+   * limits, counted in the store's database (`shared`) so that every process
+   * counts together, or by core's `memoryThrottle` for the memory store; off
+   * otherwise.
+   */
   throttle?: boolean | undefined
+  /**
+   * The throttle and pushed requests in the store's database; default the
+   * ones `openStore` opened with `store` (`sharedStateOf`), none for the
+   * memory store (then per process: `memoryThrottle`, the PAR package's
+   * memory store).
+   */
+  shared?: SharedState | undefined
   /** `OAUTH_ALLOW_INSECURE_FETCH=1`: a client's `jwks_uri` and a Client ID Metadata Document may be on a loopback address, over `http` too (test suites). */
   allowInsecureFetch?: boolean | undefined
   /** The ID token keys (`OAUTH_OIDC_KEY_FILE`); default a key set generated now, for this process only. */
@@ -86,6 +100,7 @@ class DemoTokenExchangeGrant extends TokenExchangeGrant {
  */
 export function createAuthorizationServer(options: DemoServerOptions): AuthorizationServer {
   const { issuer, store, scopesSupported, deviceCodeTtl, throttle, onError, onSecurityEvent } = options
+  const shared = options.shared ?? sharedStateOf(store)
   const server = new AuthorizationServer({
     issuer,
     // Client ID Metadata Documents (client-metadata.ts): an https client_id is fetched, never stored.
@@ -96,13 +111,14 @@ export function createAuthorizationServer(options: DemoServerOptions): Authoriza
     }),
     metadata: { ...CLIENT_ID_METADATA_DOCUMENT_SUPPORTED },
     scopesSupported,
-    // The demo's interface promises no rate limiting unless OAUTH_THROTTLE=on (then core's memoryThrottle).
-    throttle: throttle === true ? memoryThrottle() : false,
+    // The demo's interface promises no rate limiting unless OAUTH_THROTTLE=on (then the store's throttle,
+    // shared by every process on the database; core's memoryThrottle on the memory store).
+    throttle: throttle === true ? (shared?.throttle() ?? memoryThrottle()) : false,
     ...(onError === undefined ? {} : { onError }),
     ...(onSecurityEvent === undefined ? {} : { onSecurityEvent }),
   })
   // high-security: JWT client auth methods and PAR now; the DPoP extensions go to the grants below.
-  const { dpop } = registerHighSecurity(server, { allowInsecureFetch: options.allowInsecureFetch, parTtl: options.parTtl })
+  const { dpop } = registerHighSecurity(server, { allowInsecureFetch: options.allowInsecureFetch, parTtl: options.parTtl, pushedRequests: shared?.pushedRequests })
   // OpenID Connect (docs/demo-server.md "OpenID Connect"): the provider goes in before the grants.
   const openidCode = installOpenID(server, options)
 

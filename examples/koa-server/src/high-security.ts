@@ -2,7 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto'
 import { IntrospectionEndpoint, RevocationEndpoint, type AuthorizationServer } from '@grantkit/core'
 import { clientSecretJwt, privateKeyJwt, sealedClientSecrets, type SealedClientSecrets } from '@grantkit/client-auth-jwt'
 import { DPoP } from '@grantkit/ext-dpop'
-import { pushedAuthorizationRequestEndpoint } from '@grantkit/par'
+import { pushedAuthorizationRequestEndpoint, type PushedRequestStore } from '@grantkit/par'
 import { createJsonCache } from '@grantkit/safe-fetch'
 
 /**
@@ -68,6 +68,12 @@ export interface HighSecurityOptions {
   clientSecrets?: SealedClientSecrets | undefined
   /** `OAUTH_PAR_TTL`: seconds a pushed request's `request_uri` lives (RFC 9126 §2.2 `expires_in`, 1–600); default the package's, 300. */
   parTtl?: number | undefined
+  /**
+   * Where pushed requests wait (RFC 9126 §2.2): the store's database, so that
+   * a request pushed to one process is usable at every other; default the
+   * PAR package's memory store (one process).
+   */
+  pushedRequests?: PushedRequestStore | undefined
 }
 
 /** What {@link registerHighSecurity} answers: the grant extensions to register. */
@@ -91,7 +97,7 @@ export interface HighSecurity {
  * - the pushed authorization request endpoint (RFC 9126 §2) at `/par`, which
  *   takes every registered method; clients registered with
  *   `require_pushed_authorization_requests: true` must use it (§6); its
- *   `request_uri` lives `parTtl` seconds (§2.2);
+ *   `request_uri` lives `parTtl` seconds (§2.2), in `pushedRequests`;
  * - DPoP (RFC 9449): the answered extensions go to `registerGrant` of each
  *   grant that issues tokens; `/api/me` accepts DPoP tokens through core's
  *   resource guard (§7).
@@ -105,6 +111,11 @@ export function registerHighSecurity(server: AuthorizationServer, options: HighS
   server.registerClientAuthMethod('private_key_jwt', privateKeyJwt({ jwksCache }))
   server.registerClientAuthMethod('client_secret_jwt', clientSecretJwt({ resolveSecret: secrets.resolveSecret }))
   // RFC 9126 §2: optional for every client, unless its registration requires it (§6); §2.2: the request_uri's lifetime.
-  server.registerEndpoint(pushedAuthorizationRequestEndpoint(options.parTtl === undefined ? {} : { lifetime: options.parTtl }))
+  server.registerEndpoint(
+    pushedAuthorizationRequestEndpoint({
+      ...(options.parTtl === undefined ? {} : { lifetime: options.parTtl }),
+      ...(options.pushedRequests === undefined ? {} : { store: options.pushedRequests }),
+    }),
+  )
   return { dpop: new DPoP({ nonce: { secret: dpopNonceSecret } }) }
 }

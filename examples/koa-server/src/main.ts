@@ -142,7 +142,8 @@ async function main(): Promise<void> {
   out(`[grantkit] metadata: ${issuerUrl.origin}/.well-known/oauth-authorization-server${issuerUrl.pathname.replace(/\/$/, '')}`)
 
   // Expired rows never pile up (RFC 6749 §4.1.2 codes, RFC 6749 §1.4 tokens, RFC 7523 replay keys): short batches, off the request path.
-  purge = config.purgeInterval === 0 ? null : schedulePurge(store, { intervalSeconds: config.purgeInterval, onError: (error) => console.error(`[error] purge failed: ${describeError(error)}`) })
+  // On SQLite and PostgreSQL the throttle's and the pushed requests' tables too (open-store.ts).
+  purge = config.purgeInterval === 0 ? null : schedulePurge(opened.purgeable ?? store, { intervalSeconds: config.purgeInterval, onError: (error) => console.error(`[error] purge failed: ${describeError(error)}`) })
 
   process.on('SIGTERM', () => shutdown.stop('SIGTERM'))
   process.on('SIGINT', () => shutdown.stop('SIGINT'))

@@ -2,10 +2,10 @@
 // deployment"; docs/deployment.md): whatever process a request reaches, a code
 // and a refresh token are each redeemed once, and a replay at either process
 // revokes the family (RFC 6749 section 4.1.2, RFC 9700 section 4.14.2).
-import { randomBytes } from 'node:crypto'
 import * as oauth from 'oauth4webapi'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { freePort, startDemoServer, storeCases, tempDir, writeSeed, type DemoServer, type StoreCase } from './support/demo-server.js'
+import { storeCases, type StoreCase } from './support/demo-server.js'
+import { startProcessPair, type Process, type ProcessPair } from './support/processes.js'
 import { CALLBACK, PUBLIC_CLIENT, USER, seed } from './support/fixtures.js'
 import { openLoginForm, submitLoginForm } from './support/login-form.js'
 import { post, pkce } from './support/oauth-http.js'
@@ -16,19 +16,6 @@ const HMAC_CLIENT = { client_id: 'hmac-service', client_secret: 'a-client-secret
 /** Concurrent requests per race, alternately to each process. */
 const RACERS = 10
 
-/** One process: where it listens (the issuer is shared, as behind a load balancer). */
-interface Process {
-  readonly demo: DemoServer
-  /** `http://127.0.0.1:<its port>`. */
-  readonly base: string
-}
-
-/** The address a process printed that it listens on. */
-function listeningOn(demo: DemoServer): string {
-  const match = /\[grantkit\] listening on (\S+) /.exec(demo.output())
-  if (match === null) throw new Error(`no listening line:\n${demo.output()}`)
-  return match[1] as string
-}
 
 /** Logs in and approves at `first`'s page, posting the form to `second` (the shared OAUTH_CSRF_SECRET makes it valid there); answers the code and its verifier. */
 async function codeAcross(first: Process, second: Process): Promise<{ code: string; verifier: string }> {
@@ -83,33 +70,14 @@ async function meStatus(at: Process, accessToken: string): Promise<number> {
 const shared = storeCases().filter((c) => c.name !== 'memory')
 
 describe.each(shared)('two demo processes on one $name database (docs/deployment.md)', (store: StoreCase) => {
-  let processes: Process[] = []
-  const cleanups: (() => Promise<unknown>)[] = []
+  let pair: ProcessPair | undefined
+  let processes: readonly Process[] = []
   beforeAll(async () => {
-    const tmp = await tempDir()
-    cleanups.push(tmp.remove)
-    const { spec, cleanup } = await store.setup(tmp.dir)
-    cleanups.push(cleanup)
-    const port = await freePort()
-    const env = {
-      OAUTH_STORE: spec,
-      OAUTH_SEED: await writeSeed(tmp.dir, { ...seed(), clients: [...seed().clients, HMAC_CLIENT] }),
-      // What every process of one issuer shares: the issuer, the CSRF and login session key, the store.
-      OAUTH_ISSUER: `http://127.0.0.1:${port}`,
-      OAUTH_CSRF_SECRET: randomBytes(32).toString('hex'),
-      OAUTH_LOG: 'off',
-    }
-    // One after the other: starting at once is tested with the seed (test/startup-race).
-    for (const extra of [{ PORT: String(port) }, { PORT: '0' }]) {
-      const demo = await startDemoServer({ ...env, ...extra }, tmp.dir)
-      cleanups.push(() => demo.stop())
-      processes.push({ demo, base: listeningOn(demo) })
-    }
-    // The second one printed its lines once ready; its own readiness says the store answers it too.
-    for (const { base } of processes) expect((await fetch(`${base}/readyz`)).status).toBe(200)
+    pair = await startProcessPair(store, { ...seed(), clients: [...seed().clients, HMAC_CLIENT] })
+    processes = pair.processes
   })
   afterAll(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup()
+    await pair?.stop()
     processes = []
   })
 

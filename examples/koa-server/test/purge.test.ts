@@ -2,7 +2,7 @@
 // deletes expired codes, tokens and replay keys on a schedule, in batches.
 import { join } from 'node:path'
 import { hashToken, type TokenRecord } from '@grantkit/core'
-import { openSqlite, sqliteStore } from '@grantkit/store-drizzle'
+import { openSqlite, sqlitePushedRequestStore, sqliteStore, sqliteThrottle } from '@grantkit/store-drizzle'
 import { afterAll, describe, expect, it } from 'vitest'
 import { startDemoServer, tempDir } from './support/demo-server.js'
 
@@ -25,13 +25,24 @@ describe('OAUTH_PURGE_INTERVAL', () => {
     for (const cleanup of cleanups.reverse()) await cleanup()
   })
 
-  it('purges expired tokens on its schedule and keeps the live ones', async () => {
+  it('purges expired tokens on its schedule and keeps the live ones, and the throttle and pushed request tables beside them (RFC 6819 §5.1.4.2.3, RFC 9126 §2.2)', async () => {
     const tmp = await tempDir()
     cleanups.push(tmp.remove)
     const file = join(tmp.dir, 'purge.sqlite')
     const db = await openSqlite(file)
     const store = sqliteStore(db)
     await store.saveTokens([token('expired', new Date(Date.now() - 60_000)), token('live', new Date(Date.now() + 3_600_000))])
+    // A failure counted 20 minutes ago (out of the 10-minute window) and one now; a pushed request expired, one live.
+    const throttle = sqliteThrottle(db)
+    // (The new key first: a key's first hit deletes expired rows on its way, RFC 6819 §5.1.4.2.3 bounded memory.)
+    await throttle.hit('client:new', Date.now())
+    await throttle.hit('client:old', Date.now() - 20 * 60_000)
+    const pushed = sqlitePushedRequestStore(db)
+    const past = new Date(Date.now() - 3_600_000)
+    await pushed.savePushedRequest(hashToken('old-uri'), { clientId: 'someone', params: 'a=1', expiresAt: new Date(Date.now() - 60_000) }, past)
+    await pushed.savePushedRequest(hashToken('new-uri'), { clientId: 'someone', params: 'a=2', expiresAt: new Date(Date.now() + 600_000) }, past)
+    const keys = (table: string) => (db.$client.prepare(`SELECT ${table === 'grantkit_throttle' ? 'key' : 'uri_hash'} AS k FROM ${table} ORDER BY 1`).all() as { k: string }[]).map((r) => r.k)
+    expect(keys('grantkit_throttle')).toEqual(['client:new', 'client:old'])
     const demo = await startDemoServer({ OAUTH_STORE: `sqlite:${file}`, OAUTH_LOG: 'off', OAUTH_PURGE_INTERVAL: '1' }, tmp.dir)
     cleanups.push(() => demo.stop())
     // Wait for the first scheduled run (one second in), however slow the machine.
@@ -42,6 +53,10 @@ describe('OAUTH_PURGE_INTERVAL', () => {
     }
     expect(expired).toBeNull()
     expect(await store.findToken(hashToken('live'))).not.toBeNull()
+    // The same run went on to the throttle and pushed request tables (after the tokens): wait for it too.
+    for (let i = 0; i < 300 && keys('grantkit_throttle').length + keys('grantkit_pushed_requests').length > 2; i++) await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(keys('grantkit_throttle')).toEqual(['client:new'])
+    expect(keys('grantkit_pushed_requests')).toEqual([hashToken('new-uri')])
     db.$client.close()
     expect(await demo.stop()).toBe(0)
   })

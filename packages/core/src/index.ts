@@ -8,8 +8,18 @@ export { DEFAULT_SCRYPT_PARAMETERS, dummySecretHash, generateToken, hashSecret, 
 export type { HashSecretOptions, ScryptParameters, SecretHashAlgorithm } from './secrets.js'
 export { createCsrfProtection } from './csrf.js'
 export type { CsrfFailure, CsrfIssued, CsrfOptions, CsrfProtection, CsrfRequest, CsrfSecret, CsrfVerdict } from './csrf.js'
-export { MAX_THROTTLE_KEY_LENGTH, memoryThrottle, remoteAddressOf, throttledError } from './throttle.js'
-export type { MemoryThrottleOptions, Throttle, ThrottleDecision } from './throttle.js'
+export {
+  MAX_THROTTLE_KEY_LENGTH,
+  memoryThrottle,
+  remoteAddressOf,
+  storableThrottleKey,
+  throttleDecision,
+  throttleLimitOf,
+  throttleLimits,
+  throttleNow,
+  throttledError,
+} from './throttle.js'
+export type { CheckedThrottleLimits, MemoryThrottleOptions, Throttle, ThrottleDecision, ThrottleLimits } from './throttle.js'
 export { SCOPE_LIMITS, formatScope, parseScope, resolveScope } from './scope.js'
 export { clientScopes, createClient, defaultResponseTypes, isPublicClient, isRegisteredRedirectUri, redirectUriProblem } from './client.js'
 export type { BuiltinClientAuthMethod, Client, ClientInput } from './client.js'

@@ -14,7 +14,18 @@ import { nodeBodySource } from './node-body.js'
 import { createOAuthRequest, type OAuthRequest, type RequestHeaders } from './request.js'
 import type { OAuthResponse } from './response.js'
 import { AuthorizationServer, type AuthorizationServerOptions } from './server.js'
-import { MAX_THROTTLE_KEY_LENGTH, memoryThrottle, remoteAddressOf, type Throttle, type ThrottleDecision } from './throttle.js'
+import {
+  MAX_THROTTLE_KEY_LENGTH,
+  memoryThrottle,
+  remoteAddressOf,
+  storableThrottleKey,
+  throttleDecision,
+  throttleLimitOf,
+  throttleLimits,
+  throttleNow,
+  type Throttle,
+  type ThrottleDecision,
+} from './throttle.js'
 
 const T0 = Date.UTC(2030, 0, 1)
 const GRANT = 'grant_type=urn%3Atest%3Atoken'
@@ -132,6 +143,52 @@ function sqliteThrottle(file: string, limit: number, windowSeconds: number): Thr
 }
 
 // The store only holds the clients here; the throttle's own storage is the Throttle (memory, or the SQLite one above).
+describe('the sliding-window rules shared by every Throttle implementation (RFC 6819 §5.1.4.2.3)', () => {
+  it('throttleDecision allows while fewer than `limit` hits are inside the window (t > now - window), and waits for the oldest live one', () => {
+    const now = T0 + 100_000
+    // The hit at exactly now - window has left the window: 2 live hits of limit 3.
+    expect(throttleDecision([T0 + 40_000, T0 + 50_000, T0 + 70_000], 3, 60_000, now)).toEqual({ allowed: true, retryAfter: 0 })
+    // Three live hits: the oldest (+50 s) leaves at +110 s, 10 s from now.
+    expect(throttleDecision([T0 + 70_000, T0 + 50_000, T0 + 90_000], 3, 60_000, now)).toEqual({ allowed: false, retryAfter: 10 })
+    // Never less than one second, rounded up.
+    expect(throttleDecision([T0 + 40_500], 1, 60_000, now)).toEqual({ allowed: false, retryAfter: 1 })
+    // limit 0 always refuses; with no live hit left the wait is the least.
+    expect(throttleDecision([], 0, 60_000, now)).toEqual({ allowed: false, retryAfter: 1 })
+    expect(throttleDecision([T0 + 95_000], 0, 60_000, now)).toEqual({ allowed: false, retryAfter: 55 })
+  })
+
+  it('throttleLimits applies memoryThrottle\'s defaults and refuses bad limits with a TypeError naming the throttle', () => {
+    const limits = throttleLimits('pgThrottle', {})
+    expect(limits).toEqual({ limit: 10, ipLimit: 100, windowMs: 600_000 })
+    expect(throttleLimitOf(limits, 'ip:192.0.2.1')).toBe(100)
+    expect(throttleLimitOf(limits, 'client:ip:x')).toBe(10)
+    expect(throttleLimits('x', { limit: 3, ipLimit: 7, window: 2 })).toEqual({ limit: 3, ipLimit: 7, windowMs: 2000 })
+    for (const bad of [{ limit: 0 }, { ipLimit: 1.5 }, { window: 7 * 24 * 3600 + 1 }, { limit: '3' }]) {
+      expect(() => throttleLimits('pgThrottle', bad as never)).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_GRANTKIT_CONFIG', message: expect.stringContaining('pgThrottle') }))
+    }
+    expect(() => throttleLimits('pgThrottle', null as never)).toThrow(TypeError)
+  })
+
+  it('storableThrottleKey keeps short plain keys and hashes long or unstorable ones, keeping the prefix (and so the ip: limit)', () => {
+    expect(storableThrottleKey('client:abc')).toBe('client:abc')
+    const long = storableThrottleKey(`ip:${'a'.repeat(500)}`)
+    expect(long).toMatch(/^ip:#[A-Za-z0-9_-]{43}$/)
+    expect(throttleLimitOf(throttleLimits('t', {}), long)).toBe(100)
+    // NUL (refused by PostgreSQL text) and lone surrogates (folded by UTF-8) are hashed, and two such keys stay apart.
+    const nul = storableThrottleKey('user:a\u0000b')
+    expect(nul).toMatch(/^user:#/)
+    expect(storableThrottleKey('user:\ud800')).not.toBe(storableThrottleKey('user:\udc00'))
+    expect(storableThrottleKey('a\u0001:x'.repeat(1))).toMatch(/^key:#/)
+    expect(storableThrottleKey('user:a\u0000b')).toBe(nul)
+    expect(() => storableThrottleKey(42, 'mongoThrottle.hit')).toThrow(/mongoThrottle\.hit: the key must be a string/)
+  })
+
+  it('throttleNow takes whole milliseconds and refuses a non-finite now', () => {
+    expect(throttleNow('t', T0 + 0.9)).toBe(T0)
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, '1', undefined]) expect(() => throttleNow('sqliteThrottle.hit', bad)).toThrow(/sqliteThrottle\.hit: "now"/)
+  })
+})
+
 describe('client authentication failures are throttled (RFC 6819 §4.4.3.6, §5.1.4.2.3)', () => {
   const openStore = async () => memoryStore()
   async function world(options: Partial<AuthorizationServerOptions> = { throttle: memoryThrottle({ limit: 3, ipLimit: 5, window: 600 }) }) {

@@ -39,16 +39,76 @@ export interface Throttle {
   reset(key: string): Promise<void>
 }
 
-/** Options of {@link memoryThrottle}. */
-export interface MemoryThrottleOptions {
+/** The limits of a sliding-window {@link Throttle}: {@link memoryThrottle}'s and the stores' throttles take the same. */
+export interface ThrottleLimits {
   /** Failed attempts allowed per `client:` or `user:` key within `window`. Default 10. */
-  limit?: number
+  limit?: number | undefined
   /** Failed attempts allowed per `ip:` key within `window`. Default 100. */
-  ipLimit?: number
+  ipLimit?: number | undefined
   /** The sliding window, in seconds. Default 600 (10 minutes). */
-  window?: number
+  window?: number | undefined
+}
+
+/** Options of {@link memoryThrottle}. */
+export interface MemoryThrottleOptions extends ThrottleLimits {
   /** Keys held at most; the least recently used is evicted first. Default 10 000. */
-  maxKeys?: number
+  maxKeys?: number | undefined
+}
+
+/** {@link ThrottleLimits} checked, with defaults applied and the window in milliseconds. */
+export interface CheckedThrottleLimits {
+  readonly limit: number
+  readonly ipLimit: number
+  readonly windowMs: number
+}
+
+/**
+ * Checks a throttle's limits once, at construction, throwing a `TypeError`
+ * (`ERR_GRANTKIT_CONFIG`) that names `name`; the defaults are 10 per
+ * `client:`/`user:` key, 100 per `ip:` key, a window of 600 s. For
+ * implementations of {@link Throttle} that keep the counts elsewhere.
+ */
+export function throttleLimits(name: string, options: ThrottleLimits): CheckedThrottleLimits {
+  if (typeof options !== 'object' || options === null) throw configError(`${name}: options must be an object`)
+  const { limit = 10, ipLimit = 100, window = 600 } = options
+  assertInteger(limit, `${name}: "limit"`, 1, 10_000)
+  assertInteger(ipLimit, `${name}: "ipLimit"`, 1, 10_000)
+  assertInteger(window, `${name}: "window"`, 1, 7 * 24 * 3600)
+  return { limit, ipLimit, windowMs: window * 1000 }
+}
+
+/** The limit of `key`: `ip:` keys, which many identities share, have their own. */
+export function throttleLimitOf(limits: CheckedThrottleLimits, key: string): number {
+  return key.startsWith('ip:') ? limits.ipLimit : limits.limit
+}
+
+/**
+ * The sliding-window rule every grantkit throttle follows: a key keeps the
+ * times of its allowed hits; a hit is allowed while fewer than `limit` of
+ * them are inside the window (a time `t` is inside at `now` while
+ * `t > now - windowMs`), so no window ever holds more than `limit` allowed
+ * hits, across any boundary. A refusal waits whole seconds until the oldest
+ * live hit leaves the window, at least 1. `limit` 0 always refuses (an
+ * implementation that lost a race for the last room).
+ */
+export function throttleDecision(hits: readonly number[], limit: number, windowMs: number, now: number): ThrottleDecision {
+  let oldest = Number.POSITIVE_INFINITY
+  let live = 0
+  for (const t of hits) {
+    if (t <= now - windowMs) continue
+    live++
+    if (t < oldest) oldest = t
+  }
+  if (live < limit) return { allowed: true, retryAfter: 0 }
+  // No live hit any more (a reset meanwhile): one may try again at once, so the least wait.
+  if (live === 0) return { allowed: false, retryAfter: 1 }
+  return { allowed: false, retryAfter: Math.max(1, Math.ceil((oldest + windowMs - now) / 1000)) }
+}
+
+/** `now` as whole milliseconds; a non-finite `now` is a caller's bug, refused with a `TypeError` naming `name`. */
+export function throttleNow(name: string, now: unknown): number {
+  if (typeof now !== 'number' || !Number.isFinite(now)) throw new TypeError(`${name}: "now" must be a finite number of milliseconds`)
+  return Math.floor(now)
 }
 
 /**
@@ -62,19 +122,12 @@ export interface MemoryThrottleOptions {
  * the {@link Throttle} contract with a shared store to count together.
  */
 export function memoryThrottle(options: MemoryThrottleOptions = {}): Throttle {
-  if (typeof options !== 'object' || options === null) throw configError('memoryThrottle: options must be an object')
-  const limit = options.limit ?? 10
-  const ipLimit = options.ipLimit ?? 100
-  const window = options.window ?? 600
+  const limits = throttleLimits('memoryThrottle', options)
   const maxKeys = options.maxKeys ?? 10_000
-  assertInteger(limit, 'memoryThrottle: "limit"', 1, 10_000)
-  assertInteger(ipLimit, 'memoryThrottle: "ipLimit"', 1, 10_000)
-  assertInteger(window, 'memoryThrottle: "window"', 1, 7 * 24 * 3600)
   assertInteger(maxKeys, 'memoryThrottle: "maxKeys"', 1, 10_000_000)
-  const windowMs = window * 1000
+  const { windowMs } = limits
   // Insertion order is recency order: a touched key is moved to the end.
   const entries = new Map<string, number[]>()
-  const limitOf = (key: string) => (key.startsWith('ip:') ? ipLimit : limit)
 
   /** The key's failures still inside the window (older ones dropped). */
   const current = (key: string, now: number): number[] | undefined => {
@@ -88,10 +141,8 @@ export function memoryThrottle(options: MemoryThrottleOptions = {}): Throttle {
     return times
   }
 
-  const decide = (key: string, times: readonly number[] | undefined, now: number): ThrottleDecision => {
-    if (times === undefined || times.length < limitOf(key)) return { allowed: true, retryAfter: 0 }
-    return { allowed: false, retryAfter: Math.max(1, Math.ceil((times[0]! + windowMs - now) / 1000)) }
-  }
+  const decide = (key: string, times: readonly number[] | undefined, now: number): ThrottleDecision =>
+    times === undefined ? { allowed: true, retryAfter: 0 } : throttleDecision(times, throttleLimitOf(limits, key), windowMs, now)
 
   const evict = (now: number) => {
     for (const key of entries.keys()) {
@@ -137,12 +188,32 @@ export function assertThrottle(value: unknown, name: string): asserts value is T
 /** The longest key {@link throttledAttempt} hands a {@link Throttle}. */
 export const MAX_THROTTLE_KEY_LENGTH = 128
 
-/** A key of bounded length: longer ones become `<prefix>:#<SHA-256 of the key>`, so that a flood of huge ids costs no more memory or index space than short ones. */
-function boundedKey(key: string): string {
-  if (key.length <= MAX_THROTTLE_KEY_LENGTH) return key
+/** Whether `text` has a character a column or an index may refuse or fold (NUL in PostgreSQL text, control characters, lone surrogates). */
+function unstorable(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c < 0x20 || c === 0x7f || (c >= 0xd800 && c <= 0xdfff)) return true
+  }
+  return false
+}
+
+/**
+ * A throttle key as it may be stored: as given when it is at most
+ * {@link MAX_THROTTLE_KEY_LENGTH} characters and plain, else
+ * `<prefix>:#<SHA-256>`, the prefix (`client`, `user`, `ip`) kept so that an
+ * `ip:` key keeps its limit. So a flood of huge ids costs no more memory or
+ * index space than short ones, every key fits a text column and index, and
+ * one input always maps to one key. {@link throttledAttempt} hands a
+ * {@link Throttle} only such keys; a store's throttle applies it again to
+ * whatever its callers pass (a non-string is a `TypeError` naming `name`).
+ */
+export function storableThrottleKey(key: unknown, name = 'throttle'): string {
+  if (typeof key !== 'string') throw new TypeError(`${name}: the key must be a string`)
+  if (key.length <= MAX_THROTTLE_KEY_LENGTH && !unstorable(key)) return key
   const colon = key.indexOf(':')
-  const prefix = colon > 0 && colon <= 16 ? key.slice(0, colon) : 'key'
-  return `${prefix}:#${hashToken(key)}`
+  const prefix = colon > 0 && colon <= 16 && !unstorable(key.slice(0, colon)) ? key.slice(0, colon) : 'key'
+  // Hashed as JSON, which spells out lone surrogates: two keys never share a hash (UTF-8 would fold them to U+FFFD).
+  return `${prefix}:#${hashToken(JSON.stringify(key))}`
 }
 
 /**
@@ -202,8 +273,8 @@ export async function throttledAttempt<T>(
   if (throttle === null) return attempt()
   const strict = options.strict === true
   const address = remoteAddressOf(request)
-  const ipKey = address === undefined ? undefined : boundedKey(`ip:${address}`)
-  key = key === undefined ? undefined : boundedKey(key)
+  const ipKey = address === undefined ? undefined : storableThrottleKey(`ip:${address}`)
+  key = key === undefined ? undefined : storableThrottleKey(key)
   if (ipKey !== undefined) {
     const ip = await throttle.peek(ipKey, now)
     if (!ip.allowed) throw throttledError(failure, ip.retryAfter)

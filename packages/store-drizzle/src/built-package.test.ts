@@ -44,7 +44,9 @@ describe('the built package', () => {
       'grantkit_authorization_codes',
       'grantkit_clients',
       'grantkit_device_codes',
+      'grantkit_pushed_requests',
       'grantkit_replay_keys',
+      'grantkit_throttle',
       'grantkit_tokens',
       'grantkit_users',
     ])

@@ -17,3 +17,13 @@ export type { OpenSqliteOptions, SqliteDatabase } from './open-sqlite.js'
 export type { SqliteCheckpointer, SqliteCheckpointOptions, SqliteCheckpointResult } from './internal/checkpointer.js'
 export { connectPostgres } from './connect-postgres.js'
 export type { ConnectPostgresOptions, PostgresConnection } from './connect-postgres.js'
+export { drizzleThrottle, pgThrottle, sqliteThrottle } from './throttle.js'
+export type { DrizzleThrottle, DrizzleThrottleOptions, PgThrottleOptions, SqliteThrottleOptions } from './throttle.js'
+export { drizzlePushedRequestStore, pgPushedRequestStore, sqlitePushedRequestStore } from './pushed-request-store.js'
+export type {
+  DrizzlePushedRequestStore,
+  DrizzlePushedRequestStoreOptions,
+  PgPushedRequestStoreOptions,
+  SqlitePushedRequestStoreOptions,
+  StoredPushedRequest,
+} from './pushed-request-store.js'

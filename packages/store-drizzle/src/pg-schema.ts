@@ -1,5 +1,5 @@
 import type { DeviceCodeRecord } from '@grantkit/core'
-import { boolean, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core'
+import { bigint, boolean, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core'
 import { deviceCodeColumns } from './internal/device-code-columns.js'
 import { DEFAULT_TABLE_PREFIX, type TablesOptions } from './sqlite-schema.js'
 
@@ -12,7 +12,7 @@ import { DEFAULT_TABLE_PREFIX, type TablesOptions } from './sqlite-schema.js'
  * @example
  * ```ts
  * // schema.ts of your drizzle-kit config
- * export const { clients, authorizationCodes, tokens, replayKeys, users, deviceCodes } = createPgTables()
+ * export const { clients, authorizationCodes, tokens, replayKeys, users, deviceCodes, throttle, pushedRequests } = createPgTables()
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-10.5
  */
@@ -109,7 +109,31 @@ export function createPgTables(options: TablesOptions = {}) {
     (t) => [uniqueIndex(`${p}device_codes_user_code_hash_unique`).on(t.userCodeHash), index(`${p}device_codes_expires_at_idx`).on(t.expiresAt)],
   )
 
-  return { clients, authorizationCodes, tokens, replayKeys, users, deviceCodes }
+  // The failed-credential throttle (pgThrottle): one row per key, the times (epoch ms) of its hits still
+  // inside the window, at most the key's limit; `expires_at` is when the last of them leaves it.
+  const throttle = pgTable(
+    `${p}throttle`,
+    {
+      key: text('key').primaryKey(),
+      hits: bigint('hits', { mode: 'number' }).array().notNull(),
+      expiresAt: ts('expires_at').notNull(),
+    },
+    (t) => [index(`${p}throttle_expires_at_idx`).on(t.expiresAt)],
+  )
+
+  // RFC 9126 pushed authorization requests (pgPushedRequestStore), keyed by the request_uri's hash.
+  const pushedRequests = pgTable(
+    `${p}pushed_requests`,
+    {
+      uriHash: text('uri_hash').primaryKey(),
+      clientId: text('client_id').notNull(),
+      params: text('params').notNull(),
+      expiresAt: ts('expires_at').notNull(),
+    },
+    (t) => [index(`${p}pushed_requests_expires_at_idx`).on(t.expiresAt)],
+  )
+
+  return { clients, authorizationCodes, tokens, replayKeys, users, deviceCodes, throttle, pushedRequests }
 }
 
 /** The tables of {@link createPgTables}. */

@@ -24,7 +24,7 @@ export const DEFAULT_TABLE_PREFIX = 'grantkit_'
  * @example
  * ```ts
  * // schema.ts of your drizzle-kit config
- * export const { clients, authorizationCodes, tokens, replayKeys, users, deviceCodes } = createSqliteTables()
+ * export const { clients, authorizationCodes, tokens, replayKeys, users, deviceCodes, throttle, pushedRequests } = createSqliteTables()
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-10.5
  */
@@ -121,7 +121,31 @@ export function createSqliteTables(options: TablesOptions = {}) {
     (t) => [uniqueIndex(`${p}device_codes_user_code_hash_unique`).on(t.userCodeHash), index(`${p}device_codes_expires_at_idx`).on(t.expiresAt)],
   )
 
-  return { clients, authorizationCodes, tokens, replayKeys, users, deviceCodes }
+  // The failed-credential throttle (sqliteThrottle): one row per key, the times (epoch ms, a JSON array) of its
+  // hits still inside the window, at most the key's limit; `expires_at` is when the last of them leaves it.
+  const throttle = sqliteTable(
+    `${p}throttle`,
+    {
+      key: text('key').primaryKey(),
+      hits: text('hits', { mode: 'json' }).$type<number[]>().notNull(),
+      expiresAt: ms('expires_at').notNull(),
+    },
+    (t) => [index(`${p}throttle_expires_at_idx`).on(t.expiresAt)],
+  )
+
+  // RFC 9126 pushed authorization requests (sqlitePushedRequestStore), keyed by the request_uri's hash.
+  const pushedRequests = sqliteTable(
+    `${p}pushed_requests`,
+    {
+      uriHash: text('uri_hash').primaryKey(),
+      clientId: text('client_id').notNull(),
+      params: text('params').notNull(),
+      expiresAt: ms('expires_at').notNull(),
+    },
+    (t) => [index(`${p}pushed_requests_expires_at_idx`).on(t.expiresAt)],
+  )
+
+  return { clients, authorizationCodes, tokens, replayKeys, users, deviceCodes, throttle, pushedRequests }
 }
 
 /** The tables of {@link createSqliteTables}. */

@@ -80,6 +80,8 @@ describe('mongoStore options', () => {
       claims: 'grantkit_claims',
       devices: 'grantkit_devices',
       decisions: 'grantkit_decisions',
+      throttle: 'grantkit_throttle',
+      pushedRequests: 'grantkit_pushedRequests',
     })
   })
 
@@ -130,7 +132,7 @@ describeWithMongo('mongoStore on a MongoDB server', () => {
     /** The index on exactly `{ expiresAt: 1 }` of `collection` (there is never more than one). */
     const expiryIndexes = async (collection: string) => (await indexesOf(database.db, collection)).filter((i) => JSON.stringify(i['key']) === '{"expiresAt":1}')
 
-    it('indexes username and userCodeHash (unique), the tokens familyId and every expiresAt (TTL where the server has them), and can run again', async () => {
+    it('indexes username and userCodeHash (unique), the tokens familyId, the throttle slots key and every expiresAt (TTL where the server has them), and can run again', async () => {
       const ferret = await isFerretDB(database.db)
       // Made in beforeAll already: this second run changes nothing.
       expect(await store.ensureIndexes()).toEqual({ ttlIndexes: !ferret })
@@ -138,7 +140,8 @@ describeWithMongo('mongoStore on a MongoDB server', () => {
       expect(await indexesOf(database.db, names.users)).toContainEqual(expect.objectContaining({ key: { username: 1 }, unique: true }))
       expect(await indexesOf(database.db, names.devices)).toContainEqual(expect.objectContaining({ key: { userCodeHash: 1 }, unique: true }))
       expect(await indexesOf(database.db, names.tokens)).toContainEqual(expect.objectContaining({ key: { familyId: 1 } }))
-      for (const collection of [names.codes, names.tokens, names.replay, names.claims, names.devices, names.decisions]) {
+      expect(await indexesOf(database.db, names.throttle)).toContainEqual(expect.objectContaining({ key: { key: 1 } }))
+      for (const collection of [names.codes, names.tokens, names.replay, names.claims, names.devices, names.decisions, names.throttle, names.pushedRequests]) {
         const expiry = await expiryIndexes(collection)
         expect(expiry, collection).toHaveLength(1)
         // FerretDB v1 has no TTL indexes: a plain index, and purgeExpired does the cleanup.

@@ -30,11 +30,13 @@ import { ensureExpiryIndex } from './internal/indexes.js'
  * claims that make consumption, rotation and replay marking atomic on servers
  * whose conditional updates are not (FerretDB v1). `devices` holds the RFC
  * 8628 device authorizations as saved and polled, `decisions` what the user
- * decided (and whether the device code was redeemed).
+ * decided (and whether the device code was redeemed). `throttle` holds the
+ * counts of {@link mongoThrottle} and `pushedRequests` the RFC 9126 requests
+ * of {@link mongoPushedRequestStore}, which take the same collection options.
  */
-export type MongoCollectionName = 'clients' | 'codes' | 'tokens' | 'replay' | 'users' | 'claims' | 'devices' | 'decisions'
+export type MongoCollectionName = 'clients' | 'codes' | 'tokens' | 'replay' | 'users' | 'claims' | 'devices' | 'decisions' | 'throttle' | 'pushedRequests'
 
-const collectionNames: readonly MongoCollectionName[] = ['clients', 'codes', 'tokens', 'replay', 'users', 'claims', 'devices', 'decisions']
+const collectionNames: readonly MongoCollectionName[] = ['clients', 'codes', 'tokens', 'replay', 'users', 'claims', 'devices', 'decisions', 'throttle', 'pushedRequests']
 
 /** RFC 8628 §3.5: each `slow_down` adds 5 seconds to the polling interval. */
 const SLOW_DOWN_SECONDS = 5
@@ -51,7 +53,7 @@ export interface MongoStoreOptions {
    * Let {@link MongoStore.ensureIndexes} make the `expiresAt` indexes TTL
    * indexes (`expireAfterSeconds: 0`), so that the server deletes expired
    * codes, tokens, replay keys, device authorizations and their claims and
-   * decisions by itself. Cleanup only: expiry is always checked in queries,
+   * decisions, throttle slots and pushed requests by itself. Cleanup only: expiry is always checked in queries,
    * and nothing is needed past its expiry (a rotated refresh token or a
    * consumed code is refused once expired whether or not it is still
    * stored, so reuse detection is not weakened). Servers without TTL indexes
@@ -79,9 +81,10 @@ export interface MongoStore extends FullStore {
    * (or from a migration). `_id` carries the unique keys (client id, code
    * hash, token hash, replay key, user id, device code hash); this adds
    * unique indexes on `username` and on the devices' `userCodeHash`, an index
-   * on the tokens' `familyId`, and one on `expiresAt` of codes, tokens,
-   * replay keys, claims, devices and decisions (TTL indexes unless
-   * `ttlIndexes` is `false` or the server has none).
+   * on the tokens' `familyId` and on the throttle slots' `key`, and one on
+   * `expiresAt` of codes, tokens, replay keys, claims, devices, decisions,
+   * throttle slots and pushed requests (TTL indexes unless `ttlIndexes` is
+   * `false` or the server has none).
    */
   ensureIndexes(): Promise<EnsureIndexesResult>
 }
@@ -105,24 +108,25 @@ async function upsertById<T extends { _id: string }>(collection: Collection<T>, 
   }
 }
 
-function resolveCollectionNames(options: MongoStoreOptions): Record<MongoCollectionName, string> {
+/** The collection name of each kind, from the store's options (also read by mongoThrottle and mongoPushedRequestStore). */
+export function resolveCollectionNames(options: Pick<MongoStoreOptions, 'collectionPrefix' | 'collections'>, where = 'mongoStore'): Record<MongoCollectionName, string> {
   const prefix = options.collectionPrefix ?? 'grantkit_'
-  if (typeof prefix !== 'string') throw new TypeError('mongoStore: "collectionPrefix" must be a string')
+  if (typeof prefix !== 'string') throw new TypeError(`${where}: "collectionPrefix" must be a string`)
   const names = {} as Record<MongoCollectionName, string>
   for (const name of collectionNames) {
     const given = options.collections?.[name]
     if (given !== undefined && (typeof given !== 'string' || given === '')) {
-      throw new TypeError(`mongoStore: "collections.${name}" must be a non-empty string`)
+      throw new TypeError(`${where}: "collections.${name}" must be a non-empty string`)
     }
     names[name] = given ?? `${prefix}${name}`
   }
   for (const key of Object.keys(options.collections ?? {})) {
     if (!(collectionNames as readonly string[]).includes(key)) {
-      throw new TypeError(`mongoStore: unknown collection "${key}" in "collections" (expected one of ${collectionNames.join(', ')})`)
+      throw new TypeError(`${where}: unknown collection "${key}" in "collections" (expected one of ${collectionNames.join(', ')})`)
     }
   }
   if (new Set(Object.values(names)).size !== collectionNames.length) {
-    throw new TypeError('mongoStore: every collection needs its own name')
+    throw new TypeError(`${where}: every collection needs its own name`)
   }
   return names
 }
@@ -182,8 +186,9 @@ export function mongoStore(db: Db, options: MongoStoreOptions = {}): MongoStore 
       await users.createIndex({ username: 1 }, { name: 'username_unique', unique: true })
       await tokens.createIndex({ familyId: 1 }, { name: 'familyId' })
       await devices.createIndex({ userCodeHash: 1 }, { name: 'userCodeHash_unique', unique: true })
+      await db.collection(names.throttle).createIndex({ key: 1 }, { name: 'key' })
       let ttlIndexes = true
-      for (const name of [names.codes, names.tokens, names.replay, names.claims, names.devices, names.decisions]) {
+      for (const name of [names.codes, names.tokens, names.replay, names.claims, names.devices, names.decisions, names.throttle, names.pushedRequests]) {
         ttlIndexes = (await ensureExpiryIndex(db.collection(name), ttl)) && ttlIndexes
       }
       return { ttlIndexes }
@@ -403,7 +408,7 @@ export function mongoStore(db: Db, options: MongoStoreOptions = {}): MongoStore 
         return ids.length === 0 ? 0 : (await collection.deleteMany({ _id: { $in: ids }, ...expired })).deletedCount
       }
       let count = 0
-      for (const name of [names.codes, names.tokens, names.replay, names.devices]) count += await purge(name)
+      for (const name of [names.codes, names.tokens, names.replay, names.devices, names.throttle, names.pushedRequests]) count += await purge(name)
       // Claims and decisions are bookkeeping, not records: removed (with what they belong to), not counted.
       await purge(names.claims)
       await purge(names.decisions)

@@ -106,6 +106,31 @@ export interface DeviceDecisionDocument {
   decidedAt: Date
 }
 
+/**
+ * One of a throttle key's slots (mongoThrottle): a key has as many slots as
+ * its limit, `_id` `<slot>:<key>`; a slot holds one allowed hit until it
+ * leaves the window (`expiresAt`), and a hit is allowed when it takes a
+ * free or expired slot. A slot is taken by a unique insert or, once expired,
+ * by the one caller that wins the claim on its generation (`nonce`).
+ */
+export interface ThrottleSlotDocument {
+  _id: string
+  key: string
+  slot: number
+  /** When the hit held here leaves the window (the hit's time plus the window). */
+  expiresAt: Date
+  /** Random per hit: names the slot's generation in the claim that replaces it once expired. */
+  nonce: string
+}
+
+/** A pushed authorization request (RFC 9126), `_id` the hash of its `request_uri`. */
+export interface PushedRequestDocument {
+  _id: string
+  clientId: string
+  params: string
+  expiresAt: Date
+}
+
 export interface UserDocument {
   _id: string
   username: string
