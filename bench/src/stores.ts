@@ -176,10 +176,12 @@ async function openPostgres(url: string, poolSize: number | undefined): Promise<
   )
   const s = settings.rows[0] as Record<string, string>
   const max = pool.options.max ?? STORE_DEFAULT_PG_POOL
+  // BENCH_PG_GROUP_COMMIT=0: pgStore without its group commit (on by default), for an A/B of it (bench/README.md).
+  const groupCommit = process.env['BENCH_PG_GROUP_COMMIT'] !== '0'
   return {
-    store: pgStore(db),
+    store: pgStore(db, { groupCommit }),
     details: {
-      'PostgreSQL pool': `${max} connections (${poolSize === undefined ? "connectPostgres's default poolSize" : 'set with --pg-pool'})`,
+      'PostgreSQL pool': `${max} connections (${poolSize === undefined ? "connectPostgres's default poolSize" : 'set with --pg-pool'})${groupCommit ? '' : ', group commit off'}`,
       PostgreSQL: `${s['version']}, shared_buffers ${s['shared_buffers']}, fsync ${s['fsync']}, synchronous_commit ${s['synchronous_commit']}`,
     },
     // On a connection of its own without the pool's statement timeout (5 s): a million rows take longer.

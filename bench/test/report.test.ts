@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { renderMarkdown, saturationLine, summarize } from '../src/report.js'
+import { goals, renderMarkdown, saturationLine, summarize, type Summary } from '../src/report.js'
 import type { BenchOptions, RunResult } from '../src/runner.js'
 import { TARGETS } from '../src/targets.js'
 
@@ -54,5 +54,39 @@ describe('the report of a run', () => {
     expect(renderMarkdown([], { ...options(false), chainRefresh: true })).toContain(
       'no CPU pinning (runner and target share every core); refresh_token requests chained',
     )
+  })
+})
+
+describe("issue 18's goals", () => {
+  const summary = (target: string, scenario: Summary['scenario'], requestsPerSecond: number, cpuMicrosPerRequest: number, p99 = 3): Summary => ({
+    target,
+    scenario,
+    status: 'ok',
+    requestsPerSecond,
+    p50: 1,
+    p99,
+    rssBytes: 0,
+    cpuMicrosPerRequest,
+    targetCpu: 1,
+    runnerCpu: 0.3,
+    rounds: 3,
+  })
+
+  it('checks req/s ratios against their minimum, shows the CPU ratio beside them, and the worst SQLite p99 with its scenario', () => {
+    const rows = goals([
+      summary('grantkit-sqlite', 'client_credentials', 9000, 100, 4.2),
+      summary('grantkit-sqlite', 'refresh_token', 5000, 180, 6.5),
+      summary('node-oauth', 'client_credentials', 10_000, 90),
+      summary('grantkit-memory', 'client_credentials', 16_000, 55),
+      summary('koa-floor', 'client_credentials', 20_000, 45),
+    ])
+    const byGoal = new Map(rows.map((r) => [r.goal.split(',')[0] + (r.goal.includes('p99') ? ' p99' : '') + (r.goal.includes('floor') ? ' floor' : ''), r]))
+    expect(byGoal.get('SQLite store (the default)')).toEqual({ goal: expect.stringContaining('≥ 1.0×'), value: '0.90× (CPU 0.90×)', met: false })
+    expect(byGoal.get('SQLite store p99')).toMatchObject({ value: '6.50 ms (refresh_token)', met: false })
+    expect(byGoal.get('memory store floor')).toMatchObject({ value: '0.80× (CPU 0.82×)', met: true })
+    expect(rows.find((r) => r.goal === 'memory store, client_credentials ≥ 1.5× @node-oauth')).toMatchObject({ value: '1.60× (CPU 1.64×)', met: true })
+    // Cells not run are not measured, never met.
+    expect(rows.find((r) => r.goal === 'memory store, refresh_token ≥ 1.5× @node-oauth')).toEqual({ goal: expect.any(String), value: 'not measured', met: null })
+    expect(rows.filter((r) => r.goal.startsWith('Express adapter') || r.goal.startsWith('Fetch API adapter'))).toHaveLength(6)
   })
 })

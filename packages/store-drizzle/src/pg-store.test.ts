@@ -5,11 +5,15 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { connectPostgres } from './connect-postgres.js'
 import { migrationsFolder } from './migrate.js'
+import { describeGroupCommit } from './internal/group-commit-tests.js'
 import { pgHarness, pgSkipReason } from './internal/testing.js'
 
 runStoreContractSuite('drizzle PostgreSQL (node-postgres pool, own schema)', () => pgHarness(), { skip: pgSkipReason })
 
 const describePg = pgSkipReason === undefined || process.env['CI'] ? describe : describe.skip
+
+// pgStore's default groupCommit: true (pg-store.ts).
+describeGroupCommit('pgStore', () => pgHarness(), describePg)
 
 describePg('pgStore through a pool of several connections (RFC 6749 §4.1.2, RFC 9700 §4.14.2)', () => {
   let h: Awaited<ReturnType<typeof pgHarness>>
