@@ -1,7 +1,7 @@
 import { generateToken, hashToken } from '@grantkit/core'
 import { runPushedRequestStoreContractSuite } from '@grantkit/store-test-suite'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { pgConnections, sqliteConnections, type TwoConnections } from './internal/shared-state-testing.js'
+import { expect, it } from 'vitest'
+import { describeOverBoth, pgConnections, sqliteConnections, type TwoConnections } from './internal/shared-state-testing.js'
 import { pgSkipReason } from './internal/testing.js'
 import type { AnyPgDatabase } from './pg-store.js'
 import { drizzlePushedRequestStore, pgPushedRequestStore, sqlitePushedRequestStore, type DrizzlePushedRequestStore } from './pushed-request-store.js'
@@ -31,50 +31,37 @@ runPushedRequestStoreContractSuite('pgPushedRequestStore (one schema, two pools)
 })
 
 const T0 = Date.UTC(2030, 0, 1)
-const describePg = pgSkipReason === undefined || process.env['CI'] ? describe : describe.skip
 const uriHash = () => hashToken(`urn:ietf:params:oauth:request_uri:${generateToken(32)}`)
 
-describe.each([
-  ['SQLite', sqliteConnections, describe],
-  ['PostgreSQL', pgConnections, describePg],
-] as const)('the pushed requests table over %s', (_, open, describeIf) => {
-  describeIf('rows', () => {
-    let c: TwoConnections<Db>
-    beforeAll(async () => {
-      c = await open()
-    })
-    afterAll(async () => {
-      await c?.close()
-    })
-    const count = async (): Promise<number> => Number((await c.query('SELECT count(*) AS n FROM grantkit_pushed_requests'))[0]?.['n'])
+describeOverBoth('the pushed requests table over %s', (c) => {
+  const count = async (): Promise<number> => Number((await c.query('SELECT count(*) AS n FROM grantkit_pushed_requests'))[0]?.['n'])
 
-    it('stays bounded without a purge: each save deletes two expired requests', async () => {
-      // An era of its own: only this test's rows have expired at its times.
-      const era = T0 - 1000 * 86_400_000
-      const store = drizzlePushedRequestStore(c.a)
-      const before = await count()
-      const old = Array.from({ length: 10 }, uriHash)
-      for (const hash of old) await store.savePushedRequest(hash, { clientId: 'c', params: 'a=b', expiresAt: new Date(era + 1000) }, new Date(era))
-      expect(await count()).toBe(before + 10)
-      for (let i = 0; i < 5; i++) await store.savePushedRequest(uriHash(), { clientId: 'c', params: 'a=b', expiresAt: new Date(era + 300_000) }, new Date(era + 1000))
-      expect(await count()).toBe(before + 5)
-    })
+  it('stays bounded without a purge: each save deletes two expired requests', async () => {
+    // An era of its own: only this test's rows have expired at its times.
+    const era = T0 - 1000 * 86_400_000
+    const store = drizzlePushedRequestStore(c.a)
+    const before = await count()
+    const old = Array.from({ length: 10 }, uriHash)
+    for (const hash of old) await store.savePushedRequest(hash, { clientId: 'c', params: 'a=b', expiresAt: new Date(era + 1000) }, new Date(era))
+    expect(await count()).toBe(before + 10)
+    for (let i = 0; i < 5; i++) await store.savePushedRequest(uriHash(), { clientId: 'c', params: 'a=b', expiresAt: new Date(era + 300_000) }, new Date(era + 1000))
+    expect(await count()).toBe(before + 5)
+  })
 
-    it('refuses an invalid date or a non-string field with a TypeError, writing nothing', async () => {
-      const store = drizzlePushedRequestStore(c.a)
-      const before = await count()
-      const hash = uriHash()
-      await expect(store.savePushedRequest(hash, { clientId: 'c', params: 'a=b', expiresAt: new Date(Number.NaN) }, new Date(T0))).rejects.toThrow(TypeError)
-      await expect(store.savePushedRequest(hash, { clientId: 'c', params: 'a=b', expiresAt: new Date(T0) }, new Date('x'))).rejects.toThrow(TypeError)
-      await expect(store.savePushedRequest(hash, { clientId: 7, params: 'a=b', expiresAt: new Date(T0) } as never, new Date(T0))).rejects.toThrow(TypeError)
-      await expect(store.findPushedRequest(hash, new Date(Number.NaN))).rejects.toThrow(TypeError)
-      await expect(store.purgeExpired(new Date(Number.NaN))).rejects.toThrow(TypeError)
-      expect(await count()).toBe(before)
-    })
+  it('refuses an invalid date or a non-string field with a TypeError, writing nothing', async () => {
+    const store = drizzlePushedRequestStore(c.a)
+    const before = await count()
+    const hash = uriHash()
+    await expect(store.savePushedRequest(hash, { clientId: 'c', params: 'a=b', expiresAt: new Date(Number.NaN) }, new Date(T0))).rejects.toThrow(TypeError)
+    await expect(store.savePushedRequest(hash, { clientId: 'c', params: 'a=b', expiresAt: new Date(T0) }, new Date('x'))).rejects.toThrow(TypeError)
+    await expect(store.savePushedRequest(hash, { clientId: 7, params: 'a=b', expiresAt: new Date(T0) } as never, new Date(T0))).rejects.toThrow(TypeError)
+    await expect(store.findPushedRequest(hash, new Date(Number.NaN))).rejects.toThrow(TypeError)
+    await expect(store.purgeExpired(new Date(Number.NaN))).rejects.toThrow(TypeError)
+    expect(await count()).toBe(before)
+  })
 
-    it('refuses a store without a drizzle database with a TypeError', () => {
-      expect(() => drizzlePushedRequestStore({} as never)).toThrow(TypeError)
-      expect(() => drizzlePushedRequestStore(c.a, null as never)).toThrow(expect.objectContaining({ code: 'ERR_GRANTKIT_CONFIG' }))
-    })
+  it('refuses a store without a drizzle database with a TypeError', () => {
+    expect(() => drizzlePushedRequestStore({} as never)).toThrow(TypeError)
+    expect(() => drizzlePushedRequestStore(c.a, null as never)).toThrow(expect.objectContaining({ code: 'ERR_GRANTKIT_CONFIG' }))
   })
 })
